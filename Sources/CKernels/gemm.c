@@ -1,0 +1,115 @@
+#include <math.h>
+#include <string.h>
+#include "ckernels.h"
+
+#if defined(__x86_64__)
+int pg_gemm_q_avx2(int, const void *, int64_t, int64_t, int64_t, const pg_block_q8 *, int64_t, float *, int64_t);
+int pg_gemm_q_avx512(int, const void *, int64_t, int64_t, int64_t, const pg_block_q8 *, int64_t, float *, int64_t);
+#endif
+
+static pg_isa detect(void) {
+#if defined(__x86_64__)
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("avx512vl") &&
+        __builtin_cpu_supports("avx512bw"))
+        return PG_ISA_AVX512_VNNI;
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return PG_ISA_AVX2;
+#endif
+    return PG_ISA_SCALAR;
+}
+
+static int active = -1;
+
+pg_isa pg_isa_detected(void) { return detect(); }
+
+pg_isa pg_isa_active(void) {
+    if (active < 0) active = (int)detect();
+    return (pg_isa)active;
+}
+
+pg_isa pg_isa_set(pg_isa isa) {
+    pg_isa best = detect();
+    active = (int)(isa < best ? isa : best);
+    return (pg_isa)active;
+}
+
+static float half_to_float(uint16_t h) {
+    uint32_t sign = (uint32_t)(h & 0x8000) << 16, exp = (h >> 10) & 0x1F, man = h & 0x3FF;
+    if (exp == 0) {
+        float v = (float)man * 0x1p-24f;
+        return sign ? -v : v;
+    }
+    uint32_t bits = exp == 31 ? (sign | 0x7F800000u | (man << 13)) : (sign | ((exp + 112) << 23) | (man << 13));
+    float f;
+    memcpy(&f, &bits, 4);
+    return f;
+}
+
+void pg_quantize_q8(const float *x, pg_block_q8 *y, int64_t k) {
+    for (int64_t b = 0; b < k / 32; b++) {
+        const float *xb = x + b * 32;
+        float amax = 0;
+        for (int j = 0; j < 32; j++) amax = fmaxf(amax, fabsf(xb[j]));
+        const float d = amax / 127.0f, id = amax != 0 ? 127.0f / amax : 0.0f;
+        int sum = 0;
+        for (int j = 0; j < 32; j++) {
+            int q = (int)nearbyintf(xb[j] * id);
+            y[b].qs[j] = (int8_t)q;
+            sum += q;
+        }
+        y[b].d = d;
+        y[b].s = d * (float)sum;
+    }
+}
+
+static float dot_q4_1_scalar(const uint8_t *row, const pg_block_q8 *x, int64_t nb) {
+    float acc = 0;
+    for (int64_t b = 0; b < nb; b++) {
+        const uint8_t *blk = row + b * 20;
+        uint16_t dh, mh;
+        memcpy(&dh, blk, 2);
+        memcpy(&mh, blk + 2, 2);
+        int isum = 0;
+        for (int j = 0; j < 16; j++) isum += (blk[4 + j] & 0xF) * x[b].qs[j] + (blk[4 + j] >> 4) * x[b].qs[j + 16];
+        acc += half_to_float(dh) * x[b].d * (float)isum + half_to_float(mh) * x[b].s;
+    }
+    return acc;
+}
+
+static float dot_q8_0_scalar(const uint8_t *row, const pg_block_q8 *x, int64_t nb) {
+    float acc = 0;
+    for (int64_t b = 0; b < nb; b++) {
+        const uint8_t *blk = row + b * 34;
+        uint16_t dh;
+        memcpy(&dh, blk, 2);
+        int isum = 0;
+        for (int j = 0; j < 32; j++) isum += (int8_t)blk[2 + j] * x[b].qs[j];
+        acc += half_to_float(dh) * x[b].d * (float)isum;
+    }
+    return acc;
+}
+
+static int gemm_scalar(int wtype, const void *w, int64_t k, int64_t r0, int64_t r1, const pg_block_q8 *x,
+                       int64_t ntok, float *y, int64_t ldy) {
+    const int64_t nb = k / 32;
+    int64_t blockBytes = wtype == 3 ? 20 : wtype == 8 ? 34 : 0;
+    if (!blockBytes) return -1;
+    for (int64_t r = r0; r < r1; r++) {
+        const uint8_t *row = (const uint8_t *)w + r * nb * blockBytes;
+        for (int64_t t = 0; t < ntok; t++)
+            y[t * ldy + r] = wtype == 3 ? dot_q4_1_scalar(row, x + t * nb, nb) : dot_q8_0_scalar(row, x + t * nb, nb);
+    }
+    return 0;
+}
+
+int pg_gemm_q(int wtype, const void *w, int64_t k, int64_t r0, int64_t r1, const pg_block_q8 *x, int64_t ntok,
+              float *y, int64_t ldy) {
+    if (k % 32 != 0) return -1;
+    switch (pg_isa_active()) {
+#if defined(__x86_64__)
+    case PG_ISA_AVX512_VNNI: return pg_gemm_q_avx512(wtype, w, k, r0, r1, x, ntok, y, ldy);
+    case PG_ISA_AVX2: return pg_gemm_q_avx2(wtype, w, k, r0, r1, x, ntok, y, ldy);
+#endif
+    default: return gemm_scalar(wtype, w, k, r0, r1, x, ntok, y, ldy);
+    }
+}

@@ -1,0 +1,54 @@
+// Quantized matrix-product micro-kernels for Peregrine, with run-time ISA dispatch.
+// Swift owns everything else; these are the innermost loops Swift cannot emit
+// (integer dot-product instructions), kept small and tested against Swift references.
+#ifndef PEREGRINE_CKERNELS_H
+#define PEREGRINE_CKERNELS_H
+
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/// Activations quantized to 8 bits in blocks of 32: d = max|x| / 127, s = d * sum(qs).
+typedef struct {
+    float d;
+    float s;
+    int8_t qs[32];
+} pg_block_q8;
+
+/// Instruction-set levels the kernels can use.
+typedef enum {
+    PG_ISA_SCALAR = 0,
+    PG_ISA_AVX2 = 1,
+    PG_ISA_AVX512_VNNI = 2,
+} pg_isa;
+
+/// The best level this CPU supports.
+pg_isa pg_isa_detected(void);
+/// The level in use (defaults to the detected one).
+pg_isa pg_isa_active(void);
+/// Forces a level no higher than the detected one (tests compare the paths). Returns the level set.
+pg_isa pg_isa_set(pg_isa isa);
+
+/// Quantizes k floats (k a multiple of 32) into k/32 blocks.
+void pg_quantize_q8(const float *x, pg_block_q8 *y, int64_t k);
+
+/// y[t * ldy + r] = dot(row r of W, token t of x) for rows [r0, r1) and tokens [0, ntok).
+/// W holds rows of k elements in GGML's Q4_1 (wtype 3) or Q8_0 (wtype 8) block layout;
+/// x holds ntok rows of k/32 quantized blocks each. Returns 0, or -1 for an unsupported wtype.
+int pg_gemm_q(int wtype, const void *w, int64_t k, int64_t r0, int64_t r1,
+              const pg_block_q8 *x, int64_t ntok, float *y, int64_t ldy);
+
+/// A spin-wait hint for busy loops.
+static inline void pg_cpu_relax(void) {
+#if defined(__x86_64__)
+    __builtin_ia32_pause();
+#endif
+}
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

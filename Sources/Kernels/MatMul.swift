@@ -1,0 +1,86 @@
+import CKernels
+import GGUF
+
+/// A weight matrix in GGML layout: `rows` rows of `columns` elements, each row a run of blocks.
+public struct WeightMatrix: @unchecked Sendable {
+    public let type: GGMLType
+    public let rows: Int
+    public let columns: Int
+    public let data: UnsafeRawPointer
+
+    public init(type: GGMLType, rows: Int, columns: Int, data: UnsafeRawPointer) {
+        precondition(columns % type.blockSize == 0, "row length must be a whole number of blocks")
+        self.type = type
+        self.rows = rows
+        self.columns = columns
+        self.data = data
+    }
+
+    public var rowBytes: Int { columns / type.blockSize * type.blockBytes }
+
+    /// Dequantizes row `r` into `out` (`columns` floats).
+    public func dequantizeRow(_ r: Int, into out: UnsafeMutablePointer<Float>) {
+        Dequantize.row(type, data + r * rowBytes, out, count: columns)
+    }
+
+    /// Whether the integer micro-kernels handle this type (others go through dequantization).
+    public var hasQuantizedKernel: Bool { type == .q4_1 || type == .q8_0 }
+}
+
+/// Scratch memory for matrix products, grown on demand and reused across calls.
+public final class MatMulScratch: @unchecked Sendable {
+    private(set) var quantized: UnsafeMutablePointer<pg_block_q8>
+    private var capacity: Int
+
+    public init() {
+        capacity = 0
+        quantized = .allocate(capacity: 1)
+    }
+
+    deinit { quantized.deallocate() }
+
+    func reserveBlocks(_ n: Int) {
+        if n <= capacity { return }
+        quantized.deallocate()
+        quantized = .allocate(capacity: n)
+        capacity = n
+    }
+}
+
+/// Y = X · Wᵀ: `x` holds `tokens` rows of `w.columns` floats, `y` gets `tokens` rows of `w.rows`.
+public func matmul(_ w: WeightMatrix, _ x: UnsafePointer<Float>, tokens: Int, into y: UnsafeMutablePointer<Float>,
+                   scratch: MatMulScratch, pool: ThreadPool) {
+    let k = w.columns
+    if w.hasQuantizedKernel {
+        let blocksPerToken = k / 32
+        scratch.reserveBlocks(blocksPerToken * tokens)
+        let q = scratch.quantized
+        if tokens >= 8 {
+            pool.parallelRanges(tokens) { range in
+                for t in range { pg_quantize_q8(x + t * k, q + t * blocksPerToken, Int64(k)) }
+            }
+        } else {
+            for t in 0..<tokens { pg_quantize_q8(x + t * k, q + t * blocksPerToken, Int64(k)) }
+        }
+        let wtype = Int32(w.type.rawValue)
+        pool.parallelRanges(w.rows, granularity: 4, chunksPerThread: tokens > 1 ? 4 : 8) { rows in
+            pg_gemm_q(wtype, w.data, Int64(k), Int64(rows.lowerBound), Int64(rows.upperBound), q, Int64(tokens), y, Int64(w.rows))
+        }
+    } else {
+        pool.parallelRanges(w.rows, granularity: 4) { rows in
+            withUnsafeTemporaryAllocation(of: Float.self, capacity: k) { buffer in
+                let row = buffer.baseAddress!
+                for r in rows {
+                    let src: UnsafePointer<Float>
+                    if w.type == .f32 {
+                        src = (w.data + r * w.rowBytes).assumingMemoryBound(to: Float.self)
+                    } else {
+                        w.dequantizeRow(r, into: row)
+                        src = UnsafePointer(row)
+                    }
+                    for t in 0..<tokens { y[t * w.rows + r] = dot(src, x + t * k, k) }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,72 @@
+/// Written-out SIMD loops over raw pointers (the stdlib conveniences are far slower).
+public typealias Vec16 = SIMD16<Float>
+
+@inline(__always) func load16(_ p: UnsafePointer<Float>) -> Vec16 {
+    UnsafeRawPointer(p).loadUnaligned(as: Vec16.self)
+}
+
+@inline(__always) func store16(_ v: Vec16, _ p: UnsafeMutablePointer<Float>) {
+    UnsafeMutableRawPointer(p).storeBytes(of: v, as: Vec16.self)
+}
+
+@inline(__always) func horizontalSum(_ v: Vec16) -> Float {
+    let a = v.lowHalf + v.highHalf
+    let b = a.lowHalf + a.highHalf
+    let c = b.lowHalf + b.highHalf
+    return c[0] + c[1]
+}
+
+@inline(__always) func horizontalMax(_ v: Vec16) -> Float {
+    let a = pointwiseMax(v.lowHalf, v.highHalf)
+    let b = pointwiseMax(a.lowHalf, a.highHalf)
+    let c = pointwiseMax(b.lowHalf, b.highHalf)
+    return max(c[0], c[1])
+}
+
+/// Dot product of two float vectors of length n.
+@inline(__always)
+public func dot(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ n: Int) -> Float {
+    var acc0 = Vec16(), acc1 = Vec16()
+    var i = 0
+    while i + 32 <= n {
+        acc0 = acc0.addingProduct(load16(a + i), load16(b + i))
+        acc1 = acc1.addingProduct(load16(a + i + 16), load16(b + i + 16))
+        i += 32
+    }
+    if i + 16 <= n {
+        acc0 = acc0.addingProduct(load16(a + i), load16(b + i))
+        i += 16
+    }
+    var s = horizontalSum(acc0 + acc1)
+    while i < n { s += a[i] * b[i]; i += 1 }
+    return s
+}
+
+/// y += alpha * x over n elements.
+@inline(__always)
+public func axpy(_ alpha: Float, _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ n: Int) {
+    var i = 0
+    let va = Vec16(repeating: alpha)
+    while i + 16 <= n {
+        store16(load16(y + i).addingProduct(va, load16(x + i)), y + i)
+        i += 16
+    }
+    while i < n { y[i] += alpha * x[i]; i += 1 }
+}
+
+/// x *= alpha over n elements.
+@inline(__always)
+public func scale(_ x: UnsafeMutablePointer<Float>, by alpha: Float, _ n: Int) {
+    var i = 0
+    let va = Vec16(repeating: alpha)
+    while i + 16 <= n { store16(load16(x + i) * va, x + i); i += 16 }
+    while i < n { x[i] *= alpha; i += 1 }
+}
+
+/// y += x over n elements.
+@inline(__always)
+public func add(_ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>, _ n: Int) {
+    var i = 0
+    while i + 16 <= n { store16(load16(y + i) + load16(x + i), y + i); i += 16 }
+    while i < n { y[i] += x[i]; i += 1 }
+}

@@ -1,0 +1,98 @@
+import Kernels
+
+/// One decoder block's weights and its forward pass.
+struct LlamaLayer {
+    let attentionNorm: [Float]
+    let wq, wk, wv, wo: WeightMatrix
+    let qBias, kBias, vBias: [Float]?
+    let qNorm, kNorm: [Float]?
+    let ffnNorm: [Float]
+    let gate, up, down: WeightMatrix
+
+    init(index i: Int, config c: ModelConfig, loader: WeightLoader) throws(ModelError) {
+        let p = "blk.\(i)."
+        attentionNorm = try loader.vector(p + "attn_norm.weight", count: c.hiddenSize)
+        wq = try loader.matrix(p + "attn_q.weight", rows: c.qDim, columns: c.hiddenSize)
+        wk = try loader.matrix(p + "attn_k.weight", rows: c.kvDim, columns: c.hiddenSize)
+        wv = try loader.matrix(p + "attn_v.weight", rows: c.kvDim, columns: c.hiddenSize)
+        wo = try loader.matrix(p + "attn_output.weight", rows: c.hiddenSize, columns: c.qDim)
+        if c.hasQKVBias {
+            qBias = try loader.vector(p + "attn_q.bias", count: c.qDim)
+            kBias = try loader.vector(p + "attn_k.bias", count: c.kvDim)
+            vBias = try loader.vector(p + "attn_v.bias", count: c.kvDim)
+        } else {
+            qBias = try loader.optionalVector(p + "attn_q.bias", count: c.qDim)
+            kBias = try loader.optionalVector(p + "attn_k.bias", count: c.kvDim)
+            vBias = try loader.optionalVector(p + "attn_v.bias", count: c.kvDim)
+        }
+        if c.hasQKNorm {
+            qNorm = try loader.vector(p + "attn_q_norm.weight", count: c.headDim)
+            kNorm = try loader.vector(p + "attn_k_norm.weight", count: c.headDim)
+        } else {
+            qNorm = nil
+            kNorm = nil
+        }
+        ffnNorm = try loader.vector(p + "ffn_norm.weight", count: c.hiddenSize)
+        gate = try loader.matrix(p + "ffn_gate.weight", rows: c.intermediateSize, columns: c.hiddenSize)
+        up = try loader.matrix(p + "ffn_up.weight", rows: c.intermediateSize, columns: c.hiddenSize)
+        down = try loader.matrix(p + "ffn_down.weight", rows: c.hiddenSize, columns: c.intermediateSize)
+    }
+
+    func forward(_ ws: Workspace, tokens n: Int, meta: AttentionMetadata, kv: KVLayerView, rope: Rope,
+                 config c: ModelConfig, scratch: MatMulScratch, pool: ThreadPool) {
+        let d = c.hiddenSize
+        forEachToken(n, pool) { t in
+            rmsNorm(ws.hidden + t * d, weight: attentionNorm, eps: c.rmsNormEps, into: ws.normed + t * d, d)
+        }
+        matmul(wq, ws.normed, tokens: n, into: ws.q, scratch: scratch, pool: pool)
+        matmul(wk, ws.normed, tokens: n, into: ws.k, scratch: scratch, pool: pool)
+        matmul(wv, ws.normed, tokens: n, into: ws.v, scratch: scratch, pool: pool)
+        forEachToken(n, pool) { t in
+            prepareQKV(ws, token: t, position: Int(meta.positions[t]), slot: Int(meta.slots[t]), kv: kv, rope: rope, config: c)
+        }
+        let groups = c.numHeads / c.numKVHeads
+        let scaleFactor = 1 / Float(c.headDim).squareRoot()
+        pool.parallelFor(n * c.numHeads) { item in
+            let t = item / c.numHeads, h = item % c.numHeads
+            pagedAttention(query: ws.q + t * c.qDim + h * c.headDim, kvHead: h / groups, layer: kv,
+                           blockTable: meta.blockTable(ofToken: t), contextLength: Int(meta.positions[t]) + 1,
+                           scale: scaleFactor, out: ws.attention + t * c.qDim + h * c.headDim)
+        }
+        matmul(wo, ws.attention, tokens: n, into: ws.projected, scratch: scratch, pool: pool)
+        forEachToken(n, pool) { t in
+            add(ws.projected + t * d, into: ws.hidden + t * d, d)
+            rmsNorm(ws.hidden + t * d, weight: ffnNorm, eps: c.rmsNormEps, into: ws.normed + t * d, d)
+        }
+        matmul(gate, ws.normed, tokens: n, into: ws.gate, scratch: scratch, pool: pool)
+        matmul(up, ws.normed, tokens: n, into: ws.up, scratch: scratch, pool: pool)
+        let f = c.intermediateSize
+        forEachToken(n, pool) { t in siluMul(ws.gate + t * f, ws.up + t * f, f) }
+        matmul(down, ws.gate, tokens: n, into: ws.projected, scratch: scratch, pool: pool)
+        forEachToken(n, pool) { t in add(ws.projected + t * d, into: ws.hidden + t * d, d) }
+    }
+
+    /// Bias, Q/K norm and RoPE for one token, then its K/V into the cache.
+    private func prepareQKV(_ ws: Workspace, token t: Int, position: Int, slot: Int, kv: KVLayerView, rope: Rope, config c: ModelConfig) {
+        let q = ws.q + t * c.qDim, k = ws.k + t * c.kvDim, v = ws.v + t * c.kvDim
+        if let qBias { add(qBias, into: q, c.qDim) }
+        if let kBias { add(kBias, into: k, c.kvDim) }
+        if let vBias { add(vBias, into: v, c.kvDim) }
+        if let qNorm, let kNorm {
+            for h in 0..<c.numHeads { rmsNorm(q + h * c.headDim, weight: qNorm, eps: c.rmsNormEps, into: q + h * c.headDim, c.headDim) }
+            for h in 0..<c.numKVHeads { rmsNorm(k + h * c.headDim, weight: kNorm, eps: c.rmsNormEps, into: k + h * c.headDim, c.headDim) }
+        }
+        rope.apply(q, heads: c.numHeads, headDim: c.headDim, position: position)
+        rope.apply(k, heads: c.numKVHeads, headDim: c.headDim, position: position)
+        kv.store(slot: slot, key: k, value: v)
+    }
+}
+
+/// Runs `body` per token: inline for a few tokens, spread over the pool for many.
+@inline(__always)
+func forEachToken(_ n: Int, _ pool: ThreadPool, _ body: (Int) -> Void) {
+    if n < 4 {
+        for t in 0..<n { body(t) }
+    } else {
+        pool.parallelRanges(n) { range in for t in range { body(t) } }
+    }
+}

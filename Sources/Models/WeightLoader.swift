@@ -1,0 +1,35 @@
+import GGUF
+import Kernels
+
+/// Binds tensors of a GGUF file by name, checking their shapes; the data stays memory-mapped.
+struct WeightLoader {
+    let file: GGUFFile
+
+    func matrix(_ name: String, rows: Int, columns: Int) throws(ModelError) -> WeightMatrix {
+        let info = try tensor(name, shape: [columns, rows])
+        return WeightMatrix(type: info.type, rows: rows, columns: columns, data: file.tensorData(info).baseAddress!)
+    }
+
+    func optionalMatrix(_ name: String, rows: Int, columns: Int) throws(ModelError) -> WeightMatrix? {
+        file.tensorInfo(name) == nil ? nil : try matrix(name, rows: rows, columns: columns)
+    }
+
+    /// A 1-D tensor as floats (dequantized copies: norms and biases are small).
+    func vector(_ name: String, count: Int) throws(ModelError) -> [Float] {
+        let info = try tensor(name, shape: [count])
+        return Dequantize.toFloats(info.type, file.tensorData(info), count: count)
+    }
+
+    func optionalVector(_ name: String, count: Int) throws(ModelError) -> [Float]? {
+        file.tensorInfo(name) == nil ? nil : try vector(name, count: count)
+    }
+
+    private func tensor(_ name: String, shape: [Int]) throws(ModelError) -> GGUFTensorInfo {
+        guard let info = file.tensorInfo(name) else { throw .missingTensor(name) }
+        // GGUF may store a vector as [n] or [n, 1]; trailing ones do not matter.
+        var found = info.shape
+        while found.count > shape.count, found.last == 1 { found.removeLast() }
+        guard found == shape else { throw .tensorShape(name: name, expected: shape, found: info.shape) }
+        return info
+    }
+}

@@ -1,0 +1,40 @@
+/// Activation buffers of a forward pass, sized for the largest batch seen so far and reused.
+struct Workspace {
+    private(set) var tokenCapacity = 0
+    private(set) var logitCapacity = 0
+    var hidden = UnsafeMutablePointer<Float>.allocate(capacity: 1)
+    var normed = UnsafeMutablePointer<Float>.allocate(capacity: 1)
+    var q = UnsafeMutablePointer<Float>.allocate(capacity: 1)
+    var k = UnsafeMutablePointer<Float>.allocate(capacity: 1)
+    var v = UnsafeMutablePointer<Float>.allocate(capacity: 1)
+    var attention = UnsafeMutablePointer<Float>.allocate(capacity: 1)
+    var projected = UnsafeMutablePointer<Float>.allocate(capacity: 1)
+    var gate = UnsafeMutablePointer<Float>.allocate(capacity: 1)
+    var up = UnsafeMutablePointer<Float>.allocate(capacity: 1)
+    var logits = UnsafeMutablePointer<Float>.allocate(capacity: 1)
+
+    mutating func reserve(tokens: Int, logits count: Int, config c: ModelConfig) {
+        if tokens > tokenCapacity {
+            let n = max(tokens, 2 * tokenCapacity)
+            func grow(_ p: inout UnsafeMutablePointer<Float>, _ width: Int) {
+                p.deallocate()
+                p = .allocate(capacity: n * width)
+            }
+            grow(&hidden, c.hiddenSize)
+            grow(&normed, max(c.hiddenSize, c.qDim))
+            grow(&q, c.qDim)
+            grow(&k, c.kvDim)
+            grow(&v, c.kvDim)
+            grow(&attention, c.qDim)
+            grow(&projected, c.hiddenSize)
+            grow(&gate, c.intermediateSize)
+            grow(&up, c.intermediateSize)
+            tokenCapacity = n
+        }
+        if count > logitCapacity {
+            logits.deallocate()
+            logits = .allocate(capacity: count * c.vocabSize)
+            logitCapacity = count
+        }
+    }
+}
