@@ -14,10 +14,14 @@
 /// | `llama3`, `llama-bpe`, `falcon3`, `pixtral`, … | Llama 3 (whole words found in the vocabulary skip merging) |
 /// | `dbrx`, `smaug-bpe` | Llama 3 |
 /// | `qwen2`, `deepseek-r1-qwen`, `megrez` | Llama 3 with single digits (`\p{N}` for `\p{N}{1,3}`) |
-/// | `falcon` | ``[\p{P}\$\+<=>\^~\|`]+``, GPT-2, `[0-9][0-9][0-9]` |
+/// | `falcon` | the default's first expression with the backtick added, GPT-2, `[0-9][0-9][0-9]` |
 ///
 /// GPT-2 is `'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+`; Llama 3 is
-/// `(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+`.
+/// `(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+`
+/// (case-insensitive in ASCII only, as llama.cpp's adapted form `'[sS]|'[tT]|…`).
+///
+/// Characters are classified by ``CharacterClass`` (Swift's Unicode tables); a character whose
+/// category changed between Unicode versions may split differently from llama.cpp's tables.
 struct PreTokenizer: Sendable {
     /// One splitting pass.
     enum Rule: Sendable, Equatable {
@@ -47,8 +51,8 @@ struct PreTokenizer: Sendable {
         switch name {
         case "default", "":
             rules = [.punctuationRuns(withBacktick: false), .gpt2, .numberRuns, .asciiDigitTriples]
-        case "gpt-2", "phi-2", "jina-es", "jina-de", "gigachat", "jina-v2-es", "jina-v2-de", "a.x-4.0", "mellum",
-             "jina-v1-en", "jina-v2-code", "roberta-bpe", "mpt", "olmo", "jais", "trillion":
+        case "gpt-2", "phi-2", "jina-es", "jina-de", "gigachat", "jina-v2-es", "jina-v2-de", "jina-v1-en", "jina-v2-code",
+             "roberta-bpe", "mpt", "olmo", "jais":
             rules = [.gpt2]
         case "smollm", "starcoder", "refact", "command-r", "codeshell", "exaone", "minerva-7b":
             rules = [.singleNumbers, .gpt2]

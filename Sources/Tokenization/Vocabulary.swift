@@ -14,8 +14,8 @@ import GGUF
 public struct Vocabulary: Sendable {
     /// The tokenization algorithm, from `tokenizer.ggml.model`.
     public enum Model: String, Sendable {
-        /// GPT-2 style byte-level BPE (`gpt2`): tokens are strings over ``ByteLevelMapping``'s
-        /// alphabet, merged in the order of `tokenizer.ggml.merges`.
+        /// GPT-2 style byte-level BPE (`gpt2`): tokens are strings over GPT-2's byte-to-character
+        /// alphabet (space is `Ġ`), merged in the order of `tokenizer.ggml.merges`.
         case byteLevelBPE = "gpt2"
         /// SentencePiece BPE (`llama`): pieces with scores, `▁` for spaces, `<0xNN>` byte fallback.
         case sentencePiece = "llama"
@@ -114,7 +114,7 @@ public struct Vocabulary: Sendable {
             }
             self.merges = merges
         case .sentencePiece:
-            preTokenizer = try PreTokenizer(named: "default")
+            preTokenizer = try PreTokenizer(named: "default")  // not used by SentencePiece
             merges = []
         }
 

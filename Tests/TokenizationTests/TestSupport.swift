@@ -1,7 +1,7 @@
 import Foundation
 import GGUF
 import Testing
-@testable import Tokenization
+import Tokenization
 
 /// Where the test data lives, and the real model's tokenizer, loaded once.
 enum TestSupport {
