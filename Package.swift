@@ -34,7 +34,7 @@ let package = Package(
                 "Engine", "ModelHub",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
-        .testTarget(name: "GGUFTests", dependencies: ["GGUF"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "GGUFTests", dependencies: ["GGUF"], exclude: ["Fixtures"]),
         .testTarget(name: "KernelsTests", dependencies: ["Kernels", "GGUF"]),
         .testTarget(name: "TokenizationTests", dependencies: ["Tokenization", "GGUF", "ModelHub"]),
         .testTarget(name: "ModelsTests", dependencies: ["Models", "Engine", "GGUF", "ModelHub", "Tokenization"]),

@@ -33,6 +33,13 @@ pg_isa pg_isa_set(pg_isa isa) {
     return (pg_isa)active;
 }
 
+static uint16_t float_to_half(float f) {
+    _Float16 h = (_Float16)f;
+    uint16_t bits;
+    memcpy(&bits, &h, 2);
+    return bits;
+}
+
 static float half_to_float(uint16_t h) {
     uint32_t sign = (uint32_t)(h & 0x8000) << 16, exp = (h >> 10) & 0x1F, man = h & 0x3FF;
     if (exp == 0) {
@@ -43,6 +50,10 @@ static float half_to_float(uint16_t h) {
     float f;
     memcpy(&f, &bits, 4);
     return f;
+}
+
+static float half_round(float f) {
+    return half_to_float(float_to_half(f));
 }
 
 void pg_quantize_q8(const float *x, pg_block_q8 *y, int64_t k) {
@@ -57,8 +68,9 @@ void pg_quantize_q8(const float *x, pg_block_q8 *y, int64_t k) {
             y[b].qs[j] = (int8_t)q;
             sum += q;
         }
-        y[b].d = d;
-        y[b].s = d * (float)sum;
+        // Scales are kept at half precision, as GGML stores them in its q8 blocks.
+        y[b].d = half_round(d);
+        y[b].s = half_round(d * (float)sum);
     }
 }
 

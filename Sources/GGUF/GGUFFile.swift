@@ -144,3 +144,24 @@ public final class GGUFFile: @unchecked Sendable {
         return GGUFTensorInfo(name: name, shape: dims.map { Int($0) }, type: type, offset: Int(offset))
     }
 }
+
+extension GGUFFile {
+    /// Reads one byte of every page of the tensor data so the weights are resident before the
+    /// first forward pass; `progress` gets the fraction done (0…1) every few percent.
+    public func prefault(progress: (Double) -> Void = { _ in }) -> UInt8 {
+        let bytes = storage.bytes
+        let page = 4096, total = bytes.count - dataOffset
+        guard total > 0 else { progress(1); return 0 }
+        var checksum: UInt8 = 0
+        let step = max(total / 50, page)
+        var next = step
+        var offset = dataOffset
+        while offset < bytes.count {
+            checksum &+= bytes[offset]
+            offset += page
+            if offset - dataOffset >= next { progress(Double(offset - dataOffset) / Double(total)); next += step }
+        }
+        progress(1)
+        return checksum
+    }
+}

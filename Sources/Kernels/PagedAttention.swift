@@ -4,6 +4,14 @@ import Glibc
 import Darwin
 #endif
 
+/// Precision of the values held in the KV cache.
+public enum KVPrecision: Sendable {
+    case float32
+    /// Rounded to half precision on store, as llama.cpp's default F16 cache holds them
+    /// (kept in float lanes for now; packing them as halves is a memory/bandwidth win for later).
+    case float16
+}
+
 /// Where one layer's keys and values live: a pool of fixed-size blocks,
 /// laid out `[block][kvHead][slotInBlock][headDim]` for K and for V.
 public struct KVLayerView: @unchecked Sendable {
@@ -12,8 +20,11 @@ public struct KVLayerView: @unchecked Sendable {
     public let blockSize: Int
     public let kvHeads: Int
     public let headDim: Int
+    public let precision: KVPrecision
 
-    public init(keys: UnsafeMutablePointer<Float>, values: UnsafeMutablePointer<Float>, blockSize: Int, kvHeads: Int, headDim: Int) {
+    public init(keys: UnsafeMutablePointer<Float>, values: UnsafeMutablePointer<Float>, blockSize: Int, kvHeads: Int, headDim: Int,
+                precision: KVPrecision = .float32) {
+        self.precision = precision
         self.keys = keys
         self.values = values
         self.blockSize = blockSize
@@ -33,8 +44,15 @@ public struct KVLayerView: @unchecked Sendable {
     public func store(slot: Int, key: UnsafePointer<Float>, value: UnsafePointer<Float>) {
         for h in 0..<kvHeads {
             let o = offset(slot: slot, kvHead: h)
-            (keys + o).update(from: key + h * headDim, count: headDim)
-            (values + o).update(from: value + h * headDim, count: headDim)
+            if precision == .float16 {
+                for j in 0..<headDim {
+                    keys[o + j] = Float(Float16(key[h * headDim + j]))
+                    values[o + j] = Float(Float16(value[h * headDim + j]))
+                }
+            } else {
+                (keys + o).update(from: key + h * headDim, count: headDim)
+                (values + o).update(from: value + h * headDim, count: headDim)
+            }
         }
     }
 }

@@ -8,10 +8,12 @@ public final class KVCache: @unchecked Sendable {
     public let numLayers: Int
     public let kvHeads: Int
     public let headDim: Int
+    public let precision: KVPrecision
     private let keys: [UnsafeMutablePointer<Float>]
     private let values: [UnsafeMutablePointer<Float>]
 
-    public init(numBlocks: Int, blockSize: Int, numLayers: Int, kvHeads: Int, headDim: Int) {
+    public init(numBlocks: Int, blockSize: Int, numLayers: Int, kvHeads: Int, headDim: Int, precision: KVPrecision = .float16) {
+        self.precision = precision
         self.numBlocks = numBlocks
         self.blockSize = blockSize
         self.numLayers = numLayers
@@ -33,6 +35,6 @@ public final class KVCache: @unchecked Sendable {
     }
 
     public func layer(_ l: Int) -> KVLayerView {
-        KVLayerView(keys: keys[l], values: values[l], blockSize: blockSize, kvHeads: kvHeads, headDim: headDim)
+        KVLayerView(keys: keys[l], values: values[l], blockSize: blockSize, kvHeads: kvHeads, headDim: headDim, precision: precision)
     }
 }

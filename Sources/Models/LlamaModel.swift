@@ -36,10 +36,10 @@ public final class LlamaModel: @unchecked Sendable {
                     linearScalingFactor: config.ropeLinearScaling)
     }
 
-    /// A KV cache shaped for this model.
-    public func makeKVCache(numBlocks: Int, blockSize: Int = 16) -> KVCache {
+    /// A KV cache shaped for this model (half-precision values by default, as llama.cpp keeps them).
+    public func makeKVCache(numBlocks: Int, blockSize: Int = 16, precision: KVPrecision = .float16) -> KVCache {
         KVCache(numBlocks: numBlocks, blockSize: blockSize, numLayers: config.numLayers,
-                kvHeads: config.numKVHeads, headDim: config.headDim)
+                kvHeads: config.numKVHeads, headDim: config.headDim, precision: precision)
     }
 
     /// Runs the batch through the model, writing each token's K/V into `cache`, and returns the

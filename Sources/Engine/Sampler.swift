@@ -1,0 +1,128 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Turns one row of logits into a token id: greedy, or temperature with top-k, top-p and min-p.
+public struct Sampler: Sendable {
+    private var candidates: [Candidate] = []
+
+    struct Candidate {
+        var id: Int
+        var logit: Float
+    }
+
+    public init() {}
+
+    /// The id of the largest logit (the lowest id among equals).
+    public static func argmax(_ logits: UnsafeBufferPointer<Float>) -> Int {
+        var best = 0
+        var bestValue = -Float.infinity
+        for (i, v) in logits.enumerated() where v > bestValue {
+            best = i
+            bestValue = v
+        }
+        return best
+    }
+
+    public mutating func sample(_ logits: UnsafeBufferPointer<Float>, params: SamplingParams, rng: inout RandomGenerator) -> Int {
+        if params.isGreedy { return Self.argmax(logits) }
+        // Candidates in descending order: the top k, or, for top-p alone, a prefix grown until it
+        // holds the nucleus (exact, and rarely more than a few hundred tokens).
+        let k = params.topK > 0 ? min(params.topK, logits.count) : logits.count
+        var take = params.topK > 0 ? k : min(64, logits.count)
+        while true {
+            selectTop(take, of: logits)
+            if take >= k || nucleusCovered(logits, params: params) { break }
+            take = min(k, take * 8)
+        }
+        let invT = 1 / params.temperature
+        let maxLogit = candidates[0].logit
+        var weights = candidates.map { expf(($0.logit - maxLogit) * invT) }
+        // Mass of the whole distribution at this temperature, for top-p over all tokens.
+        var total: Float = 0
+        if take < logits.count {
+            for v in logits { total += expf((v - maxLogit) * invT) }
+        } else {
+            total = weights.reduce(0, +)
+        }
+        var keep = weights.count
+        if params.topP < 1 {
+            var cumulative: Float = 0
+            for (i, w) in weights.enumerated() {
+                cumulative += w
+                if cumulative >= params.topP * total { keep = i + 1; break }
+            }
+        }
+        if params.minP > 0 {
+            let floor = params.minP * weights[0]
+            keep = min(keep, max(1, weights.prefix(keep).firstIndex { $0 < floor } ?? keep))
+        }
+        weights.removeSubrange(keep...)
+        let sum = weights.reduce(0, +)
+        var r = rng.nextUnit() * sum
+        for (i, w) in weights.enumerated() {
+            r -= w
+            if r < 0 { return candidates[i].id }
+        }
+        return candidates[keep - 1].id
+    }
+
+    /// Fills `candidates` with the `n` largest logits, in descending order.
+    private mutating func selectTop(_ n: Int, of logits: UnsafeBufferPointer<Float>) {
+        candidates.removeAll(keepingCapacity: true)
+        if n >= logits.count {
+            candidates = logits.enumerated().map { Candidate(id: $0.offset, logit: $0.element) }
+        } else {
+            // A min-heap of the best n seen so far.
+            var heap: [Candidate] = []
+            heap.reserveCapacity(n)
+            for (i, v) in logits.enumerated() {
+                if heap.count < n {
+                    heap.append(Candidate(id: i, logit: v))
+                    siftUp(&heap, heap.count - 1)
+                } else if v > heap[0].logit {
+                    heap[0] = Candidate(id: i, logit: v)
+                    siftDown(&heap, 0)
+                }
+            }
+            candidates = heap
+        }
+        candidates.sort { $0.logit > $1.logit || ($0.logit == $1.logit && $0.id < $1.id) }
+    }
+
+    private func nucleusCovered(_ logits: UnsafeBufferPointer<Float>, params: SamplingParams) -> Bool {
+        guard params.topP < 1 || params.minP > 0 else { return false }
+        let invT = 1 / params.temperature, m = candidates[0].logit
+        if params.minP > 0, let last = candidates.last, expf((last.logit - m) * invT) < params.minP { return true }
+        guard params.topP < 1 else { return false }
+        var total: Float = 0
+        for v in logits { total += expf((v - m) * invT) }
+        let covered = candidates.reduce(Float(0)) { $0 + expf(($1.logit - m) * invT) }
+        return covered >= params.topP * total
+    }
+
+    private func siftUp(_ h: inout [Candidate], _ i: Int) {
+        var i = i
+        while i > 0 {
+            let p = (i - 1) / 2
+            if h[p].logit <= h[i].logit { return }
+            h.swapAt(p, i)
+            i = p
+        }
+    }
+
+    private func siftDown(_ h: inout [Candidate], _ i: Int) {
+        var i = i
+        while true {
+            let l = 2 * i + 1, r = l + 1
+            var m = i
+            if l < h.count, h[l].logit < h[m].logit { m = l }
+            if r < h.count, h[r].logit < h[m].logit { m = r }
+            if m == i { return }
+            h.swapAt(m, i)
+            i = m
+        }
+    }
+}

@@ -1,0 +1,10 @@
+import ArgumentParser
+
+@main
+struct Peregrine: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "peregrine",
+        abstract: "An LLM inference engine in Swift: GGUF models on the CPU.",
+        subcommands: [GenerateCommand.self, PullCommand.self, InspectCommand.self, TokenizeCommand.self, PerplexityCommand.self],
+        defaultSubcommand: nil)
+}

@@ -1,0 +1,88 @@
+import Foundation
+import Kernels
+import Testing
+
+struct FloatKernelTests {
+    @Test func threadPoolRunsEveryIndexOnce() {
+        let pool = ThreadPool(threadCount: 3)
+        for n in [0, 1, 2, 7, 1000] {
+            let hits = UnsafeMutableBufferPointer<Int>.allocate(capacity: max(n, 1))
+            hits.initialize(repeating: 0)
+            pool.parallelFor(n) { i in hits[i] += 1 }
+            #expect(hits.prefix(n).allSatisfy { $0 == 1 })
+            hits.deallocate()
+        }
+        var covered = [Int](repeating: 0, count: 103)
+        covered.withUnsafeMutableBufferPointer { c in
+            pool.parallelRanges(103, granularity: 4) { range in
+                #expect(range.lowerBound % 4 == 0)
+                for i in range { c[i] += 1 }
+            }
+        }
+        #expect(covered.allSatisfy { $0 == 1 })
+    }
+
+    @Test func rmsNormMatchesDefinition() {
+        let x: [Float] = (0..<37).map { Float($0) * 0.1 - 1 }
+        let w: [Float] = (0..<37).map { 1 + Float($0) * 0.01 }
+        var out = [Float](repeating: 0, count: 37)
+        rmsNorm(x, weight: w, eps: 1e-5, into: &out, 37)
+        let rms = (x.map { $0 * $0 }.reduce(0, +) / 37 + 1e-5).squareRoot()
+        for i in 0..<37 { #expect(abs(out[i] - x[i] / rms * w[i]) < 1e-5) }
+    }
+
+    @Test func ropeLayoutsRotateTheRightPairs() {
+        let dims = 8
+        for layout in [Rope.Layout.interleaved, .neox] {
+            let rope = Rope(layout: layout, dimensions: dims, base: 10_000)
+            var v: [Float] = (0..<dims).map { Float($0 + 1) }
+            let original = v
+            rope.apply(&v, heads: 1, headDim: dims, position: 3)
+            for i in 0..<dims / 2 {
+                let theta = 3 * Float(pow(10_000.0, -2 * Double(i) / Double(dims)))
+                let (a, b) = layout == .interleaved ? (2 * i, 2 * i + 1) : (i, i + dims / 2)
+                #expect(abs(v[a] - (original[a] * cos(theta) - original[b] * sin(theta))) < 1e-5)
+                #expect(abs(v[b] - (original[a] * sin(theta) + original[b] * cos(theta))) < 1e-5)
+            }
+        }
+        // Only the first `dimensions` of a head rotate.
+        let partial = Rope(layout: .neox, dimensions: 4, base: 100)
+        var v: [Float] = [1, 2, 3, 4, 5, 6]
+        partial.apply(&v, heads: 1, headDim: 6, position: 5)
+        #expect(v[4] == 5 && v[5] == 6)
+    }
+
+    /// Paged attention with blocks out of order against a dense softmax.
+    @Test(arguments: [KVPrecision.float32, .float16])
+    func pagedAttentionMatchesDenseSoftmax(precision: KVPrecision) {
+        let headDim = 20, blockSize = 4, kvHeads = 2, numBlocks = 6, context = 17
+        var rng = SeededRandom(seed: 3)
+        let count = numBlocks * blockSize * kvHeads * headDim
+        let keys = UnsafeMutablePointer<Float>.allocate(capacity: count)
+        let values = UnsafeMutablePointer<Float>.allocate(capacity: count)
+        defer { keys.deallocate(); values.deallocate() }
+        let layer = KVLayerView(keys: keys, values: values, blockSize: blockSize, kvHeads: kvHeads, headDim: headDim, precision: precision)
+        let blockTable: [Int32] = [5, 2, 0, 3, 1]
+        var denseK: [[Float]] = [], denseV: [[Float]] = []
+        for p in 0..<context {
+            let k = (0..<(kvHeads * headDim)).map { _ in Float.random(in: -1...1, using: &rng) }
+            let v = (0..<(kvHeads * headDim)).map { _ in Float.random(in: -1...1, using: &rng) }
+            let slot = Int(blockTable[p / blockSize]) * blockSize + p % blockSize
+            layer.store(slot: slot, key: k, value: v)
+            let stored = { (x: Float) in precision == .float16 ? Float(Float16(x)) : x }
+            denseK.append(k[headDim..<(2 * headDim)].map(stored))
+            denseV.append(v[headDim..<(2 * headDim)].map(stored))
+        }
+        let q = (0..<headDim).map { _ in Float.random(in: -2...2, using: &rng) }
+        var out = [Float](repeating: 0, count: headDim)
+        pagedAttention(query: q, kvHead: 1, layer: layer, blockTable: blockTable, contextLength: context, scale: 0.3, out: &out)
+        let scores = denseK.map { k in zip(q, k).map { $0 * $1 }.reduce(0, +) * 0.3 }
+        let m = scores.max()!
+        let e = scores.map { exp($0 - m) }
+        let z = e.reduce(0, +)
+        for j in 0..<headDim {
+            let expected = (0..<context).map { e[$0] / z * denseV[$0][j] }.reduce(0, +)
+            #expect(abs(out[j] - expected) < 1e-5)
+        }
+    }
+}

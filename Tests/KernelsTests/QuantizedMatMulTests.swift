@@ -1,0 +1,132 @@
+import CKernels
+import GGUF
+import Kernels
+import Testing
+
+/// The C micro-kernels on every ISA level this CPU has, against a Swift reference:
+/// dequantized weights times the same 8-bit activations, summed in double precision.
+@Suite(.serialized) struct QuantizedMatMulTests {
+    static func randomWeights(_ type: GGMLType, rows: Int, columns: Int, rng: inout SeededRandom) -> [UInt8] {
+        var bytes: [UInt8] = []
+        for _ in 0..<(rows * columns / 32) {
+            switch type {
+            case .q4_1:
+                bytes += le(floatToHalf(Float.random(in: 0.001...0.05, using: &rng)))
+                bytes += le(floatToHalf(Float.random(in: -0.4...0, using: &rng)))
+                bytes += (0..<16).map { _ in UInt8.random(in: 0...255, using: &rng) }
+            default:
+                bytes += le(floatToHalf(Float.random(in: 0.001...0.02, using: &rng)))
+                bytes += (0..<32).map { _ in UInt8.random(in: 0...255, using: &rng) }  // includes -128
+            }
+        }
+        return bytes
+    }
+
+    static func le(_ v: UInt16) -> [UInt8] { [UInt8(v & 0xFF), UInt8(v >> 8)] }
+
+    /// Reference: dequantized weights · dequantized 8-bit activations.
+    static func reference(_ type: GGMLType, _ w: [UInt8], rows: Int, k: Int, x: [Float], tokens: Int) -> [Float] {
+        let weights = w.withUnsafeBytes { Dequantize.toFloats(type, $0, count: rows * k) }
+        var blocks = [pg_block_q8](repeating: pg_block_q8(), count: tokens * k / 32)
+        pg_quantize_q8(x, &blocks, Int64(tokens * k))
+        var xq = [Float](repeating: 0, count: tokens * k)
+        for (b, block) in blocks.enumerated() {
+            withUnsafeBytes(of: block.qs) { qs in
+                for j in 0..<32 { xq[b * 32 + j] = Float(Int8(bitPattern: qs[j])) * block.d }
+            }
+        }
+        var y = [Float](repeating: 0, count: tokens * rows)
+        for t in 0..<tokens {
+            for r in 0..<rows {
+                var s = 0.0
+                for j in 0..<k { s += Double(weights[r * k + j]) * Double(xq[t * k + j]) }
+                if type == .q4_1 {
+                    // The kernel takes the block minimum times the activations' stored sum `s`
+                    // (kept at half precision, as GGML does) instead of summing the dequantized values.
+                    for b in 0..<(k / 32) {
+                        let at = (r * k / 32 + b) * 20 + 2
+                        let m = Double(halfToFloat(UInt16(w[at]) | UInt16(w[at + 1]) << 8))
+                        let block = blocks[t * k / 32 + b]
+                        let exactSum = (0..<32).reduce(0.0) { $0 + Double(xq[t * k + b * 32 + $1]) }
+                        s += m * (Double(block.s) - exactSum)
+                    }
+                }
+                y[t * rows + r] = Float(s)
+            }
+        }
+        return y
+    }
+
+    static let levels: [pg_isa] = [PG_ISA_SCALAR, PG_ISA_AVX2, PG_ISA_AVX512_VNNI].filter { $0.rawValue <= pg_isa_detected().rawValue }
+
+    @Test(arguments: [GGMLType.q4_1, .q8_0], [(rows: 13, k: 96, tokens: 7), (rows: 64, k: 576, tokens: 1), (rows: 8, k: 32, tokens: 9)])
+    func kernelsMatchReference(type: GGMLType, shape: (rows: Int, k: Int, tokens: Int)) throws {
+        var rng = SeededRandom(seed: 42)
+        let w = Self.randomWeights(type, rows: shape.rows, columns: shape.k, rng: &rng)
+        let x = (0..<(shape.tokens * shape.k)).map { _ in Float.random(in: -2...2, using: &rng) }
+        let expected = Self.reference(type, w, rows: shape.rows, k: shape.k, x: x, tokens: shape.tokens)
+        defer { _ = pg_isa_set(pg_isa_detected()) }
+        for level in Self.levels {
+            #expect(pg_isa_set(level) == level)
+            var blocks = [pg_block_q8](repeating: pg_block_q8(), count: shape.tokens * shape.k / 32)
+            pg_quantize_q8(x, &blocks, Int64(shape.tokens * shape.k))
+            var y = [Float](repeating: .nan, count: shape.tokens * shape.rows)
+            // Two calls over a split row range, as the thread pool issues them.
+            let split = shape.rows / 2
+            #expect(pg_gemm_q(Int32(type.rawValue), w, Int64(shape.k), 0, Int64(split), blocks, Int64(shape.tokens), &y, Int64(shape.rows)) == 0)
+            #expect(pg_gemm_q(Int32(type.rawValue), w, Int64(shape.k), Int64(split), Int64(shape.rows), blocks, Int64(shape.tokens), &y, Int64(shape.rows)) == 0)
+            for (g, e) in zip(y, expected) {
+                #expect(abs(g - e) <= 1e-4 * max(1, abs(e)), "ISA \(level.rawValue): \(g) vs \(e)")
+            }
+        }
+    }
+
+    @Test func unsupportedTypeIsRejected() {
+        var y = [Float](repeating: 0, count: 1)
+        let blocks = [pg_block_q8](repeating: pg_block_q8(), count: 1)
+        #expect(pg_gemm_q(2, [UInt8](repeating: 0, count: 18), 32, 0, 1, blocks, 1, &y, 1) == -1)
+    }
+
+    /// `matmul` through the pool, for quantized and dequantized weight types.
+    @Test(arguments: [GGMLType.q4_1, .q8_0, .f32])
+    func matmulThroughPool(type: GGMLType) {
+        var rng = SeededRandom(seed: 7)
+        let rows = 37, k = 64, tokens = 5
+        let w: [UInt8] = type == .f32
+            ? (0..<(rows * k)).flatMap { _ in withUnsafeBytes(of: Float.random(in: -1...1, using: &rng)) { Array($0) } }
+            : Self.randomWeights(type, rows: rows, columns: k, rng: &rng)
+        let x = (0..<(tokens * k)).map { _ in Float.random(in: -1...1, using: &rng) }
+        let weights = w.withUnsafeBytes { Dequantize.toFloats(type, $0, count: rows * k) }
+        let pool = ThreadPool(threadCount: 2)
+        var y = [Float](repeating: .nan, count: tokens * rows)
+        w.withUnsafeBytes { wb in
+            let m = WeightMatrix(type: type, rows: rows, columns: k, data: wb.baseAddress!)
+            matmul(m, x, tokens: tokens, into: &y, scratch: MatMulScratch(), pool: pool)
+        }
+        for t in 0..<tokens {
+            for r in 0..<rows {
+                var s: Float = 0, absW: Float = 0, maxX: Float = 0
+                for j in 0..<k {
+                    s += weights[r * k + j] * x[t * k + j]
+                    absW += abs(weights[r * k + j])
+                    maxX = max(maxX, abs(x[t * k + j]))
+                }
+                // 8-bit activations: each is off by at most half a step, max|x| / 254.
+                let bound: Float = type == .f32 ? 1e-4 : absW * maxX / 254 * 1.01 + 1e-4
+                #expect(abs(y[t * rows + r] - s) <= bound)
+            }
+        }
+    }
+}
+
+struct SeededRandom: RandomNumberGenerator {
+    var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}

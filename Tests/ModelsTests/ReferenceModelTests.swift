@@ -1,0 +1,155 @@
+import Foundation
+import GGUF
+import Kernels
+import Models
+import Testing
+
+/// Each architecture on a tiny random model against the independent NumPy reference
+/// (Scripts/reference_forward.py, which reads the file with the Python `gguf` package).
+@Suite(.serialized) struct ReferenceModelTests {
+    static let pool = ThreadPool(threadCount: 2)
+
+    static func temporaryFile(_ bytes: [UInt8]) throws -> String {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("tiny-\(UUID()).gguf").path
+        try Data(bytes).write(to: URL(fileURLWithPath: path))
+        return path
+    }
+
+    /// Logits of every position of one sequence, from the NumPy reference.
+    static func referenceLogits(_ path: String, tokens: [Int], positions: [Int]? = nil) throws -> [Float] {
+        let out = path + ".logits"
+        defer { try? FileManager.default.removeItem(atPath: out) }
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        var args = ["python3", TestPaths.scripts.appendingPathComponent("reference_forward.py").path, path,
+                    "--tokens", tokens.map(String.init).joined(separator: ","), "--out", out]
+        if let positions { args += ["--positions", positions.map(String.init).joined(separator: ",")] }
+        process.arguments = args
+        try process.run()
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 0, "reference_forward.py failed (needs numpy and gguf: pip install numpy gguf)")
+        let data = try Data(contentsOf: URL(fileURLWithPath: out))
+        return data.withUnsafeBytes { Array($0.bindMemory(to: Float.self)) }
+    }
+
+    /// Our logits for one sequence (all positions), optionally in prefill chunks.
+    static func ourLogits(_ model: LlamaModel, tokens: [Int], chunk: Int = .max, blockSize: Int = 4) -> [Float] {
+        let positions = Array(0..<tokens.count)
+        let cache = model.makeKVCache(numBlocks: tokens.count / blockSize + 1, blockSize: blockSize, precision: .float32)
+        // Blocks in reverse order, so the block table matters.
+        let table = (0..<Int32(cache.numBlocks)).reversed().map { $0 }
+        var result: [Float] = []
+        var batch = ForwardBatch()
+        for start in stride(from: 0, to: tokens.count, by: chunk) {
+            batch.removeAll(blockTableStride: table.count)
+            let seq = batch.addSequence(blockTable: table)
+            for i in start..<min(tokens.count, start + chunk) {
+                let p = positions[i]
+                batch.addToken(Int32(tokens[i]), position: Int32(p), sequence: seq,
+                               slot: table[p / blockSize] * Int32(blockSize) + Int32(p % blockSize), wantsLogits: true)
+            }
+            result += model.forward(batch, cache: cache)
+        }
+        return result
+    }
+
+    static func maxError(_ a: [Float], _ b: [Float]) -> Float {
+        #expect(a.count == b.count)
+        return zip(a, b).map { abs($0 - $1) }.max() ?? .infinity
+    }
+
+    static let variants: [(String, TinyModel)] = [
+        ("llama", TinyModel(architecture: "llama")),
+        ("mistral", TinyModel(architecture: "mistral", tiedEmbeddings: false, seed: 2)),
+        ("qwen2", TinyModel(architecture: "qwen2", seed: 3)),
+        ("qwen3", TinyModel(architecture: "qwen3", hidden: 48, heads: 4, kvHeads: 1, headDim: 16, seed: 4)),
+        ("llama partial rope, linear scaling, MHA", TinyModel(architecture: "llama", kvHeads: 4, ropeDimensions: 8, ropeBase: 500, linearRopeScaling: 2, seed: 5)),
+    ]
+
+    @Test(arguments: variants.map(\.0))
+    func matchesNumPyReference(_ name: String) throws {
+        let spec = try #require(Self.variants.first { $0.0 == name }?.1)
+        let path = try Self.temporaryFile(spec.write())
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let model = try LlamaModel(file: GGUFFile(path: path), pool: Self.pool)
+        let tokens = [3, 17, 0, 63, 22, 22, 5, 40, 9, 11, 2, 60, 33]
+        let expected = try Self.referenceLogits(path, tokens: tokens)
+        let got = Self.ourLogits(model, tokens: tokens)
+        let err = Self.maxError(got, expected)
+        #expect(err < 2e-4, "\(name): max |Δ logit| \(err)")
+        // Chunked prefill (down to one token per step, i.e. decoding) gives the same numbers.
+        #expect(Self.maxError(Self.ourLogits(model, tokens: tokens, chunk: 5), got) < 1e-5)
+        #expect(Self.maxError(Self.ourLogits(model, tokens: tokens, chunk: 1), got) < 1e-5)
+    }
+
+    @Test(arguments: [GGMLType.q8_0, .q4_1, .f16])
+    func quantizedWeightsMatchReference(_ type: GGMLType) throws {
+        let path = try Self.temporaryFile(TinyModel(matrixType: type, seed: 9).write())
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let model = try LlamaModel(file: GGUFFile(path: path), pool: Self.pool)
+        let tokens = [1, 2, 3, 4, 5, 6, 7, 8]
+        let got = Self.ourLogits(model, tokens: tokens)
+        let expected = try Self.referenceLogits(path, tokens: tokens)
+        // F16 runs in float; Q8_0/Q4_1 quantize activations to 8 bits as llama.cpp does,
+        // so they are held to a relative bound and to the same argmax.
+        let scale = expected.map { abs($0) }.max()!
+        let tolerance: Float = type == .f16 ? 2e-4 : 0.02 * scale
+        #expect(Self.maxError(got, expected) < tolerance)
+        let v = model.config.vocabSize
+        for t in tokens.indices {
+            let a = got[(t * v)..<((t + 1) * v)], b = expected[(t * v)..<((t + 1) * v)]
+            let top = b.sorted(by: >)
+            if top[0] - top[1] > 2 * tolerance { #expect(a.firstIndex(of: a.max()!) == b.firstIndex(of: b.max()!)) }
+        }
+    }
+
+    /// Several sequences in one batch give what each gives alone.
+    @Test func batchOfSequencesMatchesSeparateRuns() throws {
+        let path = try Self.temporaryFile(TinyModel(architecture: "qwen2", seed: 11).write())
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let model = try LlamaModel(file: GGUFFile(path: path), pool: Self.pool)
+        let sequences = [[5, 6, 7, 8, 9], [40, 41], [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11]]
+        let alone = sequences.map { Self.ourLogits(model, tokens: $0) }
+        let blockSize = 4
+        let cache = model.makeKVCache(numBlocks: 12, blockSize: blockSize, precision: .float32)
+        let tables: [[Int32]] = [[0, 5], [7], [1, 11, 3]]
+        var batch = ForwardBatch()
+        batch.removeAll(blockTableStride: 3)
+        var order: [(Int, Int)] = []
+        let ids = tables.map { batch.addSequence(blockTable: $0) }
+        // Interleave tokens of the sequences.
+        for i in 0..<11 {
+            for s in sequences.indices where i < sequences[s].count {
+                let slot = tables[s][i / blockSize] * Int32(blockSize) + Int32(i % blockSize)
+                batch.addToken(Int32(sequences[s][i]), position: Int32(i), sequence: ids[s], slot: slot, wantsLogits: true)
+                order.append((s, i))
+            }
+        }
+        let logits = model.forward(batch, cache: cache)
+        let v = model.config.vocabSize
+        for (row, (s, i)) in order.enumerated() {
+            let mine = Array(logits[(row * v)..<((row + 1) * v)])
+            let ref = Array(alone[s][(i * v)..<((i + 1) * v)])
+            #expect(Self.maxError(mine, ref) < 1e-5)
+        }
+    }
+
+    @Test func configErrorsAreClear() throws {
+        var w = GGUFWriter()
+        w.set("general.architecture", .string("mamba"))
+        #expect(throws: ModelError.unsupportedArchitecture("mamba")) { try LlamaModel(file: GGUFFile(bytes: w.bytes()), pool: Self.pool) }
+        w.set("general.architecture", .string("llama"))
+        #expect(throws: ModelError.missingKey("llama.embedding_length")) { try LlamaModel(file: GGUFFile(bytes: w.bytes()), pool: Self.pool) }
+        var tiny = try GGUFFile(bytes: TinyModel().write())
+        _ = try LlamaModel(file: tiny, pool: Self.pool)
+        // Drop a tensor: a clear error naming it.
+        let file = tiny
+        var writer = GGUFWriter()
+        for (k, v) in file.metadata.entries { writer.set(k, v) }
+        for t in file.tensors where t.name != "blk.1.ffn_up.weight" {
+            writer.add(.init(name: t.name, shape: t.shape, type: t.type, data: Array(file.tensorData(t))))
+        }
+        tiny = try GGUFFile(bytes: writer.bytes())
+        #expect(throws: ModelError.missingTensor("blk.1.ffn_up.weight")) { try LlamaModel(file: tiny, pool: Self.pool) }
+    }
+}

@@ -1,0 +1,108 @@
+import Foundation
+import GGUF
+
+/// Tiny random models of each supported architecture, written with our GGUF writer.
+struct TinyModel {
+    var architecture = "llama"
+    var vocab = 64
+    var hidden = 64
+    var heads = 4
+    var kvHeads = 2
+    var headDim = 16
+    var ropeDimensions: Int? = nil
+    var feedForward = 96
+    var layers = 2
+    var contextLength = 256
+    var ropeBase: Float = 10_000
+    var linearRopeScaling: Float? = nil
+    /// Type of the projection matrices (norms and biases stay F32).
+    var matrixType: GGMLType = .f32
+    var tiedEmbeddings = true
+    var seed: UInt64 = 1
+
+    func write() -> [UInt8] {
+        var rng = SeededRandom(seed: seed)
+        var w = GGUFWriter()
+        let a = architecture
+        w.set("general.architecture", .string(a))
+        w.set("\(a).embedding_length", .uint32(UInt32(hidden)))
+        w.set("\(a).block_count", .uint32(UInt32(layers)))
+        w.set("\(a).feed_forward_length", .uint32(UInt32(feedForward)))
+        w.set("\(a).attention.head_count", .uint32(UInt32(heads)))
+        w.set("\(a).attention.head_count_kv", .uint32(UInt32(kvHeads)))
+        w.set("\(a).context_length", .uint32(UInt32(contextLength)))
+        w.set("\(a).rope.freq_base", .float32(ropeBase))
+        w.set("\(a).attention.layer_norm_rms_epsilon", .float32(1e-5))
+        if headDim * heads != hidden { w.set("\(a).attention.key_length", .uint32(UInt32(headDim))) }
+        if let ropeDimensions { w.set("\(a).rope.dimension_count", .uint32(UInt32(ropeDimensions))) }
+        if let linearRopeScaling {
+            w.set("\(a).rope.scaling.type", .string("linear"))
+            w.set("\(a).rope.scaling.factor", .float32(linearRopeScaling))
+        }
+        func matrix(_ name: String, rows: Int, columns: Int, type: GGMLType? = nil) {
+            let scale = 1 / Float(columns).squareRoot()
+            let values = (0..<(rows * columns)).map { _ in Float.random(in: -scale...scale, using: &rng) * 1.7 }
+            w.add(Self.encode(name, shape: [columns, rows], values: values, type: type ?? matrixType))
+        }
+        func vector(_ name: String, _ n: Int, around center: Float, spread: Float) {
+            w.add(.init(name: name, shape: [n], floats: (0..<n).map { _ in center + Float.random(in: -spread...spread, using: &rng) }))
+        }
+        let q = heads * headDim, kv = kvHeads * headDim
+        matrix("token_embd.weight", rows: vocab, columns: hidden, type: matrixType == .f32 || matrixType == .f16 ? matrixType : .q8_0)
+        for l in 0..<layers {
+            let p = "blk.\(l)."
+            vector(p + "attn_norm.weight", hidden, around: 1, spread: 0.2)
+            matrix(p + "attn_q.weight", rows: q, columns: hidden)
+            matrix(p + "attn_k.weight", rows: kv, columns: hidden)
+            matrix(p + "attn_v.weight", rows: kv, columns: hidden)
+            matrix(p + "attn_output.weight", rows: hidden, columns: q)
+            if a == "qwen2" {
+                vector(p + "attn_q.bias", q, around: 0, spread: 0.3)
+                vector(p + "attn_k.bias", kv, around: 0, spread: 0.3)
+                vector(p + "attn_v.bias", kv, around: 0, spread: 0.3)
+            }
+            if a == "qwen3" {
+                vector(p + "attn_q_norm.weight", headDim, around: 1, spread: 0.3)
+                vector(p + "attn_k_norm.weight", headDim, around: 1, spread: 0.3)
+            }
+            vector(p + "ffn_norm.weight", hidden, around: 1, spread: 0.2)
+            matrix(p + "ffn_gate.weight", rows: feedForward, columns: hidden)
+            matrix(p + "ffn_up.weight", rows: feedForward, columns: hidden)
+            matrix(p + "ffn_down.weight", rows: hidden, columns: feedForward)
+        }
+        vector("output_norm.weight", hidden, around: 1, spread: 0.2)
+        if !tiedEmbeddings { matrix("output.weight", rows: vocab, columns: hidden) }
+        return w.bytes()
+    }
+
+    /// Encodes floats as F32, F16 or (by simple round-to-nearest quantization) Q8_0 / Q4_1.
+    static func encode(_ name: String, shape: [Int], values: [Float], type: GGMLType) -> GGUFWriter.Tensor {
+        var bytes: [UInt8] = []
+        func half(_ f: Float) { let h = floatToHalf(f); bytes += [UInt8(h & 0xFF), UInt8(h >> 8)] }
+        switch type {
+        case .f32:
+            return .init(name: name, shape: shape, floats: values)
+        case .f16:
+            values.forEach(half)
+        case .q8_0:
+            for b in stride(from: 0, to: values.count, by: 32) {
+                let block = values[b..<(b + 32)]
+                let d = (block.map { abs($0) }.max() ?? 0) / 127
+                half(d)
+                bytes += block.map { UInt8(bitPattern: Int8(d == 0 ? 0 : ($0 / d).rounded())) }
+            }
+        case .q4_1:
+            for b in stride(from: 0, to: values.count, by: 32) {
+                let block = Array(values[b..<(b + 32)])
+                let lo = block.min()!, hi = block.max()!
+                let d = (hi - lo) / 15
+                half(d); half(lo)
+                let q = block.map { UInt8(min(15, max(0, d == 0 ? 0 : (($0 - lo) / d).rounded()))) }
+                bytes += (0..<16).map { q[$0] | (q[$0 + 16] << 4) }
+            }
+        default:
+            fatalError("unsupported type for tiny models")
+        }
+        return .init(name: name, shape: shape, type: type, data: bytes)
+    }
+}
