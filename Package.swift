@@ -38,5 +38,8 @@ let package = Package(
         .testTarget(name: "KernelsTests", dependencies: ["Kernels", "GGUF"]),
         .testTarget(name: "TokenizationTests", dependencies: ["Tokenization", "GGUF", "ModelHub"]),
         .testTarget(name: "ModelsTests", dependencies: ["Models", "Engine", "GGUF", "ModelHub", "Tokenization"]),
+        .testTarget(name: "EngineTests", dependencies: ["Engine", "Models", "GGUF", "Tokenization", "ModelHub"]),
+        .testTarget(name: "ModelHubTests", dependencies: ["ModelHub"]),
+        .testTarget(name: "CLITests", dependencies: ["peregrine", "GGUF"]),
     ]
 )

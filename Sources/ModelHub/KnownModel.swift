@@ -12,6 +12,15 @@ public struct KnownModel: Sendable, Equatable {
     /// Size of the GGUF file in bytes (for the disk-space check).
     public let byteCount: Int
 
+    public init(name: String, package: String, version: String, fileInWheel: String, sha256: String, byteCount: Int) {
+        self.name = name
+        self.package = package
+        self.version = version
+        self.fileInWheel = fileInWheel
+        self.sha256 = sha256
+        self.byteCount = byteCount
+    }
+
     public var fileName: String { String(fileInWheel.split(separator: "/").last!) }
 }
 

@@ -1,0 +1,31 @@
+# Peregrine's build entry points. Release builds target Haswell-class x86-64 (AVX2, FMA, F16C):
+# the binary runs on any AVX2 machine, and the C micro-kernels switch to AVX-512 VNNI at run time.
+# `-enable-testing` lets the test targets use internal API in release builds (numeric code is
+# tested optimized: debug Swift SIMD code is 20-140x slower).
+SWIFT_FLAGS ?= -c release -Xswiftc -target-cpu -Xswiftc haswell -Xswiftc -enable-testing
+PEREGRINE = .build/release/peregrine
+PROMPT ?= Write a haiku about a falcon.
+
+.PHONY: build run test test-deps pull clean
+
+build:
+	swift build $(SWIFT_FLAGS) --product peregrine
+
+## Generate text with the default model (fetched on first use).
+run: build
+	$(PEREGRINE) generate --chat "$(PROMPT)"
+
+pull: build
+	$(PEREGRINE) pull
+
+## Python packages the reference tests use (NumPy reference forward pass, dequantization vectors).
+test-deps:
+	python3 -c "import numpy, gguf" 2>/dev/null || python3 -m pip install --quiet numpy gguf
+
+## Everything the tests need, then the tests, in an optimized build.
+test: test-deps pull
+	swift build $(SWIFT_FLAGS) --build-tests
+	swift test $(SWIFT_FLAGS) --skip-build
+
+clean:
+	rm -rf .build

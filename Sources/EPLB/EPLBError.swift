@@ -1,0 +1,68 @@
+/// Everything that can be wrong with a load matrix, a balancer configuration, a load file or a
+/// recorder call, each case naming what and where.
+public enum EPLBError: Error, Equatable, Sendable, CustomStringConvertible {
+    /// The load matrix has no layers or no experts.
+    case emptyLoad
+    /// A row of the load matrix has a different length from the first row.
+    case raggedLoad(layer: Int, count: Int, expected: Int)
+    /// A flat value array whose length is not L × E.
+    case shapeMismatch(count: Int, expected: Int)
+    /// A load is below zero.
+    case negativeLoad(layer: Int, expert: Int, value: Double)
+    /// A load is NaN, infinite, or too large for the float32 arithmetic of the algorithm.
+    case nonFiniteLoad(layer: Int, expert: Int, value: Double)
+    /// A count parameter (replicas, groups, nodes, GPUs, window, …) is zero or negative.
+    case nonPositiveParameter(name: String, value: Int)
+    /// R is not a multiple of P: GPUs would hold different numbers of slots.
+    case replicasNotMultipleOfGPUs(replicas: Int, gpus: Int)
+    /// R < E: some expert would get no slot.
+    case fewerReplicasThanExperts(replicas: Int, experts: Int)
+    /// E is not a multiple of G: groups would differ in size.
+    case expertsNotMultipleOfGroups(experts: Int, groups: Int)
+    /// The hierarchical policy was requested but G is not a multiple of N.
+    case groupsNotMultipleOfNodes(groups: Int, nodes: Int)
+    /// The hierarchical policy needs P to be a multiple of N.
+    case gpusNotMultipleOfNodes(gpus: Int, nodes: Int)
+    /// A layer index outside `0..<numLayers`.
+    case layerOutOfRange(layer: Int, numLayers: Int)
+    /// An expert index outside `0..<numExperts`.
+    case expertOutOfRange(expert: Int, numExperts: Int)
+    /// A per-expert count vector of the wrong length.
+    case expertCountMismatch(count: Int, expected: Int)
+    /// A decay factor outside `0 < decay ≤ 1`.
+    case invalidDecay(Double)
+    /// A load file that is neither an L × E array nor an object with a `weight` key holding one.
+    case invalidLoadFile(String)
+    /// A skew specification other than `uniform` or `zipf:S` with S ≥ 0.
+    case invalidSkew(String)
+
+    public var description: String {
+        switch self {
+        case .emptyLoad: "the load matrix is empty (it needs at least one layer and one expert)"
+        case .raggedLoad(let layer, let count, let expected):
+            "load row \(layer) has \(count) experts but row 0 has \(expected)"
+        case .shapeMismatch(let count, let expected): "got \(count) load values, expected \(expected) (layers × experts)"
+        case .negativeLoad(let layer, let expert, let value):
+            "load of layer \(layer), expert \(expert) is negative (\(value))"
+        case .nonFiniteLoad(let layer, let expert, let value):
+            "load of layer \(layer), expert \(expert) is not a finite float32 (\(value))"
+        case .nonPositiveParameter(let name, let value): "\(name) must be positive (got \(value))"
+        case .replicasNotMultipleOfGPUs(let r, let p):
+            "the number of replicas (\(r)) must be a multiple of the number of GPUs (\(p))"
+        case .fewerReplicasThanExperts(let r, let e):
+            "the number of replicas (\(r)) must be at least the number of experts (\(e))"
+        case .expertsNotMultipleOfGroups(let e, let g):
+            "the number of experts (\(e)) must be a multiple of the number of groups (\(g))"
+        case .groupsNotMultipleOfNodes(let g, let n):
+            "the hierarchical policy needs the number of groups (\(g)) to be a multiple of the number of nodes (\(n))"
+        case .gpusNotMultipleOfNodes(let p, let n):
+            "the hierarchical policy needs the number of GPUs (\(p)) to be a multiple of the number of nodes (\(n))"
+        case .layerOutOfRange(let layer, let n): "layer \(layer) is out of range (the recorder has \(n) layers)"
+        case .expertOutOfRange(let expert, let n): "expert \(expert) is out of range (there are \(n) experts)"
+        case .expertCountMismatch(let count, let expected): "got \(count) expert counts, expected \(expected)"
+        case .invalidDecay(let d): "the decay factor must be in (0, 1] (got \(d))"
+        case .invalidLoadFile(let reason): "invalid load file: \(reason)"
+        case .invalidSkew(let s): "invalid skew '\(s)' (use 'uniform' or 'zipf:S' with S ≥ 0, e.g. zipf:1.1)"
+        }
+    }
+}

@@ -1,0 +1,92 @@
+import Foundation
+import GGUF
+import Testing
+
+/// The `peregrine` executable end to end: output formats, exit codes, one-line errors.
+@Suite(.serialized) struct CLITests {
+    static let binary: URL = {
+        // Test bundles sit beside the products they test.
+        let candidates = [Bundle.main.bundleURL, Bundle.main.bundleURL.deletingLastPathComponent(),
+                          URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()]
+        for dir in candidates {
+            let url = dir.appendingPathComponent("peregrine")
+            if FileManager.default.isExecutableFile(atPath: url.path) { return url }
+        }
+        return candidates[0].appendingPathComponent("peregrine")
+    }()
+
+    struct Result { let status: Int32; let stdout: String; let stderr: String }
+
+    static func run(_ args: [String]) throws -> Result {
+        let p = Process()
+        p.executableURL = binary
+        p.arguments = args
+        let out = Pipe(), err = Pipe()
+        p.standardOutput = out
+        p.standardError = err
+        try p.run()
+        let o = out.fileHandleForReading.readDataToEndOfFile()
+        let e = err.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        return Result(status: p.terminationStatus, stdout: String(decoding: o, as: UTF8.self), stderr: String(decoding: e, as: UTF8.self))
+    }
+
+    @Test func tokenizeJSONMatchesLlamaCpp() throws {
+        let r = try Self.run(["tokenize", "--json", "The capital of France is"])
+        #expect(r.status == 0)
+        let object = try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any]
+        #expect(object?["ids"] as? [Int] == [504, 3575, 282, 4649, 314])
+        #expect(object?["count"] as? Int == 5)
+    }
+
+    @Test func greedyGenerateStreamsLlamaCppText() throws {
+        let r = try Self.run(["generate", "--prompt", "The capital of France is", "--temperature", "0", "--max-tokens", "3", "--threads", "2"])
+        #expect(r.status == 0)
+        #expect(r.stdout == "The capital of France is Paris.\n\n")
+        #expect(r.stderr.contains("prompt 5 tokens") && r.stderr.contains("generated 3 tokens"))
+    }
+
+    @Test func perplexityJSON() throws {
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("ppl-\(UUID()).txt")
+        defer { try? FileManager.default.removeItem(at: file) }
+        try String(repeating: "The quick brown fox jumps over the lazy dog. ", count: 40).write(to: file, atomically: true, encoding: .utf8)
+        let r = try Self.run(["perplexity", "--file", file.path, "--ctx", "128", "--json"])
+        #expect(r.status == 0)
+        let object = try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any]
+        let ppl = try #require(object?["ppl"] as? Double)
+        #expect(ppl > 1 && ppl < 3)  // a repeated sentence is easy to predict
+        #expect(object?["tokens_scored"] as? Int == (object?["chunks"] as? Int ?? 0) * 63)
+    }
+
+    @Test func errorsAreOneLineWithNonZeroExit() throws {
+        let dir = FileManager.default.temporaryDirectory
+        let notGGUF = dir.appendingPathComponent("not-\(UUID()).gguf")
+        try Data("hello world".utf8).write(to: notGGUF)
+        defer { try? FileManager.default.removeItem(at: notGGUF) }
+        let truncated = dir.appendingPathComponent("trunc-\(UUID()).gguf")
+        try Data("GGUF\u{3}\0\0\0".utf8).write(to: truncated)
+        defer { try? FileManager.default.removeItem(at: truncated) }
+        let cases: [([String], String)] = [
+            (["generate", "--model", notGGUF.path, "--prompt", "x"], "is not a GGUF file"),
+            (["generate", "--model", "/no/such/model.gguf", "--prompt", "x"], "no such file"),
+            (["inspect", truncated.path], "truncated"),
+            (["generate", "--model", "no-such-name", "--prompt", "x"], "unknown model"),
+            (["generate", "--prompt", "x", "--top-p", "0"], "top_p"),
+            (["generate"], "exactly one of --prompt or --chat"),
+        ]
+        for (args, message) in cases {
+            let r = try Self.run(args)
+            #expect(r.status != 0, "\(args)")
+            #expect(r.stderr.contains(message), "\(args): \(r.stderr)")
+            let lines = r.stderr.split(separator: "\n").filter { !$0.hasPrefix("Usage:") && !$0.contains("See '") && !$0.isEmpty }
+            #expect(lines.count == 1, "\(args): \(r.stderr)")
+        }
+    }
+
+    @Test func inspectPrintsMetadataAndTensors() throws {
+        let r = try Self.run(["inspect"])
+        #expect(r.status == 0)
+        #expect(r.stdout.contains("general.architecture = \"llama\""))
+        #expect(r.stdout.contains("blk.0.attn_q.weight") && r.stdout.contains("Q4_1"))
+    }
+}
