@@ -27,6 +27,8 @@ public enum EPLBError: Error, Equatable, Sendable, CustomStringConvertible {
     case layerOutOfRange(layer: Int, numLayers: Int)
     /// An expert index outside `0..<numExperts`.
     case expertOutOfRange(expert: Int, numExperts: Int)
+    /// A recorded token count outside `0...Int32.max`.
+    case invalidCount(layer: Int, expert: Int, count: Int)
     /// A per-expert count vector of the wrong length.
     case expertCountMismatch(count: Int, expected: Int)
     /// A decay factor outside `0 < decay ≤ 1`.
@@ -59,6 +61,8 @@ public enum EPLBError: Error, Equatable, Sendable, CustomStringConvertible {
             "the hierarchical policy needs the number of GPUs (\(p)) to be a multiple of the number of nodes (\(n))"
         case .layerOutOfRange(let layer, let n): "layer \(layer) is out of range (the recorder has \(n) layers)"
         case .expertOutOfRange(let expert, let n): "expert \(expert) is out of range (there are \(n) experts)"
+        case .invalidCount(let layer, let expert, let count):
+            "token count \(count) for layer \(layer), expert \(expert) is outside 0...\(Int32.max)"
         case .expertCountMismatch(let count, let expected): "got \(count) expert counts, expected \(expected)"
         case .invalidDecay(let d): "the decay factor must be in (0, 1] (got \(d))"
         case .invalidLoadFile(let reason): "invalid load file: \(reason)"
