@@ -14,6 +14,7 @@ let package = Package(
         .library(name: "Models", targets: ["Models"]),
         .library(name: "Engine", targets: ["Engine"]),
         .library(name: "ModelHub", targets: ["ModelHub"]),
+        .library(name: "EPLB", targets: ["EPLB"]),
         .executable(name: "peregrine", targets: ["peregrine"]),
     ],
     dependencies: [
@@ -27,19 +28,22 @@ let package = Package(
         .target(name: "Tokenization", dependencies: ["GGUF"]),
         .target(name: "Models", dependencies: ["GGUF", "Kernels"]),
         .target(name: "Engine", dependencies: ["Models", "Tokenization", "Kernels"]),
+        .target(name: "EPLB"),
         .target(name: "ModelHub", dependencies: ["GGUF", .product(name: "Crypto", package: "swift-crypto")]),
         .executableTarget(
             name: "peregrine",
             dependencies: [
-                "Engine", "ModelHub",
+                "Engine", "ModelHub", "EPLB",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
+        .target(name: "TestSupport", dependencies: ["GGUF"], path: "Tests/Support"),
         .testTarget(name: "GGUFTests", dependencies: ["GGUF"], exclude: ["Fixtures"]),
         .testTarget(name: "KernelsTests", dependencies: ["Kernels", "GGUF"]),
         .testTarget(name: "TokenizationTests", dependencies: ["Tokenization", "GGUF", "ModelHub"]),
-        .testTarget(name: "ModelsTests", dependencies: ["Models", "Engine", "GGUF", "ModelHub", "Tokenization"]),
-        .testTarget(name: "EngineTests", dependencies: ["Engine", "Models", "GGUF", "Tokenization", "ModelHub"]),
+        .testTarget(name: "ModelsTests", dependencies: ["Models", "Engine", "GGUF", "ModelHub", "Tokenization", "TestSupport"]),
+        .testTarget(name: "EngineTests", dependencies: ["Engine", "Models", "GGUF", "Tokenization", "ModelHub", "Kernels", "TestSupport"]),
         .testTarget(name: "ModelHubTests", dependencies: ["ModelHub"]),
+        .testTarget(name: "EPLBTests", dependencies: ["EPLB"]),
         .testTarget(name: "CLITests", dependencies: ["peregrine", "GGUF"]),
     ]
 )

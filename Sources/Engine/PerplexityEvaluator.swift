@@ -42,6 +42,7 @@ public struct PerplexityEvaluator {
         var nll = 0.0, count = 0
         var result = Result(perplexity: .nan, chunks: 0, tokensScored: 0, meanNegativeLogLikelihood: .nan)
         var batch = ForwardBatch()
+        let workspace = ForwardWorkspace()
         for c in 0..<chunks {
             let chunk = Array(tokens[(c * n)..<((c + 1) * n)])
             batch.removeAll(blockTableStride: cache.numBlocks)
@@ -50,7 +51,7 @@ public struct PerplexityEvaluator {
                 let token = i == 0 ? (bosTokenID ?? id) : id
                 batch.addToken(Int32(token), position: Int32(i), sequence: seq, slot: Int32(i), wantsLogits: i >= first && i < n - 1)
             }
-            let logits = model.forward(batch, cache: cache)
+            let logits = model.forward(batch, cache: cache, workspace: workspace)
             for (r, i) in (first..<(n - 1)).enumerated() {
                 let row = UnsafeBufferPointer(rebasing: logits[(r * vocab)..<((r + 1) * vocab)])
                 nll -= Double(Self.logSoftmax(row, at: chunk[i + 1]))

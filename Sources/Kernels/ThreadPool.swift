@@ -11,7 +11,8 @@ import Darwin
 /// and only then park on a condition variable (a wake-up from there costs tens of µs).
 ///
 /// The calling thread takes part in every loop, so a pool of `threadCount` uses
-/// `threadCount - 1` extra threads. Loops must not be nested or issued from two threads at once.
+/// `threadCount - 1` extra threads. Loops must not be nested; loops issued from several threads
+/// at once run one after another.
 public final class ThreadPool: @unchecked Sendable {
     /// Total threads that run a loop, the caller included.
     public let threadCount: Int
@@ -24,6 +25,8 @@ public final class ThreadPool: @unchecked Sendable {
     private var count = 0
     private var body: ((Int) -> Void)?
     private var mutex = pthread_mutex_t()
+    /// Serialises loops issued from different threads (each loop still runs on every thread).
+    private var callerMutex = pthread_mutex_t()
     private var wake = pthread_cond_t()
     private var threads: [pthread_t] = []
 
@@ -33,6 +36,7 @@ public final class ThreadPool: @unchecked Sendable {
     public init(threadCount: Int) {
         self.threadCount = max(1, threadCount)
         pthread_mutex_init(&mutex, nil)
+        pthread_mutex_init(&callerMutex, nil)
         pthread_cond_init(&wake, nil)
         for _ in 1..<self.threadCount {
             let box = Unmanaged.passRetained(WorkerStart(pool: self))
@@ -65,6 +69,8 @@ public final class ThreadPool: @unchecked Sendable {
             for i in 0..<n { body(i) }
             return
         }
+        pthread_mutex_lock(&callerMutex)
+        defer { pthread_mutex_unlock(&callerMutex) }
         withoutActuallyEscaping(body) { escaping in
             self.body = escaping
             count = n

@@ -12,8 +12,6 @@ public final class LlamaModel: @unchecked Sendable {
     private let outputNorm: [Float]
     private let output: WeightMatrix
     private let rope: Rope
-    private let scratch = MatMulScratch()
-    private var workspace = Workspace()
 
     /// Binds the weights of `file`. Throws a ``ModelError`` for an unknown architecture,
     /// a missing key or tensor, or a tensor of the wrong shape.
@@ -43,13 +41,14 @@ public final class LlamaModel: @unchecked Sendable {
     }
 
     /// Runs the batch through the model, writing each token's K/V into `cache`, and returns the
-    /// logits of the tokens in `batch.logitIndices` (row-major, `vocabSize` each). The buffer is
-    /// owned by the model and valid until the next call.
-    public func forward(_ batch: ForwardBatch, cache: KVCache) -> UnsafeBufferPointer<Float> {
+    /// logits of the tokens in `batch.logitIndices` (row-major, `vocabSize` each). The buffer
+    /// lives in `workspace` and is valid until its next use.
+    public func forward(_ batch: ForwardBatch, cache: KVCache, workspace: ForwardWorkspace) -> UnsafeBufferPointer<Float> {
         let n = batch.count
         precondition(n > 0, "empty batch")
-        workspace.reserve(tokens: n, logits: batch.logitIndices.count, config: config)
-        let ws = workspace
+        workspace.buffers.reserve(tokens: n, logits: batch.logitIndices.count, config: config)
+        let ws = workspace.buffers
+        let scratch = workspace.scratch
         let d = config.hiddenSize
         for (i, id) in batch.tokenIDs.enumerated() {
             precondition(id >= 0 && Int(id) < config.vocabSize, "token id \(id) out of range")

@@ -1,3 +1,15 @@
+import Kernels
+
+/// The scratch memory of forward passes: activations sized for the largest batch seen so far,
+/// quantized-activation scratch, and the logits. Each caller that runs the model (a model runner,
+/// an evaluator) owns one, so one model can serve several callers.
+public final class ForwardWorkspace: @unchecked Sendable {
+    var buffers = Workspace()
+    let scratch = MatMulScratch()
+
+    public init() {}
+}
+
 /// Activation buffers of a forward pass, sized for the largest batch seen so far and reused.
 struct Workspace {
     private(set) var tokenCapacity = 0

@@ -8,6 +8,7 @@ struct GenerateCommand: ParsableCommand {
         commandName: "generate", abstract: "Generate text from a prompt, streaming it as it is produced.")
 
     @OptionGroup var modelOptions: ModelOptions
+    @OptionGroup var engineOptions: EngineOptions
 
     @Option(name: .shortAndLong, help: "Raw text prompt (no chat template).")
     var prompt: String?
@@ -45,23 +46,25 @@ struct GenerateCommand: ParsableCommand {
                                     maxTokens: maxTokens, ignoreEOS: ignoreEOS)
         try params.validate()
         let loaded = try LoadedModel(modelOptions)
-        let ids: [Int]
-        if let chat {
-            let template = ChatTemplate(source: loaded.tokenizer.chatTemplate)
-            let text = template.render([.user(chat)], addGenerationPrompt: true)
-            ids = loaded.tokenizer.encode(text, addSpecial: true, parseSpecial: true)
-        } else {
-            ids = loaded.tokenizer.encode(prompt ?? "", addSpecial: true, parseSpecial: false)
-        }
-        let generator = TextGenerator(model: loaded.model, tokenizer: loaded.tokenizer)
-        if let prompt { Terminal.stdout(prompt) }
-        let stats = try generator.generate(prompt: ids, params: params) { text in
-            Terminal.stdout(text)
-            return true
+        let engine = try LLMEngine(model: loaded.model, tokenizer: loaded.tokenizer, config: engineOptions.config(maxNumSeqs: 1))
+        let prompt: PromptInput = chat.map { .chat([.user($0)]) } ?? .text(self.prompt ?? "")
+        try engine.addRequest(prompt, params: params)
+        if let text = self.prompt { Terminal.stdout(text) }
+        var final: RequestOutput?
+        while engine.hasUnfinishedRequests {
+            for output in engine.step() {
+                for piece in output.outputs { Terminal.stdout(piece.text) }
+                if output.finished { final = output }
+            }
         }
         Terminal.stdout("\n")
+        guard let final, let m = final.metrics, let first = m.firstTokenTime, let scheduled = m.firstScheduledTime else { return }
+        let promptTokens = final.promptTokenIds.count
+        let promptSeconds = first - scheduled
+        let decodeSeconds = m.finishedTime - first
         Terminal.error(String(format: "load %.2f s | prompt %d tokens, %.1f tokens/s | generated %d tokens, %.1f tokens/s | finish: %@",
-                              loaded.seconds, stats.promptTokens, stats.promptTokensPerSecond, stats.generatedTokens,
-                              stats.generationTokensPerSecond, stats.finishReason.rawValue))
+                              loaded.seconds, promptTokens, Double(promptTokens) / max(promptSeconds, 1e-9), m.numGeneratedTokens,
+                              Double(max(m.numGeneratedTokens - 1, 0)) / max(decodeSeconds, 1e-9),
+                              final.outputs.last?.finishReason?.rawValue ?? "?"))
     }
 }

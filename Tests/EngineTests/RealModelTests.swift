@@ -1,3 +1,4 @@
+import TestSupport
 import Engine
 import Foundation
 import GGUF
@@ -37,11 +38,11 @@ import Tokenization
         let g = try JSONDecoder().decode(Completion.self, from: Data(contentsOf: url))
         let ids = Self.tokenizer.encode(g.prompt, addSpecial: true)
         #expect(ids == g.prompt_ids)
-        var text = ""
-        let stats = try TextGenerator(model: Self.model, tokenizer: Self.tokenizer)
-            .generate(prompt: ids, params: .greedy(maxTokens: 48)) { text += $0; return true }
-        #expect(text == g.content)
-        #expect(stats.generatedTokens == 48 && stats.finishReason == .length)
+        let engine = try Self.engine()
+        let id = try engine.addRequest(.tokens(ids), params: .greedy(maxTokens: 48))
+        let result = try #require(engine.runToCompletion()[id]?.first)
+        #expect(result.text == g.content)
+        #expect(result.tokenIds.count == 48 && result.finishReason == .length)
     }
 
     @Test func chatTemplatePromptMatchesLlamaServer() throws {
@@ -49,19 +50,26 @@ import Tokenization
         let text = template.render([.user("What is the boiling point of water?")], addGenerationPrompt: true)
         let ids = Self.tokenizer.encode(text, addSpecial: true, parseSpecial: true)
         #expect(ids.count == 38)  // rendered_prompt_tokens in golden/chat/boiling_point.json
-        var out = ""
-        _ = try TextGenerator(model: Self.model, tokenizer: Self.tokenizer)
-            .generate(prompt: ids, params: .greedy(maxTokens: 16)) { out += $0; return true }
+        let engine = try Self.engine()
+        let id = try engine.addRequest(.chat([.user("What is the boiling point of water?")]), params: .greedy(maxTokens: 16))
+        let out = try #require(engine.runToCompletion()[id]?.first).text
         #expect(out.hasPrefix("The boiling point of water is approximately 100°C"))
     }
 
-    @Test func promptErrorsAreTyped() {
-        let generator = TextGenerator(model: Self.model, tokenizer: Self.tokenizer)
-        #expect(throws: GenerationError.emptyPrompt) { try generator.generate(prompt: [], params: .greedy(maxTokens: 1)) { _ in true } }
-        let long = [Int](repeating: 28, count: Self.model.config.contextLength)
-        #expect(throws: GenerationError.promptTooLong(tokens: long.count, limit: long.count)) {
-            try generator.generate(prompt: long, params: .greedy(maxTokens: 1)) { _ in true }
+    static func engine(_ config: EngineConfig = EngineConfig(kvCacheMemory: 64 << 20)) throws -> LLMEngine {
+        try LLMEngine(model: model, tokenizer: tokenizer, config: config)
+    }
+
+    @Test func promptErrorsAreTyped() throws {
+        let engine = try Self.engine()
+        #expect(throws: InputError.emptyPrompt) { try engine.addRequest(.tokens([]), params: .greedy(maxTokens: 1)) }
+        let long = [Int](repeating: 28, count: engine.maxModelLength)
+        #expect(throws: InputError.promptTooLong(tokens: long.count, maxModelLength: engine.maxModelLength)) {
+            try engine.addRequest(.tokens(long), params: .greedy(maxTokens: 1))
         }
+        #expect(throws: InputError.tokenOutOfRange(id: 49152, vocabSize: 49152)) { try engine.addRequest(.tokens([1, 49152]), params: .greedy(maxTokens: 1)) }
+        #expect { try engine.addRequest(.text("hi"), params: SamplingParams(topP: 2)) } throws: { "\($0)".contains("top_p") }
+        #expect(!engine.hasUnfinishedRequests)
     }
 }
 

@@ -1,3 +1,4 @@
+import TestSupport
 import Foundation
 import GGUF
 import Kernels
@@ -32,7 +33,7 @@ import Testing
             let pos = start + i
             batch.addToken(Int32(id), position: Int32(pos), sequence: seq, slot: Int32(pos), wantsLogits: wanted.contains(i))
         }
-        let logits = model.forward(batch, cache: cache)
+        let logits = model.forward(batch, cache: cache, workspace: ForwardWorkspace())
         let v = model.config.vocabSize
         return (0..<wanted.count).map { r in
             let row = Array(logits[(r * v)..<((r + 1) * v)])

@@ -1,3 +1,4 @@
+import TestSupport
 import Foundation
 import GGUF
 import Kernels
@@ -48,7 +49,7 @@ import Testing
                 batch.addToken(Int32(tokens[i]), position: Int32(p), sequence: seq,
                                slot: table[p / blockSize] * Int32(blockSize) + Int32(p % blockSize), wantsLogits: true)
             }
-            result += model.forward(batch, cache: cache)
+            result += model.forward(batch, cache: cache, workspace: ForwardWorkspace())
         }
         return result
     }
@@ -125,7 +126,7 @@ import Testing
                 order.append((s, i))
             }
         }
-        let logits = model.forward(batch, cache: cache)
+        let logits = model.forward(batch, cache: cache, workspace: ForwardWorkspace())
         let v = model.config.vocabSize
         for (row, (s, i)) in order.enumerated() {
             let mine = Array(logits[(row * v)..<((row + 1) * v)])

@@ -1,30 +1,69 @@
 import Foundation
 import GGUF
 
-/// Tiny random models of each supported architecture, written with our GGUF writer.
-struct TinyModel {
-    var architecture = "llama"
-    var vocab = 64
-    var hidden = 64
-    var heads = 4
-    var kvHeads = 2
-    var headDim = 16
-    var ropeDimensions: Int? = nil
-    var feedForward = 96
-    var layers = 2
-    var contextLength = 256
-    var ropeBase: Float = 10_000
-    var linearRopeScaling: Float? = nil
+/// Tiny random models of each supported architecture, written with our GGUF writer, with a small
+/// byte-level vocabulary so engines and tokenizers can run on them.
+public struct TinyModel: Sendable {
+    public var architecture = "llama"
+    public var vocab = 64
+    public var hidden = 64
+    public var heads = 4
+    public var kvHeads = 2
+    public var headDim = 16
+    public var ropeDimensions: Int? = nil
+    public var feedForward = 96
+    public var layers = 2
+    public var contextLength = 256
+    public var ropeBase: Float = 10_000
+    public var linearRopeScaling: Float? = nil
     /// Type of the projection matrices (norms and biases stay F32).
-    var matrixType: GGMLType = .f32
-    var tiedEmbeddings = true
-    var seed: UInt64 = 1
+    public var matrixType: GGMLType = .f32
+    public var tiedEmbeddings = true
+    public var seed: UInt64 = 1
 
-    func write() -> [UInt8] {
+    public init(architecture: String = "llama", hidden: Int = 64, heads: Int = 4, kvHeads: Int = 2, headDim: Int = 16,
+                ropeDimensions: Int? = nil, layers: Int = 2, contextLength: Int = 256, ropeBase: Float = 10_000,
+                linearRopeScaling: Float? = nil, matrixType: GGMLType = .f32, tiedEmbeddings: Bool = true, seed: UInt64 = 1) {
+        self.architecture = architecture
+        self.hidden = hidden
+        self.heads = heads
+        self.kvHeads = kvHeads
+        self.headDim = headDim
+        self.ropeDimensions = ropeDimensions
+        self.layers = layers
+        self.contextLength = contextLength
+        self.ropeBase = ropeBase
+        self.linearRopeScaling = linearRopeScaling
+        self.matrixType = matrixType
+        self.tiedEmbeddings = tiedEmbeddings
+        self.seed = seed
+    }
+
+    /// The vocabulary: printable ASCII (byte-level BPE pieces, no merges), then two control tokens.
+    /// Token 62 is `<|endoftext|>` (EOS), 63 is `<|im_end|>`.
+    public static let eosTokenId = 62
+
+    static func addVocabulary(to w: inout GGUFWriter) {
+        var tokens: [GGUFValue] = []
+        for b in UInt8(0x21)...UInt8(0x5E) { tokens.append(.string(String(UnicodeScalar(b)))) }  // 62 printable bytes
+        tokens[0] = .string("\u{0120}")  // 'Ġ' stands for the space byte in GPT-2's byte map, in place of '!'
+        tokens += [.string("<|endoftext|>"), .string("<|im_end|>")]
+        w.set("tokenizer.ggml.model", .string("gpt2"))
+        w.set("tokenizer.ggml.pre", .string("default"))
+        w.set("tokenizer.ggml.tokens", .array(elementType: .string, values: tokens))
+        w.set("tokenizer.ggml.token_type", .array(elementType: .int32, values: (0..<64).map { .int32($0 >= 62 ? 3 : 1) }))
+        w.set("tokenizer.ggml.merges", .array(elementType: .string, values: []))
+        w.set("tokenizer.ggml.eos_token_id", .uint32(62))
+        w.set("tokenizer.ggml.bos_token_id", .uint32(62))
+        w.set("tokenizer.ggml.add_bos_token", .bool(false))
+    }
+
+    public func write() -> [UInt8] {
         var rng = SeededRandom(seed: seed)
         var w = GGUFWriter()
         let a = architecture
         w.set("general.architecture", .string(a))
+        Self.addVocabulary(to: &w)
         w.set("\(a).embedding_length", .uint32(UInt32(hidden)))
         w.set("\(a).block_count", .uint32(UInt32(layers)))
         w.set("\(a).feed_forward_length", .uint32(UInt32(feedForward)))
@@ -76,7 +115,7 @@ struct TinyModel {
     }
 
     /// Encodes floats as F32, F16 or (by simple round-to-nearest quantization) Q8_0 / Q4_1.
-    static func encode(_ name: String, shape: [Int], values: [Float], type: GGMLType) -> GGUFWriter.Tensor {
+    public static func encode(_ name: String, shape: [Int], values: [Float], type: GGMLType) -> GGUFWriter.Tensor {
         var bytes: [UInt8] = []
         func half(_ f: Float) { let h = floatToHalf(f); bytes += [UInt8(h & 0xFF), UInt8(h >> 8)] }
         switch type {

@@ -1,14 +1,13 @@
 import Foundation
 import GGUF
-import Testing
 
 /// Paths the tests need: the default model (fetched by `.ci/run` or `peregrine pull`) and the golden data.
-enum TestPaths {
-    static let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-    static let golden = packageRoot.deletingLastPathComponent().appendingPathComponent("shared/golden")
-    static let scripts = packageRoot.appendingPathComponent("Scripts")
+public enum TestPaths {
+    public static let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    public static let golden = packageRoot.deletingLastPathComponent().appendingPathComponent("shared/golden")
+    public static let scripts = packageRoot.appendingPathComponent("Scripts")
 
-    static var defaultModel: String {
+    public static var defaultModel: String {
         let env = ProcessInfo.processInfo.environment
         if let path = env["PEREGRINE_MODEL"] { return path }
         let home = env["PEREGRINE_HOME"].map { URL(fileURLWithPath: $0) }
@@ -16,20 +15,20 @@ enum TestPaths {
         return home.appendingPathComponent("models/smollm2-135m/SmolLM2-135M-Instruct.Q4_1.gguf").path
     }
 
-    static func goldenFiles(_ folder: String) throws -> [URL] {
+    public static func goldenFiles(_ folder: String) throws -> [URL] {
         let dir = golden.appendingPathComponent(folder)
         let files = try FileManager.default.contentsOfDirectory(at: dir, includingPropertiesForKeys: nil)
             .filter { $0.pathExtension == "json" }.sorted { $0.path < $1.path }
-        #expect(!files.isEmpty, "no golden files in \(dir.path)")
+        guard !files.isEmpty else { throw CocoaError(.fileNoSuchFile, userInfo: [NSFilePathErrorKey: dir.path]) }
         return files
     }
 }
 
 /// A seeded generator (SplitMix64), so random tests reproduce.
-struct SeededRandom: RandomNumberGenerator {
+public struct SeededRandom: RandomNumberGenerator {
     var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
+    public init(seed: UInt64) { state = seed }
+    public mutating func next() -> UInt64 {
         state &+= 0x9E37_79B9_7F4A_7C15
         var z = state
         z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9

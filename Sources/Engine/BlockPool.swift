@@ -1,0 +1,91 @@
+/// All KV blocks, the free queue and the prefix cache's hash → block map.
+///
+/// Eviction is lazy: a freed block keeps its hash and can still be hit until it is handed out
+/// again; only then is its map entry dropped.
+public final class BlockPool {
+    public let blocks: [KVCacheBlock]
+    public let freeQueue: FreeBlockQueue
+    public let enableCaching: Bool
+    let blockSize: Int
+    private(set) var cachedBlocks: [BlockHash: KVCacheBlock] = [:]
+
+    public init(numBlocks: Int, blockSize: Int, enableCaching: Bool) {
+        precondition(numBlocks > 0 && blockSize > 0)
+        self.blockSize = blockSize
+        self.enableCaching = enableCaching
+        blocks = (0..<numBlocks).map { KVCacheBlock(blockId: $0, blockSize: blockSize) }
+        freeQueue = FreeBlockQueue(blocks)
+    }
+
+    public var numFreeBlocks: Int { freeQueue.count }
+
+    /// Fraction of blocks in use.
+    public var usage: Double { 1 - Double(numFreeBlocks) / Double(blocks.count) }
+
+    /// Number of blocks currently in the hash map.
+    public var numCachedBlocks: Int { cachedBlocks.count }
+
+    /// The cached block with this hash, if it holds exactly `tokens`.
+    func cachedBlock(_ hash: BlockHash, tokens: ArraySlice<Int>) -> KVCacheBlock? {
+        guard let block = cachedBlocks[hash], block.tokenIds.elementsEqual(tokens) else { return nil }
+        return block
+    }
+
+    /// Takes `n` blocks from the front of the free queue, evicting their cached hashes.
+    func getNewBlocks(_ n: Int) -> [KVCacheBlock] {
+        precondition(n <= numFreeBlocks, "asked for \(n) blocks with \(numFreeBlocks) free")
+        var out: [KVCacheBlock] = []
+        out.reserveCapacity(n)
+        for _ in 0..<n {
+            let block = freeQueue.popFront()!
+            evict(block)
+            block.refCount = 1
+            out.append(block)
+        }
+        return out
+    }
+
+    private func evict(_ block: KVCacheBlock) {
+        guard let hash = block.blockHash else { return }
+        if cachedBlocks[hash] === block { cachedBlocks[hash] = nil }
+        block.blockHash = nil
+        block.tokenIds.removeAll(keepingCapacity: true)
+    }
+
+    /// A prefix hit takes blocks: a free one leaves the free queue; each gains a reference.
+    func touch(_ hits: [KVCacheBlock]) {
+        for block in hits {
+            if block.refCount == 0 { freeQueue.remove(block) }
+            block.refCount += 1
+        }
+    }
+
+    /// Marks a newly full block as cached under `hash`.
+    func cache(_ block: KVCacheBlock, hash: BlockHash, tokens: ArraySlice<Int>) {
+        guard enableCaching, block.blockHash == nil else { return }
+        block.blockHash = hash
+        block.tokenIds.removeAll(keepingCapacity: true)
+        block.tokenIds.append(contentsOf: tokens)
+        // An identical copy may already be cached (two requests computed the same block at once):
+        // the first stays in the map; this one is evicted normally when reused.
+        if cachedBlocks[hash] == nil { cachedBlocks[hash] = block }
+    }
+
+    /// Drops a reference from each block, in the given order; blocks reaching zero go to the back
+    /// of the free queue, so among them the first given is evicted first.
+    func free(_ ordered: some Sequence<KVCacheBlock>) {
+        for block in ordered {
+            precondition(block.refCount > 0, "double free of block \(block.blockId)")
+            block.refCount -= 1
+            if block.refCount == 0 { freeQueue.append(block) }
+        }
+    }
+
+    /// Forgets every cached hash; only allowed when no block is in use.
+    @discardableResult
+    public func resetPrefixCache() -> Bool {
+        guard numFreeBlocks == blocks.count else { return false }
+        for block in blocks { evict(block) }
+        return true
+    }
+}

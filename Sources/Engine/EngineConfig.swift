@@ -1,0 +1,39 @@
+/// How the engine is set up: scheduling limits, KV cache size and block size, prefix caching.
+public struct EngineConfig: Sendable {
+    public var scheduler = SchedulerConfig()
+    /// Tokens per KV block.
+    public var blockSize = 16
+    /// Bytes for the KV cache; nil takes `kvCacheMemoryFraction` of physical memory (at most 4 GiB).
+    public var kvCacheMemory: Int?
+    public var kvCacheMemoryFraction = 0.2
+    public var enablePrefixCaching = true
+    /// Longest prompt + output; nil uses the model's context length (capped by the KV cache).
+    public var maxModelLength: Int?
+
+    public init(scheduler: SchedulerConfig = SchedulerConfig(), blockSize: Int = 16, kvCacheMemory: Int? = nil,
+                kvCacheMemoryFraction: Double = 0.2, enablePrefixCaching: Bool = true, maxModelLength: Int? = nil) {
+        self.scheduler = scheduler
+        self.blockSize = blockSize
+        self.kvCacheMemory = kvCacheMemory
+        self.kvCacheMemoryFraction = kvCacheMemoryFraction
+        self.enablePrefixCaching = enablePrefixCaching
+        self.maxModelLength = maxModelLength
+    }
+
+    /// Bytes the KV cache gets.
+    func kvCacheBytes(physicalMemory: UInt64) -> Int {
+        kvCacheMemory ?? min(4 << 30, Int(Double(physicalMemory) * kvCacheMemoryFraction))
+    }
+}
+
+public enum EngineConfigError: Error, Equatable, Sendable, CustomStringConvertible {
+    case kvCacheTooSmall(bytes: Int, bytesPerBlock: Int)
+    case invalid(String)
+
+    public var description: String {
+        switch self {
+        case .kvCacheTooSmall(let b, let per): "a KV cache of \(b) bytes holds no block (one block takes \(per) bytes)"
+        case .invalid(let why): why
+        }
+    }
+}

@@ -1,0 +1,145 @@
+import Foundation
+import Models
+import Tokenization
+
+/// The synchronous engine (vLLM's `LLMEngine`): add requests, call ``step()`` until
+/// ``hasUnfinishedRequests`` is false, collect ``RequestOutput`` deltas. One step is
+/// schedule → forward → sample → update → detokenize.
+///
+/// Not thread-safe: drive it from one thread (``AsyncLLMEngine`` does that for async callers).
+public final class LLMEngine {
+    public let model: LlamaModel
+    public let tokenizer: Tokenizer
+    public let config: EngineConfig
+    public let inputProcessor: InputProcessor
+    public let scheduler: Scheduler
+    public let runner: ModelRunner
+    private let outputProcessor: OutputProcessor
+    private var counters = EngineStats()
+    private let eosTokenIds: Set<Int>
+
+    public init(model: LlamaModel, tokenizer: Tokenizer, config: EngineConfig = EngineConfig()) throws(EngineConfigError) {
+        self.model = model
+        self.tokenizer = tokenizer
+        self.config = config
+        let c = model.config
+        let bytesPerBlock = KVCache.bytesPerToken(numLayers: c.numLayers, kvHeads: c.numKVHeads, headDim: c.headDim) * config.blockSize
+        let bytes = config.kvCacheBytes(physicalMemory: ProcessInfo.processInfo.physicalMemory)
+        let numBlocks = bytes / bytesPerBlock
+        guard numBlocks > 0 else { throw .kvCacheTooSmall(bytes: bytes, bytesPerBlock: bytesPerBlock) }
+        guard config.scheduler.maxNumBatchedTokens > 0, config.scheduler.maxNumSeqs > 0, config.blockSize > 0 else {
+            throw .invalid("max_num_batched_tokens, max_num_seqs and block_size must be positive")
+        }
+        let maxModelLength = min(config.maxModelLength ?? c.contextLength, c.contextLength, numBlocks * config.blockSize)
+        let kvCache = model.makeKVCache(numBlocks: numBlocks, blockSize: config.blockSize)
+        let manager = KVCacheManager(numBlocks: numBlocks, blockSize: config.blockSize, enableCaching: config.enablePrefixCaching)
+        scheduler = Scheduler(config: config.scheduler, kvCacheManager: manager, maxModelLength: maxModelLength)
+        runner = ModelRunner(model: model, kvCache: kvCache)
+        inputProcessor = InputProcessor(tokenizer: tokenizer, maxModelLength: maxModelLength)
+        outputProcessor = OutputProcessor(tokenizer: tokenizer)
+        eosTokenIds = tokenizer.vocabulary.endOfGenerationIds
+    }
+
+    public var maxModelLength: Int { scheduler.maxModelLength }
+    public var hasUnfinishedRequests: Bool { scheduler.hasUnfinishedRequests }
+
+    /// Validates and queues a request; returns its id.
+    @discardableResult
+    public func addRequest(_ prompt: PromptInput, params: SamplingParams, requestId: String? = nil, priority: Int = 0) throws(InputError) -> String {
+        let requests = try inputProcessor.process(prompt, params: params, requestId: requestId, priority: priority)
+        try add(requests)
+        return requests[0].parentId
+    }
+
+    /// Queues requests made by ``InputProcessor/process(_:params:requestId:priority:arrivalTime:)``.
+    public func add(_ requests: [EngineCoreRequest]) throws(InputError) {
+        for r in requests where scheduler.request(r.requestId) != nil { throw .duplicateRequestId(r.parentId) }
+        for r in requests {
+            scheduler.addRequest(Request(requestId: r.requestId, promptTokenIds: r.promptTokenIds, samplingParams: r.samplingParams,
+                                         eosTokenIds: eosTokenIds, maxModelLength: maxModelLength, blockSize: config.blockSize,
+                                         priority: r.priority, arrivalTime: r.arrivalTime))
+            outputProcessor.addRequest(r)
+        }
+    }
+
+    /// Aborts a request (all its completions); returns the final pieces. Its blocks are freed now.
+    @discardableResult
+    public func abortRequest(_ requestId: String) -> [RequestOutput] {
+        let ids = [requestId] + (0..<SamplingParams.maxChildren).map { "\($0)_\(requestId)" }
+        var outputs: [RequestOutput] = []
+        for id in ids where scheduler.request(id) != nil {
+            scheduler.finishRequests([id], status: .finishedAborted)
+            if let o = outputProcessor.abort(id) { outputs.append(o) }
+        }
+        return outputs
+    }
+
+    /// One engine step: schedule, run the model, sample, update the requests, detokenize.
+    public func step() -> [RequestOutput] {
+        let schedulerOutput = scheduler.schedule()
+        guard !schedulerOutput.isEmpty else { return [] }
+        let sampled = runner.execute(schedulerOutput)
+        let coreOutputs = scheduler.update(from: schedulerOutput, sampled: sampled)
+        let (outputs, stopped) = outputProcessor.process(coreOutputs)
+        for (id, reason) in stopped { scheduler.finishRequests([id], status: .finishedStopped, stopReason: reason) }
+        counters.steps += 1
+        for item in schedulerOutput.scheduled {
+            let promptPart = max(0, min(item.startPosition + item.numTokens, item.request.numPromptTokens) - item.startPosition)
+            counters.promptTokens += promptPart
+        }
+        counters.generationTokens += coreOutputs.reduce(0) { $0 + $1.newTokenIds.count }
+        counters.finishedRequests += outputs.reduce(0) { $0 + ($1.finished ? 1 : 0) }
+        return outputs
+    }
+
+    public var stats: EngineStats {
+        var s = counters
+        s.numRunning = scheduler.numRunning
+        s.numWaiting = scheduler.numWaiting
+        s.kvCacheUsage = scheduler.kvCacheManager.usage
+        s.numKVBlocks = scheduler.kvCacheManager.blockPool.blocks.count
+        s.prefixCache = scheduler.kvCacheManager.stats
+        s.numPreemptions = scheduler.numPreemptions
+        return s
+    }
+
+    /// Runs every queued request to completion and returns the complete outputs, in the order
+    /// their requests finished.
+    public func runToCompletion() -> [String: [CompletionResult]] {
+        var results: [String: [Int: CompletionResult]] = [:]
+        while hasUnfinishedRequests {
+            for output in step() {
+                for piece in output.outputs {
+                    var r = results[output.requestId, default: [:]][piece.index] ?? CompletionResult(index: piece.index)
+                    r.append(piece)
+                    results[output.requestId, default: [:]][piece.index] = r
+                }
+            }
+        }
+        return results.mapValues { $0.values.sorted { $0.index < $1.index } }
+    }
+}
+
+/// A whole completion, accumulated from its deltas.
+public struct CompletionResult: Sendable {
+    public var index: Int
+    public var text = ""
+    public var tokenIds: [Int] = []
+    public var logprobs: [TokenLogprobs] = []
+    public var finishReason: FinishReason?
+    public var stopReason: StopReason?
+
+    public init(index: Int) { self.index = index }
+
+    public mutating func append(_ piece: CompletionOutput) {
+        text += piece.text
+        tokenIds += piece.tokenIds
+        logprobs += piece.logprobs ?? []
+        if let f = piece.finishReason { finishReason = f }
+        if let s = piece.stopReason { stopReason = s }
+    }
+}
+
+extension SamplingParams {
+    static let maxChildren = 128
+}

@@ -1,0 +1,33 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Log-probabilities of the raw model distribution (before temperature and penalties, as vLLM
+/// returns them by default).
+enum Logprobs {
+    /// log softmax(row)[token], its rank, and the `topN` most likely tokens.
+    static func compute(_ row: UnsafeBufferPointer<Float>, token: Int, topN: Int) -> TokenLogprobs {
+        var m = -Float.infinity
+        for v in row { m = max(m, v) }
+        var sum = 0.0
+        for v in row { sum += Double(expf(v - m)) }
+        let logZ = m + Float(log(sum))
+        let chosen = row[token]
+        var rank = 1
+        for v in row where v > chosen { rank += 1 }
+        var top: [(tokenId: Int, logprob: Float)] = []
+        if topN > 0 {
+            var best: [(Int, Float)] = []
+            best.reserveCapacity(topN + 1)
+            for (i, v) in row.enumerated() where best.count < topN || v > best[best.count - 1].1 {
+                let at = best.firstIndex { v > $0.1 } ?? best.count
+                best.insert((i, v), at: at)
+                if best.count > topN { best.removeLast() }
+            }
+            top = best.map { (tokenId: $0.0, logprob: $0.1 - logZ) }
+        }
+        return TokenLogprobs(tokenId: token, logprob: chosen - logZ, rank: rank, top: top)
+    }
+}

@@ -1,0 +1,25 @@
+/// One step's decision: which requests run how many tokens (vLLM's `SchedulerOutput`).
+public struct SchedulerOutput {
+    /// One request's share of the step.
+    public struct ScheduledRequest {
+        public let request: Request
+        /// Position of the first scheduled token (the request's computed tokens before this step).
+        public let startPosition: Int
+        public let numTokens: Int
+        /// Whether this chunk reaches the end of the request's known tokens, so a token is sampled.
+        public let samplesToken: Bool
+    }
+
+    public internal(set) var scheduled: [ScheduledRequest] = []
+    public internal(set) var totalNumScheduledTokens = 0
+    /// Requests preempted during this step (their KV was freed; they will be recomputed).
+    public internal(set) var preemptedRequestIds: [String] = []
+
+    public var isEmpty: Bool { scheduled.isEmpty }
+
+    mutating func reset() {
+        scheduled.removeAll(keepingCapacity: true)
+        preemptedRequestIds.removeAll(keepingCapacity: true)
+        totalNumScheduledTokens = 0
+    }
+}

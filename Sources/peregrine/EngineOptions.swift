@@ -1,0 +1,29 @@
+import ArgumentParser
+import Engine
+
+/// Engine settings shared by the commands that run requests through the engine.
+struct EngineOptions: ParsableArguments {
+    @Option(help: "KV cache size in MiB (default: 20% of RAM, at most 4 GiB).")
+    var kvCacheMemory: Int?
+
+    @Option(help: "Tokens per KV block.")
+    var blockSize = 16
+
+    @Flag(help: "Turn prefix caching off.")
+    var noPrefixCaching = false
+
+    @Option(help: "Token budget of one engine step.")
+    var maxNumBatchedTokens = 2048
+
+    @Option(help: "Most requests running at once.")
+    var maxNumSeqs: Int?
+
+    @Option(help: "Longest prompt + output (default: the model's context length).")
+    var maxModelLen: Int?
+
+    func config(maxNumSeqs defaultSeqs: Int = 64) -> EngineConfig {
+        EngineConfig(scheduler: SchedulerConfig(maxNumBatchedTokens: maxNumBatchedTokens, maxNumSeqs: maxNumSeqs ?? defaultSeqs),
+                     blockSize: blockSize, kvCacheMemory: kvCacheMemory.map { $0 << 20 },
+                     enablePrefixCaching: !noPrefixCaching, maxModelLength: maxModelLen)
+    }
+}
