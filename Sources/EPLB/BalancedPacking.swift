@@ -6,8 +6,12 @@
 /// The bins sit in a min-heap keyed by (load, index), so a choice costs O(log m) instead of O(m);
 /// the key order makes the heap pick exactly the bin the reference's linear `min` picks.
 struct BalancedPacking: ~Copyable {
-    private let order: UnsafeMutableBufferPointer<Int32>
-    private let heap: UnsafeMutableBufferPointer<Int32>
+    /// Sort keys: load bits in the high half, `UInt32.max − item` in the low half, so descending keys
+    /// are heaviest first, then lowest index.
+    private let order: UnsafeMutableBufferPointer<UInt64>
+    /// Bin heap entries: load bits in the high half (non-negative floats order like their bits), bin
+    /// index in the low half, so a smaller key is a lighter bin, then a lower index.
+    private let heap: UnsafeMutableBufferPointer<UInt64>
     private let binLoad: UnsafeMutableBufferPointer<Float>
     private let binCount: UnsafeMutableBufferPointer<Int32>
 
@@ -41,66 +45,51 @@ struct BalancedPacking: ~Copyable {
         }
         sortDescending(loads, count: count)
         for b in 0..<bins {
-            heap[b] = Int32(b)
+            heap[b] = UInt64(b)
             binLoad[b] = 0
             binCount[b] = 0
         }
         var heapSize = bins
         for k in 0..<count {
-            let item = Int(order[k])
-            let b = Int(heap[0])
+            let item = Int(UInt32.max - UInt32(truncatingIfNeeded: order[k]))
+            let b = Int(UInt32(truncatingIfNeeded: heap[0]))
             bin[item] = Int32(b)
             rank[item] = binCount[b]
             binLoad[b] += loads[item]
             binCount[b] += 1
             if Int(binCount[b]) == perBin {
                 heapSize -= 1
-                heap[0] = heap[heapSize]
+                if heapSize > 0 { siftDownBin(heap[heapSize], size: heapSize) }
+            } else {
+                siftDownBin(UInt64(binLoad[b].bitPattern) << 32 | UInt64(b), size: heapSize)
             }
-            siftDownBin(from: 0, size: heapSize)
         }
     }
 
-    /// Fills `order[0..<count]` with item indices by descending load, ties by ascending index
-    /// (a stable descending sort, as the reference's insertion sort does on short rows).
+    /// Fills `order[0..<count]` with item keys by descending load, ties by ascending index: the
+    /// order of a stable descending sort, which is what the reference's insertion sort gives on
+    /// short rows.
     private func sortDescending(_ loads: UnsafePointer<Float>, count: Int) {
-        for i in 0..<count { order[i] = Int32(i) }
-        let heavierFirst = { (a: Int32, b: Int32) -> Bool in
-            let la = loads[Int(a)], lb = loads[Int(b)]
-            return la > lb || (la == lb && a < b)
-        }
-        if count <= 16 {
-            for i in 1..<max(count, 1) {
-                let x = order[i]
-                var j = i
-                while j > 0 && heavierFirst(x, order[j - 1]) {
-                    order[j] = order[j - 1]
-                    j -= 1
-                }
-                order[j] = x
-            }
-        } else {
-            var prefix = UnsafeMutableBufferPointer(rebasing: order[0..<count])
-            prefix.sort(by: heavierFirst)
-        }
+        for i in 0..<count { order[i] = UInt64(loads[i].bitPattern) << 32 | UInt64(UInt32.max - UInt32(i)) }
+        DescendingKeySort.sort(order.baseAddress!, count: count)
     }
 
-    private func lighter(_ a: Int32, _ b: Int32) -> Bool {
-        let la = binLoad[Int(a)], lb = binLoad[Int(b)]
-        return la < lb || (la == lb && a < b)
-    }
-
-    private func siftDownBin(from start: Int, size: Int) {
-        var i = start
-        let x = heap[i]
+    /// Places `key` at the root and restores the min-heap order.
+    @inline(__always)
+    private func siftDownBin(_ key: UInt64, size: Int) {
+        var i = 0
         while true {
             var child = 2 * i + 1
             if child >= size { break }
-            if child + 1 < size && lighter(heap[child + 1], heap[child]) { child += 1 }
-            if !lighter(heap[child], x) { break }
-            heap[i] = heap[child]
+            var childKey = heap[child]
+            if child + 1 < size, heap[child + 1] < childKey {
+                child += 1
+                childKey = heap[child]
+            }
+            if childKey > key { break }
+            heap[i] = childKey
             i = child
         }
-        heap[i] = x
+        heap[i] = key
     }
 }

@@ -31,10 +31,12 @@ public struct ExpertLoadBalancer: Sendable {
         guard threads > 0 else { throw .nonPositiveParameter(name: "threads", value: threads) }
         let layout = configuration.layout(numExperts: weight.numExperts)
         let numLayers = weight.numLayers, e = weight.numExperts, r = configuration.numReplicas
-        let float32 = weight.values.map { Float($0) }
-        var phy2log = [Int](repeating: 0, count: numLayers * r)
-        var phyRank = [Int32](repeating: 0, count: numLayers * r)
-        var logcnt = [Int](repeating: 0, count: numLayers * e)
+        // `+ 0` turns −0 into +0: the heaps compare float bit patterns, valid for non-negative values.
+        let float32 = weight.values.map { Float($0) + 0 }
+        // Every entry is written by exactly one layer, so the outputs start uninitialised.
+        var phy2log = [Int](unsafeUninitializedCapacity: numLayers * r) { $1 = numLayers * r }
+        var phyRank = [Int32](unsafeUninitializedCapacity: numLayers * r) { $1 = numLayers * r }
+        var logcnt = [Int](unsafeUninitializedCapacity: numLayers * e) { $1 = numLayers * e }
         float32.withUnsafeBufferPointer { w in
             phy2log.withUnsafeMutableBufferPointer { p2l in
                 phyRank.withUnsafeMutableBufferPointer { rank in

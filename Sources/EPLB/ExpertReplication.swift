@@ -4,17 +4,16 @@
 /// The experts sit in a max-heap keyed by (quotient, −index), so each extra replica costs O(log E)
 /// instead of a scan; the key order makes the heap pick exactly the reference's `argmax`.
 struct ExpertReplication: ~Copyable {
-    private let heap: UnsafeMutableBufferPointer<Int32>
-    private let quotient: UnsafeMutableBufferPointer<Float>
+    /// Heap entries: quotient bits in the high half (non-negative floats order like their bits), and
+    /// `UInt32.max − expert` in the low half, so a larger key is a larger quotient, then a lower index.
+    private let heap: UnsafeMutableBufferPointer<UInt64>
 
     init(maxExperts: Int) {
         heap = .allocate(capacity: max(maxExperts, 1))
-        quotient = .allocate(capacity: max(maxExperts, 1))
     }
 
     deinit {
         heap.deallocate()
-        quotient.deallocate()
     }
 
     /// Turns `numExperts` experts with `loads` into `numReplicas` replicas. Writes each replica's expert
@@ -28,37 +27,40 @@ struct ExpertReplication: ~Copyable {
             expert[e] = Int32(e)
             rank[e] = 0
             counts[e] = 1
-            quotient[e] = loads[e]
-            heap[e] = Int32(e)
+            heap[e] = Self.key(loads[e], e)
         }
         guard numReplicas > numExperts else { return }
-        for i in stride(from: numExperts / 2 - 1, through: 0, by: -1) { siftDown(from: i, size: numExperts) }
+        for i in stride(from: numExperts / 2 - 1, through: 0, by: -1) { siftDown(heap[i], from: i, size: numExperts) }
         for slot in numExperts..<numReplicas {
-            let top = Int(heap[0])
+            let top = Int(UInt32.max - UInt32(truncatingIfNeeded: heap[0]))
             expert[slot] = Int32(top)
             rank[slot] = counts[top]
             counts[top] += 1
-            quotient[top] = loads[top] / Float(counts[top])
-            siftDown(from: 0, size: numExperts)
+            siftDown(Self.key(loads[top] / Float(counts[top]), top), from: 0, size: numExperts)
         }
     }
 
-    private func before(_ a: Int32, _ b: Int32) -> Bool {
-        let qa = quotient[Int(a)], qb = quotient[Int(b)]
-        return qa > qb || (qa == qb && a < b)
+    @inline(__always)
+    private static func key(_ quotient: Float, _ expert: Int) -> UInt64 {
+        UInt64(quotient.bitPattern) << 32 | UInt64(UInt32.max - UInt32(expert))
     }
 
-    private func siftDown(from start: Int, size: Int) {
+    /// Places `key` at `start` and restores the max-heap order below it.
+    @inline(__always)
+    private func siftDown(_ key: UInt64, from start: Int, size: Int) {
         var i = start
-        let x = heap[i]
         while true {
             var child = 2 * i + 1
             if child >= size { break }
-            if child + 1 < size && before(heap[child + 1], heap[child]) { child += 1 }
-            if !before(heap[child], x) { break }
-            heap[i] = heap[child]
+            var childKey = heap[child]
+            if child + 1 < size, heap[child + 1] > childKey {
+                child += 1
+                childKey = heap[child]
+            }
+            if childKey < key { break }
+            heap[i] = childKey
             i = child
         }
-        heap[i] = x
+        heap[i] = key
     }
 }

@@ -58,6 +58,11 @@ struct LayerRebalancer: ~Copyable {
     /// experts of a group in their original order).
     private func packGroupsToNodes(_ weight: UnsafePointer<Float>) {
         let groupSize = layout.groupSize
+        if layout.groupsPerNode == 1 {
+            // One group per node: group g goes to node g, no sums needed (the packing is the identity).
+            for e in 0..<layout.numExperts { middleToLogical[e] = Int32(e) }
+            return
+        }
         for g in 0..<layout.numGroups {
             var sum: Float = 0
             for j in 0..<groupSize { sum += weight[g * groupSize + j] }
@@ -80,11 +85,19 @@ struct LayerRebalancer: ~Copyable {
         for j in 0..<en { nodeLoad[j] = weight[Int(nodeExperts[j])] }
         replication.replicate(
             nodeLoad, numExperts: en, numReplicas: rn, expert: replicaExpert, rank: replicaRank, counts: counts)
-        for i in 0..<rn {
-            let j = Int(replicaExpert[i])
-            replicaLoad[i] = nodeLoad[j] / Float(counts[j])
+        if perGPU == 1 {
+            // One slot per GPU: replica j of the node's list takes the node's slot j (no loads needed).
+            for i in 0..<rn {
+                gpuBin[i] = Int32(i)
+                gpuRank[i] = 0
+            }
+        } else {
+            for i in 0..<rn {
+                let j = Int(replicaExpert[i])
+                replicaLoad[i] = nodeLoad[j] / Float(counts[j])
+            }
+            packing.pack(replicaLoad, count: rn, bins: layout.gpusPerNode, bin: gpuBin, rank: gpuRank)
         }
-        packing.pack(replicaLoad, count: rn, bins: layout.gpusPerNode, bin: gpuBin, rank: gpuRank)
         let base = node * rn
         for i in 0..<rn {
             let slot = base + Int(gpuBin[i]) * perGPU + Int(gpuRank[i])

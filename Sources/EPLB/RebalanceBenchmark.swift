@@ -1,0 +1,59 @@
+/// Times `ExpertLoadBalancer.rebalance` on the two reference workloads (DeepSeek-V3 shapes:
+/// 58 MoE layers × 256 experts with a Zipf(1.1) synthetic load), one thread.
+public struct RebalanceBenchmark: Sendable {
+    /// One workload.
+    public struct Workload: Sendable {
+        public let name: String
+        public let weight: ExpertLoadMatrix
+        public let configuration: RebalanceConfiguration
+    }
+
+    /// Timings of one workload, in seconds.
+    public struct Result: Sendable {
+        public let workload: String
+        public let iterations: Int
+        public let median: Double
+        public let minimum: Double
+        public let p90: Double
+    }
+
+    /// The workloads: `prefill` (288 slots, 8 groups, 4 nodes, 32 GPUs, hierarchical) and `decode`
+    /// (320 slots on 320 GPUs, global).
+    public let workloads: [Workload]
+
+    /// The standard workloads for a given layer/expert count and seed.
+    public init(numLayers: Int = 58, numExperts: Int = 256, seed: UInt64 = 1) throws(EPLBError) {
+        let weight = try SyntheticLoad(
+            numLayers: numLayers, numExperts: numExperts, skew: .zipf(exponent: 1.1), seed: seed
+        ).matrix()
+        workloads = DeploymentPreset.allCases.map {
+            Workload(name: $0.rawValue, weight: weight, configuration: $0.configuration(numExperts: numExperts))
+        }
+    }
+
+    /// Runs every workload `iterations` times after a few warm-up runs.
+    public func run(iterations: Int, threads: Int = 1) throws(EPLBError) -> [Result] {
+        var results: [Result] = []
+        for workload in workloads {
+            let balancer = ExpertLoadBalancer(workload.configuration)
+            for _ in 0..<3 { _ = try balancer.rebalance(workload.weight, threads: threads) }
+            var seconds: [Double] = []
+            let clock = ContinuousClock()
+            for _ in 0..<max(iterations, 1) {
+                let start = clock.now
+                _ = try balancer.rebalance(workload.weight, threads: threads)
+                seconds.append(Self.seconds(clock.now - start))
+            }
+            seconds.sort()
+            results.append(
+                Result(
+                    workload: workload.name, iterations: seconds.count, median: seconds[seconds.count / 2],
+                    minimum: seconds[0], p90: seconds[seconds.count * 9 / 10]))
+        }
+        return results
+    }
+
+    private static func seconds(_ d: Duration) -> Double {
+        Double(d.components.seconds) + Double(d.components.attoseconds) * 1e-18
+    }
+}
