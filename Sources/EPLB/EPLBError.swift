@@ -59,7 +59,7 @@ public enum EPLBError: Error, Equatable, Sendable, CustomStringConvertible {
             "the hierarchical policy needs the number of groups (\(g)) to be a multiple of the number of nodes (\(n))"
         case .gpusNotMultipleOfNodes(let p, let n):
             "the hierarchical policy needs the number of GPUs (\(p)) to be a multiple of the number of nodes (\(n))"
-        case .layerOutOfRange(let layer, let n): "layer \(layer) is out of range (the recorder has \(n) layers)"
+        case .layerOutOfRange(let layer, let n): "layer \(layer) is out of range (there are \(n) layers)"
         case .expertOutOfRange(let expert, let n): "expert \(expert) is out of range (there are \(n) experts)"
         case .invalidCount(let layer, let expert, let count):
             "token count \(count) for layer \(layer), expert \(expert) is outside 0...\(Int32.max)"

@@ -3,18 +3,22 @@
 public struct RebalanceBenchmark: Sendable {
     /// One workload.
     public struct Workload: Sendable {
+        /// `prefill` or `decode`.
         public let name: String
+        /// The synthetic L × E load.
         public let weight: ExpertLoadMatrix
+        /// The preset's cluster shape for E experts.
         public let configuration: RebalanceConfiguration
     }
 
     /// Timings of one workload, in seconds.
     public struct Result: Sendable {
+        /// The workload's name.
         public let workload: String
+        /// Timed runs.
         public let iterations: Int
-        public let median: Double
-        public let minimum: Double
-        public let p90: Double
+        /// Median, fastest and 90th-percentile run, in seconds.
+        public let median: Double, minimum: Double, p90: Double
     }
 
     /// The workloads: `prefill` (288 slots, 8 groups, 4 nodes, 32 GPUs, hierarchical) and `decode`

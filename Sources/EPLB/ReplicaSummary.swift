@@ -2,9 +2,11 @@
 public struct ReplicaSummary: Equatable, Sendable {
     /// One logical expert of one layer.
     public struct Entry: Equatable, Sendable {
-        public let layer: Int
-        public let expert: Int
+        /// The layer and the logical expert.
+        public let layer: Int, expert: Int
+        /// Its replica count.
         public let replicas: Int
+        /// Its load.
         public let load: Double
     }
 

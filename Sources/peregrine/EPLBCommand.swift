@@ -27,12 +27,15 @@ extension EPLBCommand {
             commandName: "rebalance",
             abstract: "Compute the replica placement for a load file; print a summary, write the mapping and reports.",
             discussion: """
-                The load file is JSON: a bare L × E array of numbers (layers × logical experts), or an object whose
+                The load file is JSON: a bare L × E array of numbers (layers × logical experts), or an object whose \
                 "weight" key holds one (other keys are ignored, e.g. a recorder export or `eplb synth` output).
-                The mapping (--out) is a JSON object with phy2log (L × R), log2phy (L × E × W, −1 padded), logcnt
-                (L × E), policy, balancedness_before and balancedness_after.
+
+                The mapping (--out) is a JSON object with phy2log (L × R), log2phy (L × E × W, −1 padded), logcnt \
+                (L × E), policy, balancedness_before and balancedness_after. The HTML report (--html) is one \
+                self-contained file: GPU loads before/after, the slot → expert grid and balancedness, per layer.
 
                 Presets: \(DeploymentPreset.prefill.summary); \(DeploymentPreset.decode.summary).
+
                 Example: peregrine eplb --load load.json --preset prefill --html report.html
                 """)
 
@@ -75,6 +78,9 @@ extension EPLBCommand {
         func run() throws {
             let weight = try ExpertLoadMatrix(jsonData: EPLBFiles.read(load))
             let configuration = try resolvedConfiguration(numExperts: weight.numExperts)
+            if let layer, !(0..<weight.numLayers).contains(layer) {
+                throw EPLBError.layerOutOfRange(layer: layer, numLayers: weight.numLayers)
+            }
             let placement = try ExpertLoadBalancer(configuration).rebalance(weight, threads: threads)
             let report = PlacementReport(weight: weight, placement: placement)
             var written: [String] = []
@@ -87,9 +93,6 @@ extension EPLBCommand {
                 written.append(html)
             }
             if let svg {
-                if let layer, !(0..<weight.numLayers).contains(layer) {
-                    throw EPLBError.layerOutOfRange(layer: layer, numLayers: weight.numLayers)
-                }
                 try EPLBFiles.write(Data(report.svg(layer: layer).utf8), to: svg)
                 written.append(svg)
             }
@@ -103,7 +106,7 @@ extension EPLBCommand {
                     numReplicas: replicas, numGroups: groups, numNodes: nodes, numGPUs: gpus, policy: policy)
             }
             guard let replicas, let gpus else {
-                throw ValidationError("give --replicas and --gpus (and optionally --groups, --nodes), or --preset prefill|decode")
+                throw EPLBCommandError(description: "give --replicas and --gpus (optionally --groups, --nodes), or --preset prefill|decode")
             }
             return RebalanceConfiguration(
                 numReplicas: replicas, numGroups: groups ?? 1, numNodes: nodes ?? 1, numGPUs: gpus, policy: policy ?? .auto)
@@ -186,17 +189,18 @@ extension EPLBCommand {
     }
 }
 
+/// A one-line usage or I/O error of the eplb commands (ArgumentParser prints `Error: …`, exit code 1).
+struct EPLBCommandError: Error, CustomStringConvertible {
+    let description: String
+}
+
 /// File and terminal output for the eplb commands, with one-line errors.
 enum EPLBFiles {
-    struct FileError: Error, CustomStringConvertible {
-        let description: String
-    }
-
     static func read(_ path: String) throws -> Data {
         do {
             return try Data(contentsOf: URL(fileURLWithPath: path))
         } catch {
-            throw FileError(description: "cannot read \(path): \((error as NSError).localizedDescription)")
+            throw EPLBCommandError(description: "cannot read \(path): \((error as NSError).localizedDescription)")
         }
     }
 
@@ -204,7 +208,7 @@ enum EPLBFiles {
         do {
             try data.write(to: URL(fileURLWithPath: path), options: .atomic)
         } catch {
-            throw FileError(description: "cannot write \(path): \((error as NSError).localizedDescription)")
+            throw EPLBCommandError(description: "cannot write \(path): \((error as NSError).localizedDescription)")
         }
     }
 

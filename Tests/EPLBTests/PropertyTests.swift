@@ -23,6 +23,24 @@ import Testing
         }
     }
 
+    @Test func matchesTheNaiveTranscriptionOnLargeShapesWithTies() throws {
+        var rng = SplitMix64(seed: 99)
+        for trial in 0..<24 {
+            let experts = [64, 128, 256][trial % 3]
+            let preset = DeploymentPreset.allCases[trial % 2]
+            let rows = (0..<2).map { _ in
+                (0..<experts).map { _ in trial % 4 < 2 ? Double(rng.nextInt(below: 4)) : Double(rng.nextInt(below: 100_000)) }
+            }
+            let k = preset.configuration(numExperts: experts).with(policy: trial % 5 == 0 ? .global : nil)
+            let placement = try ExpertLoadBalancer(k).rebalance(ExpertLoadMatrix(rows: rows))
+            let naive = NaiveRebalancer.rebalance(
+                rows, r: k.numReplicas, g: k.numGroups, n: k.numNodes, p: k.numGPUs, forceGlobal: k.resolvedPolicy == .global)
+            #expect(placement.phy2log == naive.phy2log, "trial \(trial)")
+            #expect(placement.logcnt == naive.logcnt, "trial \(trial)")
+            #expect(Self.invariantViolations(placement, k).isEmpty, "trial \(trial)")
+        }
+    }
+
     @Test func invariantsHold() throws {
         for c in Self.cases {
             let placement = try ExpertLoadBalancer(c.configuration).rebalance(c.weight)
