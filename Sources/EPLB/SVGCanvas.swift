@@ -72,13 +72,13 @@ struct SVGCanvas {
         String(format: "%.\(digits)f", value)
     }
 
-    /// A load in a short form (12345 → "12.3k").
+    /// A load in a short form (12345 → "12.3k", 3614.5 → "3615", 2.25 → "2.3").
     static func short(_ value: Double) -> String {
         switch value {
         case 1e9...: fixed(value / 1e9, 1) + "G"
         case 1e6...: fixed(value / 1e6, 1) + "M"
         case 1e4...: fixed(value / 1e3, 1) + "k"
-        case _ where value == value.rounded(): String(Int(value))
+        case _ where value >= 100 || value == value.rounded(): String(Int(value.rounded()))
         default: fixed(value, 1)
         }
     }
