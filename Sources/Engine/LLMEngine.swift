@@ -17,6 +17,8 @@ public final class LLMEngine {
     private let outputProcessor: OutputProcessor
     private var counters = EngineStats()
     private let eosTokenIds: Set<Int>
+    /// Core request ids of each caller request (one, or n children).
+    private var childIds: [String: [String]] = [:]
 
     public init(model: LlamaModel, tokenizer: Tokenizer, config: EngineConfig = EngineConfig()) throws(EngineConfigError) {
         self.model = model
@@ -53,21 +55,21 @@ public final class LLMEngine {
 
     /// Queues requests made by ``InputProcessor/process(_:params:requestId:priority:arrivalTime:)``.
     public func add(_ requests: [EngineCoreRequest]) throws(InputError) {
-        for r in requests where scheduler.request(r.requestId) != nil { throw .duplicateRequestId(r.parentId) }
+        for r in requests where scheduler.request(r.requestId) != nil || childIds[r.parentId] != nil { throw .duplicateRequestId(r.parentId) }
         for r in requests {
             scheduler.addRequest(Request(requestId: r.requestId, promptTokenIds: r.promptTokenIds, samplingParams: r.samplingParams,
                                          eosTokenIds: eosTokenIds, maxModelLength: maxModelLength, blockSize: config.blockSize,
                                          priority: r.priority, arrivalTime: r.arrivalTime))
             outputProcessor.addRequest(r)
+            childIds[r.parentId, default: []].append(r.requestId)
         }
     }
 
     /// Aborts a request (all its completions); returns the final pieces. Its blocks are freed now.
     @discardableResult
     public func abortRequest(_ requestId: String) -> [RequestOutput] {
-        let ids = [requestId] + (0..<SamplingParams.maxChildren).map { "\($0)_\(requestId)" }
         var outputs: [RequestOutput] = []
-        for id in ids where scheduler.request(id) != nil {
+        for id in childIds.removeValue(forKey: requestId) ?? [] where scheduler.request(id) != nil {
             scheduler.finishRequests([id], status: .finishedAborted)
             if let o = outputProcessor.abort(id) { outputs.append(o) }
         }
@@ -88,7 +90,10 @@ public final class LLMEngine {
             counters.promptTokens += promptPart
         }
         counters.generationTokens += coreOutputs.reduce(0) { $0 + $1.newTokenIds.count }
-        counters.finishedRequests += outputs.reduce(0) { $0 + ($1.finished ? 1 : 0) }
+        for output in outputs where output.finished {
+            counters.finishedRequests += 1
+            childIds[output.requestId] = nil
+        }
         return outputs
     }
 
@@ -138,8 +143,4 @@ public struct CompletionResult: Sendable {
         if let f = piece.finishReason { finishReason = f }
         if let s = piece.stopReason { stopReason = s }
     }
-}
-
-extension SamplingParams {
-    static let maxChildren = 128
 }

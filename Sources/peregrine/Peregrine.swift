@@ -5,6 +5,6 @@ struct Peregrine: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "peregrine",
         abstract: "An LLM inference engine in Swift: GGUF models on the CPU.",
-        subcommands: [GenerateCommand.self, PullCommand.self, InspectCommand.self, TokenizeCommand.self, PerplexityCommand.self],
+        subcommands: [GenerateCommand.self, BenchCommand.self, PullCommand.self, InspectCommand.self, TokenizeCommand.self, PerplexityCommand.self, EPLBCommand.self],
         defaultSubcommand: nil)
 }

@@ -1,6 +1,7 @@
 import CKernels
 import GGUF
 import Kernels
+import TestSupport
 import Testing
 
 /// The C micro-kernels on every ISA level this CPU has, against a Swift reference:
@@ -116,17 +117,5 @@ import Testing
                 #expect(abs(y[t * rows + r] - s) <= bound)
             }
         }
-    }
-}
-
-struct SeededRandom: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }

@@ -1,0 +1,146 @@
+import ArgumentParser
+import Engine
+import Foundation
+
+struct BenchCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bench", abstract: "Benchmarks of the engine.", subcommands: [ThroughputBench.self])
+}
+
+/// vLLM's `benchmark_throughput` idea: N synthetic requests through the engine, with at most
+/// `--concurrency` in flight, reporting throughput, TTFT/TPOT percentiles and prefix-cache hits.
+struct ThroughputBench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "throughput", abstract: "Run N synthetic requests through the engine and report throughput and latency.")
+
+    @OptionGroup var modelOptions: ModelOptions
+    @OptionGroup var engineOptions: EngineOptions
+
+    @Option(help: "Number of requests.")
+    var numPrompts = 32
+
+    @Option(help: "Prompt length in tokens.")
+    var inputLen = 256
+
+    @Option(help: "Generated tokens per request (EOS ignored).")
+    var outputLen = 64
+
+    @Option(help: "Fraction of each prompt that is a prefix shared by all requests (0…1).")
+    var sharedPrefixRatio = 0.0
+
+    @Option(help: "Most requests in flight (default: all at once).")
+    var concurrency: Int?
+
+    @Option(help: "Seed of the synthetic prompts.")
+    var seed: UInt64 = 0
+
+    @Flag(help: "Run with prefix caching on and off, interleaved, and report the ratio.")
+    var comparePrefixCaching = false
+
+    @Option(help: "Rounds per configuration with --compare-prefix-caching.")
+    var rounds = 3
+
+    @Flag(help: "Print one JSON object per run.")
+    var json = false
+
+    func validate() throws {
+        guard numPrompts > 0, inputLen > 0, outputLen > 0 else { throw ValidationError("--num-prompts, --input-len and --output-len must be positive") }
+        guard (0...1).contains(sharedPrefixRatio) else { throw ValidationError("--shared-prefix-ratio must be in 0…1") }
+        if let concurrency, concurrency < 1 { throw ValidationError("--concurrency must be at least 1") }
+    }
+
+    func run() throws {
+        let loaded = try LoadedModel(modelOptions, showProgress: !json)
+        let prompts = makePrompts(vocabSize: loaded.model.config.vocabSize)
+        let settings = comparePrefixCaching ? Array(repeating: [true, false], count: rounds).flatMap { $0 } : [!engineOptions.noPrefixCaching]
+        var byMode: [Bool: [Report]] = [:]
+        for caching in settings {
+            var config = engineOptions.config()
+            config.enablePrefixCaching = caching
+            let engine = try LLMEngine(model: loaded.model, tokenizer: loaded.tokenizer, config: config)
+            let report = try run(engine, prompts: prompts)
+            byMode[caching, default: []].append(report)
+            print(report, caching: caching)
+        }
+        if comparePrefixCaching, let on = byMode[true], let off = byMode[false] {
+            let median = { (r: [Report]) in r.map(\.generationTokensPerSecond).sorted()[r.count / 2] }
+            let ratio = median(on) / median(off)
+            Terminal.stdout(String(format: "prefix caching on/off, median generation throughput: %.3f (%+.1f%%)\n", ratio, (ratio - 1) * 100))
+        }
+    }
+
+    struct Report {
+        var seconds: Double
+        var requests: Int
+        var promptTokens: Int
+        var generatedTokens: Int
+        var ttft: [Double]
+        var tpot: [Double]
+        var hitRate: Double
+        var preemptions: Int
+
+        var generationTokensPerSecond: Double { Double(generatedTokens) / seconds }
+
+        static func percentile(_ values: [Double], _ p: Double) -> Double {
+            guard !values.isEmpty else { return .nan }
+            let sorted = values.sorted()
+            return sorted[min(sorted.count - 1, Int((Double(sorted.count) * p).rounded(.down)))]
+        }
+    }
+
+    private func makePrompts(vocabSize: Int) -> [[Int]] {
+        var rng = RandomGenerator(seed: seed)
+        func token() -> Int { 100 + Int(rng.next() % UInt64(vocabSize - 200)) }
+        let shared = (0..<Int(Double(inputLen) * sharedPrefixRatio)).map { _ in token() }
+        return (0..<numPrompts).map { _ in shared + (0..<(inputLen - shared.count)).map { _ in token() } }
+    }
+
+    private func run(_ engine: LLMEngine, prompts: [[Int]]) throws -> Report {
+        let params = SamplingParams(temperature: 0, maxTokens: outputLen, ignoreEOS: true)
+        let limit = concurrency ?? prompts.count
+        var next = 0, inFlight = 0
+        var ttft: [Double] = [], tpot: [Double] = []
+        let start = Date()
+        while next < prompts.count || engine.hasUnfinishedRequests {
+            while inFlight < limit && next < prompts.count {
+                try engine.addRequest(.tokens(prompts[next]), params: params)
+                next += 1
+                inFlight += 1
+            }
+            for output in engine.step() where output.finished {
+                inFlight -= 1
+                if let m = output.metrics {
+                    if let t = m.ttft { ttft.append(t) }
+                    if let t = m.tpot { tpot.append(t) }
+                }
+            }
+        }
+        let seconds = Date().timeIntervalSince(start)
+        let stats = engine.stats
+        return Report(seconds: seconds, requests: prompts.count, promptTokens: prompts.count * inputLen,
+                      generatedTokens: stats.generationTokens, ttft: ttft, tpot: tpot,
+                      hitRate: stats.prefixCache.hitRate, preemptions: stats.numPreemptions)
+    }
+
+    private func print(_ r: Report, caching: Bool) {
+        let p = Report.percentile
+        if json {
+            let object: [String: Any] = [
+                "prefix_caching": caching, "seconds": r.seconds, "requests_per_s": Double(r.requests) / r.seconds,
+                "prompt_tokens_per_s": Double(r.promptTokens) / r.seconds, "generation_tokens_per_s": r.generationTokensPerSecond,
+                "ttft_p50_ms": p(r.ttft, 0.5) * 1000, "ttft_p99_ms": p(r.ttft, 0.99) * 1000,
+                "tpot_p50_ms": p(r.tpot, 0.5) * 1000, "tpot_p99_ms": p(r.tpot, 0.99) * 1000,
+                "prefix_cache_hit_rate": r.hitRate, "preemptions": r.preemptions,
+            ]
+            if let data = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]) {
+                Terminal.stdout(String(decoding: data, as: UTF8.self) + "\n")
+            }
+            return
+        }
+        Terminal.stdout(String(
+            format: "prefix caching %@ | %d requests in %.2f s: %.2f req/s, prompt %.0f tok/s, generation %.1f tok/s | TTFT p50 %.1f ms p99 %.1f ms | TPOT p50 %.2f ms p99 %.2f ms | prefix hit rate %.1f%% | preemptions %d\n",
+            caching ? "on " : "off", r.requests, r.seconds, Double(r.requests) / r.seconds, Double(r.promptTokens) / r.seconds,
+            r.generationTokensPerSecond, p(r.ttft, 0.5) * 1000, p(r.ttft, 0.99) * 1000, p(r.tpot, 0.5) * 1000, p(r.tpot, 0.99) * 1000,
+            r.hitRate * 100, r.preemptions))
+    }
+}
