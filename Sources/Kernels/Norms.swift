@@ -2,8 +2,10 @@
 @inline(__always)
 public func rmsNorm(_ x: UnsafePointer<Float>, weight: UnsafePointer<Float>, eps: Float,
                     into out: UnsafeMutablePointer<Float>, _ n: Int) {
-    let ms = dot(x, x, n) / Float(n)
-    let inv = 1 / (ms + eps).squareRoot()
+    // The sum of squares in double precision, as GGML computes it.
+    var sum = 0.0
+    for i in 0..<n { sum += Double(x[i] * x[i]) }
+    let inv = 1 / (Float(sum / Double(n)) + eps).squareRoot()
     var i = 0
     let vInv = Vec16(repeating: inv)
     while i + 16 <= n {

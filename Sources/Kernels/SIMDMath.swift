@@ -70,3 +70,26 @@ public func add(_ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>, 
     while i + 16 <= n { store16(load16(y + i) + load16(x + i), y + i); i += 16 }
     while i < n { y[i] += x[i]; i += 1 }
 }
+
+/// e^x for 16 lanes: x = n·ln2 + r with |r| ≤ ln2/2, e^r by a degree-6 polynomial, 2^n by
+/// building the exponent bits (relative error about 2e-7; inputs below −87 give 0). Rounding to
+/// an integer uses the 1.5·2²³ trick, as the stdlib's SIMD conversions are slow.
+@inline(__always)
+public func exp16(_ x: Vec16) -> Vec16 {
+    let magic = Vec16(repeating: 12_582_912)  // 1.5 · 2^23
+    let clamped = pointwiseMin(pointwiseMax(x, Vec16(repeating: -87.3)), Vec16(repeating: 88.7))
+    let shifted = clamped * Vec16(repeating: 1.442_695_04) + magic
+    let n = shifted - magic
+    let r = clamped.addingProduct(n, Vec16(repeating: -0.693_145_75)).addingProduct(n, Vec16(repeating: -1.428_606_8e-6))
+    var p = Vec16(repeating: 1.0 / 720)
+    p = p * r + Vec16(repeating: 1.0 / 120)
+    p = p * r + Vec16(repeating: 1.0 / 24)
+    p = p * r + Vec16(repeating: 1.0 / 6)
+    p = p * r + Vec16(repeating: 0.5)
+    p = p * r + Vec16(repeating: 1)
+    p = p * r + Vec16(repeating: 1)
+    // The low bits of `shifted` hold n; move n + 127 into the exponent field.
+    let integer = unsafeBitCast(shifted, to: SIMD16<UInt32>.self) &- 0x4B40_0000
+    let twoToN = unsafeBitCast((integer &+ 127) &<< 23, to: Vec16.self)
+    return (p * twoToN).replacing(with: 0, where: x .< -87.3)
+}

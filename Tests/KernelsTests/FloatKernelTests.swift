@@ -87,3 +87,21 @@ struct FloatKernelTests {
         }
     }
 }
+
+struct VectorExpTests {
+    @Test func exp16MatchesExpf() {
+        var rng = SeededRandom(seed: 8)
+        for _ in 0..<2000 {
+            var x = Vec16()
+            for i in 0..<16 { x[i] = Float.random(in: -90...20, using: &rng) }
+            let y = exp16(x)
+            for i in 0..<16 {
+                let e = expf(x[i])
+                #expect(abs(y[i] - e) <= 1e-6 * e + 2e-38, "exp(\(x[i])) = \(e), got \(y[i])")
+            }
+        }
+        let special = exp16(Vec16(repeating: -.infinity))
+        #expect(special == Vec16(repeating: 0))
+        #expect(exp16(Vec16(repeating: 0)) == Vec16(repeating: 1))
+    }
+}
