@@ -7,8 +7,9 @@ public struct SchedulerConfig: Sendable, Equatable {
         case priority
     }
 
-    /// Token budget of one step (all requests together).
-    public var maxNumBatchedTokens = 2048
+    /// Token budget of one step (all requests together). On a CPU a step of 512 prompt tokens
+    /// takes about two seconds, so a larger budget stalls the decodes batched with it.
+    public var maxNumBatchedTokens = 512
     /// Most requests running at once.
     public var maxNumSeqs = 64
     /// Spread long prompts over several steps.
@@ -17,7 +18,7 @@ public struct SchedulerConfig: Sendable, Equatable {
     public var longPrefillTokenThreshold = 0
     public var policy = Policy.fcfs
 
-    public init(maxNumBatchedTokens: Int = 2048, maxNumSeqs: Int = 64, enableChunkedPrefill: Bool = true,
+    public init(maxNumBatchedTokens: Int = 512, maxNumSeqs: Int = 64, enableChunkedPrefill: Bool = true,
                 longPrefillTokenThreshold: Int = 0, policy: Policy = .fcfs) {
         self.maxNumBatchedTokens = maxNumBatchedTokens
         self.maxNumSeqs = maxNumSeqs

@@ -13,7 +13,7 @@ struct EngineOptions: ParsableArguments {
     var noPrefixCaching = false
 
     @Option(help: "Token budget of one engine step.")
-    var maxNumBatchedTokens = 2048
+    var maxNumBatchedTokens = 512
 
     @Option(help: "Most requests running at once.")
     var maxNumSeqs: Int?
