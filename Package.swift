@@ -15,11 +15,17 @@ let package = Package(
         .library(name: "Engine", targets: ["Engine"]),
         .library(name: "ModelHub", targets: ["ModelHub"]),
         .library(name: "EPLB", targets: ["EPLB"]),
+        .library(name: "Server", targets: ["Server"]),
         .executable(name: "peregrine", targets: ["peregrine"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
     ],
     targets: [
         .target(name: "GGUF"),
@@ -30,11 +36,24 @@ let package = Package(
         .target(name: "Engine", dependencies: ["Models", "Tokenization", "Kernels"]),
         .target(name: "EPLB"),
         .target(name: "ModelHub", dependencies: ["GGUF", .product(name: "Crypto", package: "swift-crypto")]),
+        .target(
+            name: "Server",
+            dependencies: [
+                "Engine", "Tokenization",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]),
         .executableTarget(
             name: "peregrine",
             dependencies: [
                 "Engine", "ModelHub", "EPLB",
+                "Server",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]),
         .target(name: "TestSupport", dependencies: ["GGUF"], path: "Tests/Support"),
         .testTarget(name: "GGUFTests", dependencies: ["GGUF", "TestSupport"], exclude: ["Fixtures"]),
@@ -45,5 +64,13 @@ let package = Package(
         .testTarget(name: "ModelHubTests", dependencies: ["ModelHub"]),
         .testTarget(name: "EPLBTests", dependencies: ["EPLB"]),
         .testTarget(name: "CLITests", dependencies: ["peregrine", "GGUF"]),
+        .testTarget(
+            name: "ServerTests",
+            dependencies: [
+                "Server", "Engine", "Models", "Kernels", "GGUF", "Tokenization", "TestSupport",
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]),
     ]
 )

@@ -93,6 +93,11 @@ public final class AsyncLLMEngine: Sendable {
             for id in work.aborts {
                 for output in engine.abortRequest(id) { deliver(output) }
             }
+            if !engine.hasUnfinishedRequests && !(work.adds.isEmpty && work.aborts.isEmpty) {
+                // The last requests were aborted: publish the now idle counts before waiting.
+                let s = engine.stats
+                statsBox.withLock { $0 = s }
+            }
             if engine.hasUnfinishedRequests {
                 for output in engine.step() { deliver(output) }
                 let s = engine.stats

@@ -1,0 +1,74 @@
+/// The body of `POST /v1/chat/completions`.
+struct ChatCompletionRequest: Decodable, Sendable {
+    var model: String?
+    var messages: [ChatMessageField]
+    var maxTokens: Int?
+    var maxCompletionTokens: Int?
+    var logprobs: Bool?
+    var topLogprobs: Int?
+    var addGenerationPrompt: Bool?
+    var tools: [ChatToolField]?
+    var sampling: SamplingFields
+
+    enum CodingKeys: String, CodingKey {
+        case model, messages, logprobs, tools
+        case maxTokens = "max_tokens", maxCompletionTokens = "max_completion_tokens", topLogprobs = "top_logprobs"
+        case addGenerationPrompt = "add_generation_prompt"
+    }
+
+    init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        model = try c.decodeIfPresent(String.self, forKey: .model)
+        messages = try c.decode([ChatMessageField].self, forKey: .messages)
+        maxTokens = try c.decodeInteger(.maxTokens)
+        maxCompletionTokens = try c.decodeInteger(.maxCompletionTokens)
+        logprobs = try c.decodeIfPresent(Bool.self, forKey: .logprobs)
+        topLogprobs = try c.decodeInteger(.topLogprobs)
+        addGenerationPrompt = try c.decodeIfPresent(Bool.self, forKey: .addGenerationPrompt)
+        tools = try c.decodeIfPresent([ChatToolField].self, forKey: .tools)
+        sampling = try SamplingFields(from: decoder)
+    }
+}
+
+/// One message of `messages`: a role and text content (a string, or text parts).
+struct ChatMessageField: Decodable, Sendable {
+    var role: String
+    var content: String
+
+    enum CodingKeys: String, CodingKey { case role, content }
+
+    private struct Part: Decodable {
+        var type: String
+        var text: String?
+    }
+
+    init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        role = try c.decode(String.self, forKey: .role)
+        if try !c.contains(.content) || c.decodeNil(forKey: .content) {
+            content = ""
+        } else if let text = try? c.decode(String.self, forKey: .content) {
+            content = text
+        } else if let parts = try? c.decode([Part].self, forKey: .content) {
+            var texts: [String] = []
+            for part in parts {
+                guard part.type == "text", let text = part.text else {
+                    throw DecodingError.dataCorrupted(.init(
+                        codingPath: c.codingPath + [CodingKeys.content],
+                        debugDescription: "only text content parts are supported, got a '\(part.type)' part"))
+                }
+                texts.append(text)
+            }
+            content = texts.joined(separator: "\n")
+        } else {
+            throw DecodingError.typeMismatch(String.self, .init(
+                codingPath: c.codingPath + [CodingKeys.content],
+                debugDescription: "expected a string or an array of text parts"))
+        }
+    }
+}
+
+/// An entry of `tools` (only its presence matters: tool calling is not supported).
+struct ChatToolField: Decodable, Sendable {
+    var type: String?
+}

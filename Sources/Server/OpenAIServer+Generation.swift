@@ -1,0 +1,132 @@
+import Engine
+import Foundation
+import Hummingbird
+import Tokenization
+
+extension OpenAIServer {
+    /// Runs `run` to the end, calling `body` with every completion piece and its choice index
+    /// (`prompt * n + index`), and records the latency metrics.
+    func consume(_ run: GenerationRun,
+                 _ body: (_ choice: Int, _ prompt: Int, _ piece: CompletionOutput, _ output: RequestOutput) async throws -> Void) async throws {
+        var lastTokenTime: [Int: Double] = [:]
+        try await run.forEachOutput { prompt, output in
+            let now = Date().timeIntervalSinceReferenceDate
+            for piece in output.outputs {
+                let choice = prompt * run.params.n + piece.index
+                if !piece.tokenIds.isEmpty {
+                    if let last = lastTokenTime[choice] {
+                        metrics.recordInterTokenLatency(seconds: now - last, tokens: piece.tokenIds.count)
+                    }
+                    lastTokenTime[choice] = now
+                }
+                if let reason = piece.finishReason {
+                    metrics.recordFinished(output.metrics, promptTokens: run.promptTokenIds[prompt].count, finishReason: reason)
+                }
+                try await body(choice, prompt, piece, output)
+            }
+        }
+    }
+
+    /// Runs `operation`, cancelling it when the client closes its connection (so its requests
+    /// are aborted and their KV blocks freed at once). The connection is closed afterwards.
+    func cancellingOnDisconnect<T: Sendable>(_ request: Request, _ operation: () async throws -> T) async throws -> T {
+        try await request.body.consumeWithCancellationOnInboundClose { _ in try await operation() }
+    }
+
+    /// A non-streaming answer: collects the run while watching the connection.
+    func collectedResponse(_ request: Request, run: GenerationRun, _ collect: () async throws -> JSON) async throws -> Response {
+        defer { run.cancel() }
+        let body = try await cancellingOnDisconnect(request) { try await collect() }
+        return Self.json(body, closeConnection: true)
+    }
+
+    /// A streaming answer: `produce` writes the events; an engine error ends the stream with an
+    /// error event; a disconnect aborts the run.
+    func eventStreamResponse(_ request: Request, run: GenerationRun,
+                             _ produce: @escaping @Sendable (inout any ResponseBodyWriter) async throws -> Void) -> Response {
+        Response(status: .ok, headers: ServerSentEvents.headers, body: ResponseBody { writer in
+            defer { run.cancel() }
+            try await self.cancellingOnDisconnect(request) {
+                do {
+                    try await produce(&writer)
+                } catch is CancellationError {
+                    throw CancellationError()
+                } catch let error as OpenAIError {
+                    try await writer.write(ServerSentEvents.event(error.json))
+                } catch {
+                    self.logger.warning("stream \(run.id) failed: \(error)")
+                    try await writer.write(ServerSentEvents.event(OpenAIError(status: .internalServerError, message: "\(error)",
+                                                                              type: "server_error").json))
+                }
+                try await writer.write(ServerSentEvents.done)
+            }
+            try await writer.finish(nil)
+        })
+    }
+
+    /// Token ids of a chat conversation rendered with the chat template.
+    func chatPromptTokens(_ messages: [ChatMessageField], addGenerationPrompt: Bool) throws(OpenAIError) -> [Int] {
+        guard !messages.isEmpty else { throw .invalidRequest("messages must not be empty.", param: "messages") }
+        var conversation: [ChatMessage] = []
+        for (i, message) in messages.enumerated() {
+            switch message.role {
+            case "system", "user", "assistant": conversation.append(ChatMessage(role: message.role, content: message.content))
+            case "developer": conversation.append(.system(message.content))
+            default:
+                throw .invalidRequest("Invalid role '\(message.role)': supported roles are system, user and assistant.",
+                                      param: "messages[\(i)].role")
+            }
+        }
+        let text: String
+        do throws(ChatTemplateError) {
+            text = try chatTemplate.apply(conversation, addGenerationPrompt: addGenerationPrompt)
+        } catch .raised(let message) {
+            throw .invalidRequest(message, param: "messages")
+        } catch {
+            throw .invalidRequest("The chat template could not render these messages: \(error)", param: "messages")
+        }
+        let templateHasBOS = !tokenizer.bosTokenText.isEmpty && text.hasPrefix(tokenizer.bosTokenText)
+        return tokenizer.encode(text, addSpecial: !templateHasBOS, parseSpecial: true)
+    }
+
+    /// Token ids of each prompt of a completion request, checked against the vocabulary.
+    func completionPromptTokens(_ prompt: PromptField) throws(OpenAIError) -> (ids: [[Int]], texts: [String?]) {
+        switch prompt {
+        case .texts(let texts):
+            guard !texts.isEmpty else { throw .invalidRequest("prompt must not be empty.", param: "prompt") }
+            let ids = texts.map { tokenizer.encode($0, addSpecial: true, parseSpecial: true) }
+            for (i, p) in ids.enumerated() where p.isEmpty {
+                throw .invalidRequest("prompt must not be empty.", param: texts.count > 1 ? "prompt[\(i)]" : "prompt")
+            }
+            return (ids, texts)
+        case .tokenLists(let lists):
+            guard !lists.isEmpty else { throw .invalidRequest("prompt must not be empty.", param: "prompt") }
+            for (i, list) in lists.enumerated() {
+                let param = lists.count > 1 ? "prompt[\(i)]" : "prompt"
+                guard !list.isEmpty else { throw .invalidRequest("prompt must not be empty.", param: param) }
+                if let bad = list.first(where: { $0 < 0 || $0 >= tokenizer.vocabSize }) {
+                    throw .invalidRequest("Token id \(bad) is outside the vocabulary (0..<\(tokenizer.vocabSize)).", param: param)
+                }
+            }
+            return (lists, lists.map { _ in nil })
+        }
+    }
+
+    /// Prompt, completion and total token counts (and prompt tokens served from the prefix cache).
+    static func usage(promptTokens: Int, completionTokens: Int, cachedTokens: Int) -> JSON {
+        ["prompt_tokens": .int(promptTokens), "total_tokens": .int(promptTokens + completionTokens),
+         "completion_tokens": .int(completionTokens), "prompt_tokens_details": ["cached_tokens": .int(cachedTokens)]]
+    }
+}
+
+extension StopReason {
+    /// vLLM's `stop_reason`: the stop string or stop token id that ended the completion
+    /// (null for end-of-sequence, length and abort).
+    var json: JSON {
+        switch self {
+        case .string(let s): .string(s)
+        case .token(let id): .int(id)
+        case .eos: .null
+        }
+    }
+}

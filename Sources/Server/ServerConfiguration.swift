@@ -1,0 +1,45 @@
+/// How `peregrine serve` listens and what it accepts.
+public struct ServerConfiguration: Sendable {
+    /// Address to bind; 127.0.0.1 keeps the server local.
+    public var host = "127.0.0.1"
+    /// Port to bind; 0 picks a free one.
+    public var port = 8000
+    /// When set, `/v1/…` requests must carry `Authorization: Bearer <apiKey>`.
+    public var apiKey: String?
+    /// The name clients pass as `model` (and `/v1/models` lists).
+    public var servedModelName = "peregrine"
+    /// Largest request body accepted (413 beyond).
+    public var maxRequestBodySize = 4 << 20
+    /// Most sequences the engine runs at once (its `max_num_seqs`); with ``maxWaitingRequests``
+    /// it bounds the requests in flight.
+    public var maxNumSeqs = 64
+    /// Most sequences waiting for a slot beyond ``maxNumSeqs``; more are answered 503.
+    public var maxWaitingRequests = 256
+    /// Most completions per request (`n`).
+    public var maxN = 16
+    /// Most alternatives per token (`logprobs`, `top_logprobs`).
+    public var maxLogprobs = 20
+    /// A Jinja chat template to use instead of the model's.
+    public var chatTemplate: String?
+    /// On SIGINT/SIGTERM, how long running requests may take to finish before they are aborted.
+    public var shutdownGracePeriod: Duration = .seconds(10)
+
+    public init(host: String = "127.0.0.1", port: Int = 8000, apiKey: String? = nil, servedModelName: String = "peregrine",
+                maxRequestBodySize: Int = 4 << 20, maxNumSeqs: Int = 64, maxWaitingRequests: Int = 256, maxN: Int = 16,
+                maxLogprobs: Int = 20, chatTemplate: String? = nil, shutdownGracePeriod: Duration = .seconds(10)) {
+        self.host = host
+        self.port = port
+        self.apiKey = apiKey
+        self.servedModelName = servedModelName
+        self.maxRequestBodySize = maxRequestBodySize
+        self.maxNumSeqs = maxNumSeqs
+        self.maxWaitingRequests = maxWaitingRequests
+        self.maxN = maxN
+        self.maxLogprobs = maxLogprobs
+        self.chatTemplate = chatTemplate
+        self.shutdownGracePeriod = shutdownGracePeriod
+    }
+
+    /// Sequences (counting each of `n` completions) allowed in flight at once.
+    var maxSequencesInFlight: Int { maxNumSeqs + maxWaitingRequests }
+}

@@ -1,0 +1,104 @@
+import Engine
+import Prometheus
+import Synchronization
+
+/// The server's Prometheus metrics, named as vLLM names them (`vllm:` becomes `peregrine:`),
+/// each labelled with `model_name`. Engine gauges and counters are read from ``EngineStats``
+/// when `/metrics` is scraped; request latencies are recorded as requests finish.
+public final class ServerMetrics: Sendable {
+    /// The registry `/metrics` renders; bootstrap swift-metrics with
+    /// `PrometheusMetricsFactory(registry:)` to add other libraries' metrics to it.
+    public let registry = PrometheusCollectorRegistry()
+    public static let prefix = "peregrine:"
+
+    private let running, waiting, kvCacheUsage: Gauge
+    private let promptTokens, generationTokens, prefixCacheQueries, prefixCacheHits, preemptions: Counter
+    private let timeToFirstToken, interTokenLatency, endToEndLatency: DurationHistogram
+    private let requestPromptTokens, requestGenerationTokens: ValueHistogram
+    private let finished: [FinishReason: Counter]
+    private let lastStats = Mutex<EngineStats?>(nil)
+
+    public init(modelName: String) {
+        let labels = [("model_name", modelName)]
+        func name(_ n: String, _ help: String) -> MetricNameDescriptor {
+            MetricNameDescriptor(metricName: Self.prefix + n, unitName: "", helpText: help)
+        }
+        running = registry.makeGauge(descriptor: name("num_requests_running", "Requests in the running batch."), labels: labels)
+        waiting = registry.makeGauge(descriptor: name("num_requests_waiting", "Requests waiting to be scheduled."), labels: labels)
+        kvCacheUsage = registry.makeGauge(descriptor: name("kv_cache_usage_perc", "Fraction of KV cache blocks in use (1 = full)."),
+                                          labels: labels)
+        promptTokens = registry.makeCounter(descriptor: name("prompt_tokens_total", "Prompt tokens processed (prefilled)."), labels: labels)
+        generationTokens = registry.makeCounter(descriptor: name("generation_tokens_total", "Tokens generated."), labels: labels)
+        prefixCacheQueries = registry.makeCounter(
+            descriptor: name("prefix_cache_queries_total", "Prompt tokens looked up in the prefix cache."), labels: labels)
+        prefixCacheHits = registry.makeCounter(
+            descriptor: name("prefix_cache_hits_total", "Prompt tokens found in the prefix cache."), labels: labels)
+        preemptions = registry.makeCounter(descriptor: name("num_preemptions_total", "Requests preempted (KV cache full)."), labels: labels)
+        timeToFirstToken = registry.makeDurationHistogram(
+            descriptor: name("time_to_first_token_seconds", "Time from arrival to the first generated token."), labels: labels,
+            buckets: Self.durations([0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10, 20, 40, 80, 160, 640]))
+        interTokenLatency = registry.makeDurationHistogram(
+            descriptor: name("inter_token_latency_seconds", "Time between consecutive generated tokens of a request."), labels: labels,
+            buckets: Self.durations([0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.75, 1, 2.5, 5, 7.5, 10, 20, 40, 80]))
+        endToEndLatency = registry.makeDurationHistogram(
+            descriptor: name("e2e_request_latency_seconds", "Time from arrival to the last token."), labels: labels,
+            buckets: Self.durations([0.3, 0.5, 0.8, 1, 1.5, 2, 2.5, 5, 10, 15, 20, 30, 40, 50, 60, 120, 240, 480, 960, 1920, 7680]))
+        let sizes: [Double] = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000]
+        requestPromptTokens = registry.makeValueHistogram(
+            descriptor: name("request_prompt_tokens", "Prompt tokens per request."), labels: labels, buckets: sizes)
+        requestGenerationTokens = registry.makeValueHistogram(
+            descriptor: name("request_generation_tokens", "Generated tokens per request."), labels: labels, buckets: sizes)
+        var finished: [FinishReason: Counter] = [:]
+        for reason in [FinishReason.stop, .length, .abort] {
+            finished[reason] = registry.makeCounter(
+                descriptor: name("request_success_total", "Finished requests by finish reason."),
+                labels: labels + [("finished_reason", reason.rawValue)])
+        }
+        self.finished = finished
+    }
+
+    private static func durations(_ seconds: [Double]) -> [Duration] {
+        seconds.map { .nanoseconds(Int64($0 * 1e9)) }
+    }
+
+    /// Records a finished completion (one of `n`).
+    func recordFinished(_ metrics: RequestMetrics?, promptTokens: Int, finishReason: FinishReason) {
+        finished[finishReason]?.increment()
+        requestPromptTokens.record(Double(promptTokens))
+        guard let metrics else { return }
+        requestGenerationTokens.record(Double(metrics.numGeneratedTokens))
+        if let ttft = metrics.ttft { timeToFirstToken.record(.nanoseconds(Int64(ttft * 1e9))) }
+        endToEndLatency.record(.nanoseconds(Int64((metrics.finishedTime - metrics.arrivalTime) * 1e9)))
+    }
+
+    /// Counts completions aborted before they finished (their client went away).
+    func recordAborted(_ count: Int) {
+        finished[.abort]?.increment(by: Int64(count))
+    }
+
+    /// Records the gap between two outputs of a request that carried `tokens` new tokens.
+    func recordInterTokenLatency(seconds: Double, tokens: Int) {
+        guard tokens > 0, seconds >= 0 else { return }
+        let each = Duration.nanoseconds(Int64(seconds / Double(tokens) * 1e9))
+        for _ in 0..<tokens { interTokenLatency.record(each) }
+    }
+
+    /// The Prometheus text exposition, with the engine's gauges and counters brought up to `stats`.
+    func render(stats: EngineStats) -> String {
+        running.set(to: Double(stats.numRunning))
+        waiting.set(to: Double(stats.numWaiting))
+        kvCacheUsage.set(to: stats.kvCacheUsage)
+        lastStats.withLock { last in
+            func add(_ counter: Counter, _ now: Int, _ before: Int) {
+                if now > before { counter.increment(by: Int64(now - before)) }
+            }
+            add(promptTokens, stats.promptTokens, last?.promptTokens ?? 0)
+            add(generationTokens, stats.generationTokens, last?.generationTokens ?? 0)
+            add(prefixCacheQueries, stats.prefixCache.queries, last?.prefixCache.queries ?? 0)
+            add(prefixCacheHits, stats.prefixCache.hits, last?.prefixCache.hits ?? 0)
+            add(preemptions, stats.numPreemptions, last?.numPreemptions ?? 0)
+            last = stats
+        }
+        return registry.emitToString()
+    }
+}

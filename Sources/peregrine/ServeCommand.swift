@@ -1,0 +1,87 @@
+import ArgumentParser
+import Engine
+import Foundation
+import Logging
+import ModelHub
+import Server
+import ServiceLifecycle
+
+/// `peregrine serve`: the OpenAI-compatible HTTP server (like `vllm serve` or `llama-server`).
+struct ServeCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "serve", abstract: "Serve the model over an OpenAI-compatible HTTP API.",
+        discussion: """
+            Routes: POST /v1/completions, POST /v1/chat/completions (stream: true for server-sent events),
+            GET /v1/models, GET /health, POST /tokenize, POST /detokenize, GET /metrics (Prometheus).
+            SIGINT or SIGTERM stops accepting requests, gives running ones --shutdown-timeout seconds, aborts the rest.
+            Example: peregrine serve --port 8000, then any OpenAI client with base_url http://127.0.0.1:8000/v1
+            """)
+
+    @OptionGroup var modelOptions: ModelOptions
+    @OptionGroup var engineOptions: EngineOptions
+
+    @Option(help: "Address to bind (127.0.0.1 keeps the server local; 0.0.0.0 listens on every interface).")
+    var host = "127.0.0.1"
+
+    @Option(help: "Port to listen on (0 picks a free one).")
+    var port = 8000
+
+    @Option(help: "Require 'Authorization: Bearer <key>' on /v1 routes (default: $PEREGRINE_API_KEY if set).")
+    var apiKey: String?
+
+    @Option(help: "The model name clients pass (default: the --model value, or the default model's name).")
+    var servedModelName: String?
+
+    @Option(help: "Most sequences waiting beyond --max-num-seqs; further requests get 503.")
+    var maxWaitingRequests = 256
+
+    @Option(help: "A Jinja chat template file to use instead of the model's.")
+    var chatTemplate: String?
+
+    @Option(help: "Seconds running requests get to finish on SIGINT/SIGTERM before they are aborted.")
+    var shutdownTimeout = 10.0
+
+    @Option(help: "Log level: trace, debug, info, notice, warning, error or critical.")
+    var logLevel = "info"
+
+    func validate() throws {
+        guard (0...65535).contains(port) else { throw ValidationError("--port must be between 0 and 65535") }
+        guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("unknown --log-level '\(logLevel)'") }
+        guard maxWaitingRequests >= 0 else { throw ValidationError("--max-waiting-requests must be ≥ 0") }
+        guard shutdownTimeout >= 0 else { throw ValidationError("--shutdown-timeout must be ≥ 0") }
+    }
+
+    func run() async throws {
+        let level = Logger.Level(rawValue: logLevel) ?? .info
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        let logger = Logger(label: "peregrine.serve")
+        let template = try chatTemplate.map { path in
+            guard let data = FileManager.default.contents(atPath: path) else { throw ValidationError("cannot read \(path)") }
+            return String(decoding: data, as: UTF8.self)
+        }
+        let loaded = try LoadedModel(modelOptions)
+        let config = engineOptions.config()
+        let llm = try LLMEngine(model: loaded.model, tokenizer: loaded.tokenizer, config: config)
+        let name = (try? loaded.file.metadata.string("general.name")) ?? "model"
+        logger.info("Loaded \(name) in \(String(format: "%.2f", loaded.seconds)) s; max model length \(llm.maxModelLength), KV blocks \(llm.stats.numKVBlocks)")
+        let engine = AsyncLLMEngine(engine: llm)
+        defer { engine.shutdown() }
+        let configuration = ServerConfiguration(
+            host: host, port: port, apiKey: apiKey ?? ProcessInfo.processInfo.environment["PEREGRINE_API_KEY"],
+            servedModelName: servedModelName ?? modelOptions.model ?? ModelRegistry.defaultModel.name,
+            maxNumSeqs: config.scheduler.maxNumSeqs, maxWaitingRequests: maxWaitingRequests, chatTemplate: template,
+            shutdownGracePeriod: .milliseconds(Int64(shutdownTimeout * 1000)))
+        let server: OpenAIServer
+        do {
+            server = try OpenAIServer(engine: engine, configuration: configuration, logger: logger)
+        } catch {
+            throw ValidationError("the model's chat template cannot be used: \(error) (pass --chat-template FILE to use another)")
+        }
+        let group = ServiceGroup(configuration: .init(services: [server], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        try await group.run()
+    }
+}

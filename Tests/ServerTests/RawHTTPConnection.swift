@@ -1,0 +1,50 @@
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A bare TCP connection for tests that hang up mid-request. Blocking socket calls run on their
+/// own thread, never on Swift's cooperative pool (which the server needs).
+final class RawHTTPConnection: @unchecked Sendable {
+    private let fd: Int32
+
+    init(port: Int) throws {
+        fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(port).bigEndian)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let result = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        guard result == 0 else {
+            _ = Glibc.close(fd)
+            throw POSIXError(.ECONNREFUSED)
+        }
+    }
+
+    /// Sends a POST with a JSON body.
+    func post(_ path: String, json: String) {
+        let request = "POST \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+            + "Content-Length: \(json.utf8.count)\r\n\r\n\(json)"
+        _ = request.withCString { send(fd, $0, strlen($0), 0) }
+    }
+
+    /// Reads until `marker` arrives or the peer closes.
+    func read(until marker: String) async -> String {
+        await withCheckedContinuation { continuation in
+            Thread {
+                var received = [UInt8]()
+                var buffer = [UInt8](repeating: 0, count: 4096)
+                while !String(decoding: received, as: UTF8.self).contains(marker) {
+                    let n = recv(self.fd, &buffer, buffer.count, 0)
+                    guard n > 0 else { break }
+                    received += buffer[..<n]
+                }
+                continuation.resume(returning: String(decoding: received, as: UTF8.self))
+            }.start()
+        }
+    }
+
+    func close() { _ = Glibc.close(fd) }
+}
