@@ -21,7 +21,7 @@ import Tokenization
     }
 
     /// llama.cpp's protocol on the first chunks of the corpus. The full 55-chunk run
-    /// (`peregrine perplexity --file corpus.txt`) gives 15.1370 against llama.cpp's 15.1431;
+    /// (`peregrine perplexity --file corpus.txt`) gives 15.1324 against llama.cpp's 15.1431;
     /// these first four chunks are held to the figure that run recorded for them.
     @Test func perplexityOnTheLicensesCorpus() throws {
         let tokens = Self.tokenizer.encode(try Self.corpus(), addSpecial: false)
@@ -75,5 +75,5 @@ import Tokenization
 
 enum RecordedFigures {
     /// `peregrine perplexity --file corpus.txt --chunks 4` (see perplexityOnTheLicensesCorpus).
-    static let perplexityFirstFourChunks = 18.2077
+    static let perplexityFirstFourChunks = 18.2549
 }
