@@ -5,8 +5,9 @@
 SWIFT_FLAGS ?= -c release -Xswiftc -target-cpu -Xswiftc haswell -Xswiftc -enable-testing
 PEREGRINE = .build/release/peregrine
 PROMPT ?= Write a haiku about a falcon.
+SOAK_SECONDS ?= 20
 
-.PHONY: build run test test-deps pull clean
+.PHONY: build run test test-deps pull clean serve-check
 
 build:
 	swift build $(SWIFT_FLAGS) --product peregrine
@@ -26,6 +27,13 @@ test-deps:
 test: test-deps pull
 	swift build $(SWIFT_FLAGS) --build-tests
 	swift test $(SWIFT_FLAGS) --skip-build
+
+## `peregrine serve` on the default model checked with the official `openai` client, then a short
+## soak (64 streaming clients, a quarter hanging up mid-stream; SOAK_SECONDS=60 for the full one).
+serve-check: pull
+	python3 -c "import openai" 2>/dev/null || python3 -m pip install --quiet openai
+	PEREGRINE=$(PEREGRINE) Scripts/serve_check.sh Scripts/openai_client_check.py
+	PEREGRINE=$(PEREGRINE) Scripts/serve_check.sh Scripts/soak.py --duration $(SOAK_SECONDS) --clients 64
 
 clean:
 	rm -rf .build
