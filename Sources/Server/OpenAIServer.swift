@@ -59,6 +59,7 @@ public final class OpenAIServer: Service, Sendable {
     /// The routes with their middleware (errors as OpenAI error objects, API key on `/v1`).
     public func makeRouter() -> Router<BasicRequestContext> {
         let router = Router()
+        router.add(middleware: LogRequestsMiddleware(.debug))
         router.add(middleware: OpenAIErrorMiddleware())
         if let apiKey = configuration.apiKey { router.add(middleware: APIKeyMiddleware(apiKey: apiKey)) }
         router.post("/v1/completions") { request, context in try await self.completions(request) }

@@ -11,9 +11,11 @@ struct ServeCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "serve", abstract: "Serve the model over an OpenAI-compatible HTTP API.",
         discussion: """
-            Routes: POST /v1/completions, POST /v1/chat/completions (stream: true for server-sent events),
-            GET /v1/models, GET /health, POST /tokenize, POST /detokenize, GET /metrics (Prometheus).
-            SIGINT or SIGTERM stops accepting requests, gives running ones --shutdown-timeout seconds, aborts the rest.
+            Routes: POST /v1/completions and POST /v1/chat/completions (set "stream": true for server-sent events), \
+            GET /v1/models, GET /health, POST /tokenize, POST /detokenize and GET /metrics (Prometheus).
+
+            SIGINT or SIGTERM stops accepting requests, gives running ones --shutdown-timeout seconds and aborts the rest.
+
             Example: peregrine serve --port 8000, then any OpenAI client with base_url http://127.0.0.1:8000/v1
             """)
 
@@ -79,9 +81,15 @@ struct ServeCommand: AsyncParsableCommand {
         do {
             server = try OpenAIServer(engine: engine, configuration: configuration, logger: logger)
         } catch {
-            throw ValidationError("the model's chat template cannot be used: \(error) (pass --chat-template FILE to use another)")
+            throw ServeError(description: chatTemplate.map { "the chat template in \($0) cannot be used: \(error)" }
+                ?? "the model's chat template cannot be used: \(error) (pass --chat-template FILE to use another)")
         }
         let group = ServiceGroup(configuration: .init(services: [server], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await group.run()
     }
+}
+
+/// A failure of `peregrine serve` reported as one line (no usage text).
+struct ServeError: Error, CustomStringConvertible {
+    let description: String
 }
