@@ -24,20 +24,26 @@ public final class ThreadPool: @unchecked Sendable {
     private let stopping = Atomic<Bool>(false)
     private var count = 0
     private var body: ((Int) -> Void)?
-    private var mutex = pthread_mutex_t()
+    // pthread objects must not move: they live in manually allocated memory, never in Swift
+    // stored properties (whose address `&` does not guarantee).
+    private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
     /// Serialises loops issued from different threads (each loop still runs on every thread).
-    private var callerMutex = pthread_mutex_t()
-    private var wake = pthread_cond_t()
+    private let callerMutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
+    private let wake = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
     private var threads: [pthread_t] = []
 
-    /// How many spin iterations a worker waits for new work before parking.
-    private let spinLimit = 200_000
+    /// How many spin iterations (about 50 µs) a worker waits for new work before parking. Bounded,
+    /// so an oversubscribed machine does not lose whole time slices to spinning workers.
+    private let spinLimit = 2_000
+    /// Spin iterations of the caller waiting for the workers before it starts yielding the CPU
+    /// (a worker that was descheduled needs the core to finish).
+    private let waitSpinLimit = 4_000
 
     public init(threadCount: Int) {
         self.threadCount = max(1, threadCount)
-        pthread_mutex_init(&mutex, nil)
-        pthread_mutex_init(&callerMutex, nil)
-        pthread_cond_init(&wake, nil)
+        pthread_mutex_init(mutex, nil)
+        pthread_mutex_init(callerMutex, nil)
+        pthread_cond_init(wake, nil)
         for _ in 1..<self.threadCount {
             let box = Unmanaged.passRetained(WorkerStart(pool: self))
             var thread = pthread_t()
@@ -54,12 +60,16 @@ public final class ThreadPool: @unchecked Sendable {
     deinit {
         stopping.store(true, ordering: .releasing)
         generation.add(1, ordering: .releasing)
-        pthread_mutex_lock(&mutex)
-        pthread_cond_broadcast(&wake)
-        pthread_mutex_unlock(&mutex)
+        pthread_mutex_lock(mutex)
+        pthread_cond_broadcast(wake)
+        pthread_mutex_unlock(mutex)
         for t in threads { pthread_join(t, nil) }
-        pthread_cond_destroy(&wake)
-        pthread_mutex_destroy(&mutex)
+        pthread_cond_destroy(wake)
+        pthread_mutex_destroy(mutex)
+        pthread_mutex_destroy(callerMutex)
+        wake.deallocate()
+        mutex.deallocate()
+        callerMutex.deallocate()
     }
 
     /// Runs `body(i)` for every i in 0..<n, spread over the pool; returns when all are done.
@@ -69,8 +79,8 @@ public final class ThreadPool: @unchecked Sendable {
             for i in 0..<n { body(i) }
             return
         }
-        pthread_mutex_lock(&callerMutex)
-        defer { pthread_mutex_unlock(&callerMutex) }
+        pthread_mutex_lock(callerMutex)
+        defer { pthread_mutex_unlock(callerMutex) }
         withoutActuallyEscaping(body) { escaping in
             self.body = escaping
             count = n
@@ -78,12 +88,16 @@ public final class ThreadPool: @unchecked Sendable {
             finishedWorkers.store(0, ordering: .relaxed)
             generation.add(1, ordering: .sequentiallyConsistent)
             if sleepers.load(ordering: .sequentiallyConsistent) > 0 {
-                pthread_mutex_lock(&mutex)
-                pthread_cond_broadcast(&wake)
-                pthread_mutex_unlock(&mutex)
+                pthread_mutex_lock(mutex)
+                pthread_cond_broadcast(wake)
+                pthread_mutex_unlock(mutex)
             }
             runItems(escaping)
-            while finishedWorkers.load(ordering: .acquiring) < threadCount - 1 { spinPause() }
+            var spins = 0
+            while finishedWorkers.load(ordering: .acquiring) < threadCount - 1 {
+                spins += 1
+                if spins < waitSpinLimit { spinPause() } else { sched_yield() }
+            }
             self.body = nil
         }
     }
@@ -117,13 +131,13 @@ public final class ThreadPool: @unchecked Sendable {
             while generation.load(ordering: .acquiring) == seen {
                 spins += 1
                 if spins < spinLimit { spinPause(); continue }
-                pthread_mutex_lock(&mutex)
+                pthread_mutex_lock(mutex)
                 sleepers.add(1, ordering: .sequentiallyConsistent)
                 while generation.load(ordering: .sequentiallyConsistent) == seen {
-                    pthread_cond_wait(&wake, &mutex)
+                    pthread_cond_wait(wake, mutex)
                 }
                 sleepers.subtract(1, ordering: .relaxed)
-                pthread_mutex_unlock(&mutex)
+                pthread_mutex_unlock(mutex)
             }
             seen = generation.load(ordering: .acquiring)
             if stopping.load(ordering: .acquiring) { return }
