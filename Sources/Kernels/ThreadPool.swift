@@ -32,9 +32,10 @@ public final class ThreadPool: @unchecked Sendable {
     private let wake = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
     private var threads: [pthread_t] = []
 
-    /// How many spin iterations (about 50 µs) a worker waits for new work before parking. Bounded,
-    /// so an oversubscribed machine does not lose whole time slices to spinning workers.
-    private let spinLimit = 2_000
+    /// How long a worker spins for new work before parking, in nanoseconds. Long enough to bridge
+    /// the serial gaps of a decode step (sampling, scheduling), short enough that an idle or
+    /// oversubscribed machine does not lose whole time slices to spinning workers.
+    private let spinNanoseconds: UInt64 = 1_000_000
     /// Spin iterations of the caller waiting for the workers before it starts yielding the CPU
     /// (a worker that was descheduled needs the core to finish).
     private let waitSpinLimit = 4_000
@@ -128,9 +129,13 @@ public final class ThreadPool: @unchecked Sendable {
         var seen = 0
         while true {
             var spins = 0
+            var deadline: UInt64 = 0
             while generation.load(ordering: .acquiring) == seen {
                 spins += 1
-                if spins < spinLimit { spinPause(); continue }
+                if spins & 255 != 0 { spinPause(); continue }
+                let now = monotonicNanoseconds()
+                if deadline == 0 { deadline = now + spinNanoseconds }
+                if now < deadline { continue }
                 pthread_mutex_lock(mutex)
                 sleepers.add(1, ordering: .sequentiallyConsistent)
                 while generation.load(ordering: .sequentiallyConsistent) == seen {
@@ -150,6 +155,12 @@ public final class ThreadPool: @unchecked Sendable {
         weak var pool: ThreadPool?
         init(pool: ThreadPool) { self.pool = pool }
     }
+}
+
+@inline(__always) func monotonicNanoseconds() -> UInt64 {
+    var ts = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &ts)
+    return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
 }
 
 @inline(__always) func spinPause() {
