@@ -36,10 +36,11 @@ import Testing
             }
             for _ in 0..<100 where server.engine.stats.kvCacheUsage == 0 { try await Task.sleep(for: .milliseconds(10)) }
             #expect(server.engine.stats.kvCacheUsage > 0)
-            let hangUp = Date()
             connection.close()
-            let stats = await TestServer.waitUntilIdle(server)
-            #expect(Date().timeIntervalSince(hangUp) < 1)
+            // Left alone the request would run 4,000 tokens on the slow model; being idle within the
+            // wait (generous, as the machine may be loaded) means the hang-up aborted it. Timing
+            // itself belongs to benchmarks, not tests.
+            let stats = await TestServer.waitUntilIdle(server, timeout: 30)
             #expect(stats.numRunning == 0 && stats.numWaiting == 0 && stats.kvCacheUsage == 0)
             let metrics = try await client.execute(uri: "/metrics", method: .get).text
             #expect(Self.abortedCount(metrics) == 1)
