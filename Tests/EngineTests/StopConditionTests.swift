@@ -131,7 +131,7 @@ import Testing
     }
 
     @Test func asyncEngineStreamsAndCancels() async throws {
-        let engine = AsyncLLMEngine(engine: try TinyEngine.make())
+        let engine = AsyncLLMEngine(engine: try TinyEngine.make(blocks: 1100))
         let params = SamplingParams(temperature: 0, maxTokens: 5, ignoreEOS: true)
         var tokens: [Int] = []
         var finished = false
@@ -154,12 +154,15 @@ import Testing
         // A cancelled consumer aborts its request.
         var long = params
         long.maxTokens = 100_000
+        let before = engine.stats.generationTokens
         let task = Task { for try await _ in try engine.generate(.tokens([9, 9]), params: long) {} }
         try await Task.sleep(for: .milliseconds(50))
         task.cancel()
         _ = await task.result
-        for _ in 0..<100 where engine.stats.numRunning + engine.stats.numWaiting > 0 { try await Task.sleep(for: .milliseconds(10)) }
+        for _ in 0..<3000 where engine.stats.numRunning + engine.stats.numWaiting > 0 { try await Task.sleep(for: .milliseconds(10)) }
         #expect(engine.stats.numRunning == 0 && engine.stats.numWaiting == 0)
+        // Left alone it would have run to the 4,096-token context; the cancel cut it short.
+        #expect(engine.stats.generationTokens - before < 3000)
         #expect(throws: InputError.emptyPrompt) { try engine.generate(.tokens([]), params: params) }
         engine.shutdown()
     }

@@ -9,7 +9,7 @@ import Tokenization
 /// An engine over a tiny random model (fast enough for thousands of steps).
 enum TinyEngine {
     static let pool = ThreadPool(threadCount: 2)
-    static let file = try! GGUFFile(bytes: TinyModel(architecture: "qwen2", seed: 21).write())
+    static let file = try! GGUFFile(bytes: TinyModel(architecture: "qwen2", contextLength: 4096, seed: 21).write())
     static let model = try! LlamaModel(file: file, pool: pool)
     static let tokenizer = try! Tokenizer(metadata: file.metadata)
 
