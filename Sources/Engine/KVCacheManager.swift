@@ -50,11 +50,13 @@ public final class KVCacheManager {
         guard numNew + evictableHits <= blockPool.numFreeBlocks else { return false }
 
         blockPool.touch(newComputedBlocks)
-        var blocks = requestBlocks[id] ?? []
-        blocks.append(contentsOf: newComputedBlocks)
-        blocks.append(contentsOf: blockPool.getNewBlocks(numNew))
-        request.blockIds.append(contentsOf: blocks[request.blockIds.count...].map { Int32($0.blockId) })
-        requestBlocks[id] = blocks
+        // Appended in place: most decode steps add no block, and none should copy the table.
+        if !newComputedBlocks.isEmpty || numNew > 0 {
+            requestBlocks[id, default: []].append(contentsOf: newComputedBlocks)
+            requestBlocks[id, default: []].append(contentsOf: blockPool.getNewBlocks(numNew))
+        }
+        let blocks = requestBlocks[id] ?? []
+        for block in blocks[request.blockIds.count...] { request.blockIds.append(Int32(block.blockId)) }
         cacheFullBlocks(request, blocks: blocks, upTo: min(total, request.numTokens))
         return true
     }
