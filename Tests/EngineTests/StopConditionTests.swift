@@ -129,41 +129,4 @@ import Testing
             #expect(lp.rank == 1 && lp.top.count == 2 && lp.top[0].tokenId == lp.tokenId && lp.logprob <= 0)
         }
     }
-
-    @Test func asyncEngineStreamsAndCancels() async throws {
-        let engine = AsyncLLMEngine(engine: try TinyEngine.make(blocks: 1100))
-        let params = SamplingParams(temperature: 0, maxTokens: 5, ignoreEOS: true)
-        var tokens: [Int] = []
-        var finished = false
-        for try await o in try engine.generate(.tokens([1, 2, 3]), params: params) {
-            tokens += o.outputs.flatMap(\.tokenIds)
-            finished = o.finished
-        }
-        #expect(tokens.count == 5 && finished)
-        // Several at once.
-        try await withThrowingTaskGroup(of: Int.self) { group in
-            for i in 0..<6 {
-                group.addTask {
-                    var n = 0
-                    for try await o in try engine.generate(.tokens([i + 1, 7]), params: params) { n += o.outputs.flatMap(\.tokenIds).count }
-                    return n
-                }
-            }
-            for try await n in group { #expect(n == 5) }
-        }
-        // A cancelled consumer aborts its request.
-        var long = params
-        long.maxTokens = 100_000
-        let before = engine.stats.generationTokens
-        let task = Task { for try await _ in try engine.generate(.tokens([9, 9]), params: long) {} }
-        try await Task.sleep(for: .milliseconds(50))
-        task.cancel()
-        _ = await task.result
-        for _ in 0..<3000 where engine.stats.numRunning + engine.stats.numWaiting > 0 { try await Task.sleep(for: .milliseconds(10)) }
-        #expect(engine.stats.numRunning == 0 && engine.stats.numWaiting == 0)
-        // Left alone it would have run to the 4,096-token context; the cancel cut it short.
-        #expect(engine.stats.generationTokens - before < 3000)
-        #expect(throws: InputError.emptyPrompt) { try engine.generate(.tokens([]), params: params) }
-        engine.shutdown()
-    }
 }
