@@ -5,6 +5,8 @@
 #if defined(__x86_64__)
 int pg_gemm_q_avx2(int, const void *, int64_t, int64_t, int64_t, const pg_block_q8 *, int64_t, float *, int64_t);
 int pg_gemm_q_avx512(int, const void *, int64_t, int64_t, int64_t, const pg_block_q8 *, int64_t, float *, int64_t);
+int pg_gemm_q_x8_avx2(int, const void *, int64_t, int64_t, int64_t, const pg_block_q8 *, int64_t, float *, int64_t);
+int pg_gemm_q_x8_avx512(int, const void *, int64_t, int64_t, int64_t, const pg_block_q8 *, int64_t, float *, int64_t);
 #endif
 
 static pg_isa detect(void) {
@@ -123,5 +125,81 @@ int pg_gemm_q(int wtype, const void *w, int64_t k, int64_t r0, int64_t r1, const
     case PG_ISA_AVX2: return pg_gemm_q_avx2(wtype, w, k, r0, r1, x, ntok, y, ldy);
 #endif
     default: return gemm_scalar(wtype, w, k, r0, r1, x, ntok, y, ldy);
+    }
+}
+
+// Interleaved layout. Q4_1 (160 bytes per group and block): 8 half d, 8 half m, then 4 vectors
+// of 32 bytes; byte 4r + j of vector i is byte 4i + j of row r's nibbles, so its low nibble is
+// element 4i + j and its high nibble element 16 + 4i + j. Q8_0 (272 bytes): 8 half d, then 8
+// vectors; byte 4r + j of vector i is element 4i + j of row r.
+static int64_t group_block_bytes(int wtype) { return wtype == 3 ? 160 : wtype == 8 ? 272 : -1; }
+
+int64_t pg_packed_bytes(int wtype, int64_t k, int64_t rows8) {
+    const int64_t g = group_block_bytes(wtype);
+    return g < 0 ? -1 : rows8 / 8 * (k / 32) * g;
+}
+
+int pg_repack_x8(int wtype, const void *w, int64_t k, int64_t rows8, void *out) {
+    const int64_t gb = group_block_bytes(wtype);
+    if (gb < 0 || k % 32 != 0 || rows8 % 8 != 0) return -1;
+    const int64_t nb = k / 32, blockBytes = wtype == 3 ? 20 : 34, rowBytes = nb * blockBytes;
+    const int quantBytes = wtype == 3 ? 16 : 32, headerBytes = wtype == 3 ? 32 : 16;
+    for (int64_t g = 0; g < rows8 / 8; g++) {
+        for (int64_t b = 0; b < nb; b++) {
+            uint8_t *dst = (uint8_t *)out + (g * nb + b) * gb;
+            for (int r = 0; r < 8; r++) {
+                const uint8_t *blk = (const uint8_t *)w + (g * 8 + r) * rowBytes + b * blockBytes;
+                memcpy(dst + 2 * r, blk, 2);
+                if (wtype == 3) memcpy(dst + 16 + 2 * r, blk + 2, 2);
+                const uint8_t *qs = blk + (wtype == 3 ? 4 : 2);
+                for (int i = 0; i < quantBytes / 4; i++) memcpy(dst + headerBytes + 32 * i + 4 * r, qs + 4 * i, 4);
+            }
+        }
+    }
+    return 0;
+}
+
+static void gemm_x8_scalar(int wtype, const uint8_t *packed, int64_t k, int64_t r0, int64_t r1,
+                           const pg_block_q8 *x, int64_t ntok, float *y, int64_t ldy) {
+    const int64_t nb = k / 32, gb = group_block_bytes(wtype);
+    for (int64_t r = r0; r < r1; r++) {
+        const int lane = (int)(r % 8);
+        for (int64_t t = 0; t < ntok; t++) {
+            float acc = 0;
+            for (int64_t b = 0; b < nb; b++) {
+                const uint8_t *g = packed + ((r / 8) * nb + b) * gb;
+                const pg_block_q8 *xb = x + t * nb + b;
+                uint16_t dh;
+                memcpy(&dh, g + 2 * lane, 2);
+                int isum = 0;
+                if (wtype == 3) {
+                    for (int i = 0; i < 4; i++)
+                        for (int j = 0; j < 4; j++) {
+                            const uint8_t q = g[32 + 32 * i + 4 * lane + j];
+                            isum += (q & 0xF) * xb->qs[4 * i + j] + (q >> 4) * xb->qs[16 + 4 * i + j];
+                        }
+                    uint16_t mh;
+                    memcpy(&mh, g + 16 + 2 * lane, 2);
+                    acc += half_to_float(dh) * xb->d * (float)isum + half_to_float(mh) * xb->s;
+                } else {
+                    for (int i = 0; i < 8; i++)
+                        for (int j = 0; j < 4; j++) isum += (int8_t)g[16 + 32 * i + 4 * lane + j] * xb->qs[4 * i + j];
+                    acc += half_to_float(dh) * xb->d * (float)isum;
+                }
+            }
+            y[t * ldy + r] = acc;
+        }
+    }
+}
+
+int pg_gemm_q_x8(int wtype, const void *packed, int64_t k, int64_t r0, int64_t r1, const pg_block_q8 *x,
+                 int64_t ntok, float *y, int64_t ldy) {
+    if (k % 32 != 0 || r0 % 8 != 0 || r1 % 8 != 0 || group_block_bytes(wtype) < 0) return -1;
+    switch (pg_isa_active()) {
+#if defined(__x86_64__)
+    case PG_ISA_AVX512_VNNI: return pg_gemm_q_x8_avx512(wtype, packed, k, r0, r1, x, ntok, y, ldy);
+    case PG_ISA_AVX2: return pg_gemm_q_x8_avx2(wtype, packed, k, r0, r1, x, ntok, y, ldy);
+#endif
+    default: gemm_x8_scalar(wtype, (const uint8_t *)packed, k, r0, r1, x, ntok, y, ldy); return 0;
     }
 }

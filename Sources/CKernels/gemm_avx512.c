@@ -1,12 +1,22 @@
 #if defined(__x86_64__)
 #include <immintrin.h>
+#include <string.h>
 #include "ckernels.h"
 
 #pragma clang attribute push(__attribute__((target("avx2,fma,f16c,avx512f,avx512vl,avx512bw,avx512vnni"))), apply_to = function)
 
 #define PG_NAME(x) x##_avx512
 #define PG_DOT(a, b) _mm256_dpbusd_epi32(_mm256_setzero_si256(), a, b)
+#define PG_DOT_ACC(acc, a, b) _mm256_dpbusd_epi32(acc, a, b)
 #include "gemm_tiles.inc"
+
+static inline __m256i sum_u4s8_avx512(const __m256i w[8], const int8_t *xq) {
+    __m256i s = _mm256_setzero_si256();
+    for (int j = 0; j < 8; j++) s = _mm256_dpbusd_epi32(s, w[j], bcast32_avx512(xq + 4 * j));
+    return s;
+}
+#define PG_SUM_U8S8(w, xq) sum_u4s8_avx512(w, xq)
+#include "gemm_x8.inc"
 
 #pragma clang attribute pop
 #endif

@@ -2,18 +2,26 @@ import CKernels
 import GGUF
 
 /// A weight matrix in GGML layout: `rows` rows of `columns` elements, each row a run of blocks.
+///
+/// Types with integer micro-kernels also keep an interleaved copy of their rows in groups of 8
+/// (made once, at load), the layout the x8 kernels want; the GGML rows stay for lookups.
 public struct WeightMatrix: @unchecked Sendable {
     public let type: GGMLType
     public let rows: Int
     public let columns: Int
     public let data: UnsafeRawPointer
+    /// Rows `0..<packed.rows` interleaved for the x8 kernels; the rest (fewer than 8) use `data`.
+    let packed: PackedRows?
 
-    public init(type: GGMLType, rows: Int, columns: Int, data: UnsafeRawPointer) {
+    /// - Parameter repack: make the interleaved copy when the type has x8 kernels (tests turn it
+    ///   off to reach the GGML-layout kernels).
+    public init(type: GGMLType, rows: Int, columns: Int, data: UnsafeRawPointer, repack: Bool = true) {
         precondition(columns % type.blockSize == 0, "row length must be a whole number of blocks")
         self.type = type
         self.rows = rows
         self.columns = columns
         self.data = data
+        packed = repack ? PackedRows(type: type, rows: rows, columns: columns, data: data) : nil
     }
 
     public var rowBytes: Int { columns / type.blockSize * type.blockBytes }
@@ -25,6 +33,26 @@ public struct WeightMatrix: @unchecked Sendable {
 
     /// Whether the integer micro-kernels handle this type (others go through dequantization).
     public var hasQuantizedKernel: Bool { type == .q4_1 || type == .q8_0 }
+}
+
+/// The interleaved copy of a matrix's leading rows (a multiple of 8), freed with the last
+/// `WeightMatrix` that refers to it.
+final class PackedRows: @unchecked Sendable {
+    let rows: Int
+    let data: UnsafeMutableRawPointer
+
+    init?(type: GGMLType, rows: Int, columns: Int, data source: UnsafeRawPointer) {
+        let wtype = Int32(type.rawValue)
+        let rows8 = rows / 8 * 8
+        let bytes = pg_packed_bytes(wtype, Int64(columns), Int64(rows8))
+        guard rows8 > 0, bytes > 0 else { return nil }
+        self.rows = rows8
+        data = .allocate(byteCount: Int(bytes), alignment: 64)
+        let rc = pg_repack_x8(wtype, source, Int64(columns), Int64(rows8), data)
+        precondition(rc == 0, "pg_repack_x8 rejected a type pg_packed_bytes accepted")
+    }
+
+    deinit { data.deallocate() }
 }
 
 /// Scratch memory for matrix products, grown on demand and reused across calls.
@@ -63,8 +91,17 @@ public func matmul(_ w: WeightMatrix, _ x: UnsafePointer<Float>, tokens: Int, in
             for t in 0..<tokens { pg_quantize_q8(x + t * k, q + t * blocksPerToken, Int64(k)) }
         }
         let wtype = Int32(w.type.rawValue)
-        pool.parallelRanges(w.rows, granularity: 4, chunksPerThread: tokens > 1 ? 4 : 8) { rows in
-            pg_gemm_q(wtype, w.data, Int64(k), Int64(rows.lowerBound), Int64(rows.upperBound), q, Int64(tokens), y, Int64(w.rows))
+        let packedRows = w.packed?.rows ?? 0
+        if let packed = w.packed {
+            pool.parallelRanges(packedRows, granularity: 8, chunksPerThread: tokens > 1 ? 4 : 8) { rows in
+                pg_gemm_q_x8(wtype, packed.data, Int64(k), Int64(rows.lowerBound), Int64(rows.upperBound), q, Int64(tokens), y, Int64(w.rows))
+            }
+        }
+        if packedRows < w.rows {
+            pool.parallelRanges(w.rows - packedRows, granularity: 4, chunksPerThread: tokens > 1 ? 4 : 8) { rows in
+                pg_gemm_q(wtype, w.data, Int64(k), Int64(packedRows + rows.lowerBound), Int64(packedRows + rows.upperBound),
+                          q, Int64(tokens), y, Int64(w.rows))
+            }
         }
     } else {
         pool.parallelRanges(w.rows, granularity: 4) { rows in

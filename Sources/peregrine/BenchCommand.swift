@@ -4,7 +4,7 @@ import Foundation
 
 struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "bench", abstract: "Benchmarks of the engine.", subcommands: [ThroughputBench.self])
+        commandName: "bench", abstract: "Benchmarks of the engine.", subcommands: [KernelBench.self, LatencyBench.self, ThroughputBench.self])
 }
 
 /// vLLM's `benchmark_throughput` idea: N synthetic requests through the engine, with at most
@@ -78,6 +78,8 @@ struct ThroughputBench: ParsableCommand {
         var tpot: [Double]
         var hitRate: Double
         var preemptions: Int
+        /// Tokens per second over the steps that ran decodes only (as batched-bench's S_TG).
+        var decodeTokensPerSecond: Double
 
         var generationTokensPerSecond: Double { Double(generatedTokens) / seconds }
 
@@ -100,6 +102,7 @@ struct ThroughputBench: ParsableCommand {
         let limit = concurrency ?? prompts.count
         var next = 0, inFlight = 0
         var ttft: [Double] = [], tpot: [Double] = []
+        var decodeSeconds = 0.0, decodeTokens = 0
         let start = Date()
         while next < prompts.count || engine.hasUnfinishedRequests {
             while inFlight < limit && next < prompts.count {
@@ -107,7 +110,14 @@ struct ThroughputBench: ParsableCommand {
                 next += 1
                 inFlight += 1
             }
-            for output in engine.step() where output.finished {
+            let before = engine.stats, stepStart = DispatchTime.now().uptimeNanoseconds
+            let outputs = engine.step()
+            let after = engine.stats
+            if after.promptTokens == before.promptTokens {  // a step of decodes only
+                decodeSeconds += Double(DispatchTime.now().uptimeNanoseconds - stepStart) / 1e9
+                decodeTokens += after.generationTokens - before.generationTokens
+            }
+            for output in outputs where output.finished {
                 inFlight -= 1
                 if let m = output.metrics {
                     if let t = m.ttft { ttft.append(t) }
@@ -119,7 +129,8 @@ struct ThroughputBench: ParsableCommand {
         let stats = engine.stats
         return Report(seconds: seconds, requests: prompts.count, promptTokens: prompts.count * inputLen,
                       generatedTokens: stats.generationTokens, ttft: ttft, tpot: tpot,
-                      hitRate: stats.prefixCache.hitRate, preemptions: stats.numPreemptions)
+                      hitRate: stats.prefixCache.hitRate, preemptions: stats.numPreemptions,
+                      decodeTokensPerSecond: decodeSeconds > 0 ? Double(decodeTokens) / decodeSeconds : .nan)
     }
 
     private func print(_ r: Report, caching: Bool) {
@@ -131,6 +142,7 @@ struct ThroughputBench: ParsableCommand {
                 "ttft_p50_ms": p(r.ttft, 0.5) * 1000, "ttft_p99_ms": p(r.ttft, 0.99) * 1000,
                 "tpot_p50_ms": p(r.tpot, 0.5) * 1000, "tpot_p99_ms": p(r.tpot, 0.99) * 1000,
                 "prefix_cache_hit_rate": r.hitRate, "preemptions": r.preemptions,
+                "decode_tokens_per_s": r.decodeTokensPerSecond.isNaN ? NSNull() : r.decodeTokensPerSecond as Any,
             ]
             if let data = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]) {
                 Terminal.stdout(String(decoding: data, as: UTF8.self) + "\n")
@@ -138,9 +150,58 @@ struct ThroughputBench: ParsableCommand {
             return
         }
         Terminal.stdout(String(
-            format: "prefix caching %@ | %d requests in %.2f s: %.2f req/s, prompt %.0f tok/s, generation %.1f tok/s | TTFT p50 %.1f ms p99 %.1f ms | TPOT p50 %.2f ms p99 %.2f ms | prefix hit rate %.1f%% | preemptions %d\n",
+            format: "prefix caching %@ | %d requests in %.2f s: %.2f req/s, prompt %.0f tok/s, generation %.1f tok/s (decode-only steps %.1f tok/s) | TTFT p50 %.1f ms p99 %.1f ms | TPOT p50 %.2f ms p99 %.2f ms | prefix hit rate %.1f%% | preemptions %d\n",
             caching ? "on " : "off", r.requests, r.seconds, Double(r.requests) / r.seconds, Double(r.promptTokens) / r.seconds,
-            r.generationTokensPerSecond, p(r.ttft, 0.5) * 1000, p(r.ttft, 0.99) * 1000, p(r.tpot, 0.5) * 1000, p(r.tpot, 0.99) * 1000,
+            r.generationTokensPerSecond, r.decodeTokensPerSecond, p(r.ttft, 0.5) * 1000, p(r.ttft, 0.99) * 1000, p(r.tpot, 0.5) * 1000, p(r.tpot, 0.99) * 1000,
             r.hitRate * 100, r.preemptions))
+    }
+}
+
+/// llama-bench's pp and tg tests: `pp<P>` evaluates a P-token prompt as one batch, `tg<N>`
+/// decodes N tokens one by one, each from an empty cache, straight through the model.
+struct LatencyBench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "latency", abstract: "Prompt processing and token generation speed of one sequence (llama-bench's pp512 and tg128).")
+
+    @OptionGroup var modelOptions: ModelOptions
+
+    @Option(name: [.customShort("p"), .long], help: "Prompt tokens (pp test; 0 skips it).")
+    var nPrompt = 512
+
+    @Option(name: [.customShort("n"), .long], help: "Generated tokens (tg test; 0 skips it).")
+    var nGen = 128
+
+    @Option(name: [.customShort("r"), .long], help: "Timed repetitions of each test (after one warm-up); the median is reported.")
+    var repetitions = 5
+
+    @Flag(help: "Print one JSON object: {\"pp512\": tokens/s, \"tg128\": tokens/s, ...}.")
+    var json = false
+
+    func validate() throws {
+        guard nPrompt >= 0, nGen >= 0, nPrompt + nGen > 0 else { throw ValidationError("--n-prompt and --n-gen must be non-negative, not both zero") }
+        guard repetitions >= 1 else { throw ValidationError("--repetitions must be at least 1") }
+    }
+
+    func run() throws {
+        let loaded = try LoadedModel(modelOptions, showProgress: !json)
+        guard max(nPrompt, nGen) <= loaded.model.config.contextLength else {
+            throw ValidationError("--n-prompt and --n-gen must fit the model's context (\(loaded.model.config.contextLength) tokens)")
+        }
+        let result = LatencyBenchmark(model: loaded.model, promptTokens: nPrompt, generatedTokens: nGen).run(repetitions: repetitions)
+        let threads = try modelOptions.threadCount()
+        if json {
+            var object: [String: Any] = ["threads": threads, "repetitions": repetitions]
+            if nPrompt > 0 { object["pp\(nPrompt)"] = result.promptTokensPerSecond; object["pp\(nPrompt)_runs"] = result.promptRuns }
+            if nGen > 0 { object["tg\(nGen)"] = result.generationTokensPerSecond; object["tg\(nGen)_runs"] = result.generationRuns }
+            let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])
+            Terminal.stdout(String(decoding: data, as: UTF8.self) + "\n")
+            return
+        }
+        func spread(_ runs: [Double]) -> String {
+            String(format: "%.1f tokens/s (min %.1f, max %.1f)", LatencyBenchmark.Result.median(runs), runs.min() ?? .nan, runs.max() ?? .nan)
+        }
+        if nPrompt > 0 { Terminal.stdout("pp\(nPrompt): \(spread(result.promptRuns))\n") }
+        if nGen > 0 { Terminal.stdout("tg\(nGen): \(spread(result.generationRuns))\n") }
+        Terminal.stdout("threads \(threads), median of \(repetitions) after a warm-up\n")
     }
 }

@@ -82,15 +82,49 @@ import Testing
         }
     }
 
+    /// The interleaved (x8) kernels: every token-tile width (1…4 and remainders), split row ranges.
+    @Test(arguments: [GGMLType.q4_1, .q8_0], [(rows: 16, k: 96, tokens: 7), (rows: 64, k: 576, tokens: 1), (rows: 24, k: 32, tokens: 10)])
+    func interleavedKernelsMatchReference(type: GGMLType, shape: (rows: Int, k: Int, tokens: Int)) throws {
+        var rng = SeededRandom(seed: 43)
+        let w = Self.randomWeights(type, rows: shape.rows, columns: shape.k, rng: &rng)
+        let x = (0..<(shape.tokens * shape.k)).map { _ in Float.random(in: -2...2, using: &rng) }
+        let expected = Self.reference(type, w, rows: shape.rows, k: shape.k, x: x, tokens: shape.tokens)
+        let wtype = Int32(type.rawValue)
+        let bytes = Int(pg_packed_bytes(wtype, Int64(shape.k), Int64(shape.rows)))
+        #expect(bytes == w.count)
+        var packed = [UInt8](repeating: 0, count: bytes)
+        #expect(pg_repack_x8(wtype, w, Int64(shape.k), Int64(shape.rows), &packed) == 0)
+        defer { _ = pg_isa_set(pg_isa_detected()) }
+        for level in Self.levels {
+            #expect(pg_isa_set(level) == level)
+            var blocks = [pg_block_q8](repeating: pg_block_q8(), count: shape.tokens * shape.k / 32)
+            pg_quantize_q8(x, &blocks, Int64(shape.tokens * shape.k))
+            var y = [Float](repeating: .nan, count: shape.tokens * shape.rows)
+            let split = shape.rows / 16 * 8
+            for (r0, r1) in [(0, split), (split, shape.rows)] {
+                #expect(pg_gemm_q_x8(wtype, packed, Int64(shape.k), Int64(r0), Int64(r1), blocks, Int64(shape.tokens), &y, Int64(shape.rows)) == 0)
+            }
+            for (g, e) in zip(y, expected) {
+                #expect(abs(g - e) <= 1e-4 * max(1, abs(e)), "ISA \(level.rawValue): \(g) vs \(e)")
+            }
+        }
+        // Ranges off the groups of 8, and types without x8 kernels, are refused.
+        var y = [Float](repeating: 0, count: shape.tokens * shape.rows)
+        let blocks = [pg_block_q8](repeating: pg_block_q8(), count: shape.tokens * shape.k / 32)
+        #expect(pg_gemm_q_x8(wtype, packed, Int64(shape.k), 4, 8, blocks, 1, &y, Int64(shape.rows)) == -1)
+        #expect(pg_packed_bytes(2, Int64(shape.k), 8) == -1)
+    }
+
     @Test func unsupportedTypeIsRejected() {
         var y = [Float](repeating: 0, count: 1)
         let blocks = [pg_block_q8](repeating: pg_block_q8(), count: 1)
         #expect(pg_gemm_q(2, [UInt8](repeating: 0, count: 18), 32, 0, 1, blocks, 1, &y, 1) == -1)
     }
 
-    /// `matmul` through the pool, for quantized and dequantized weight types.
-    @Test(arguments: [GGMLType.q4_1, .q8_0, .f32])
-    func matmulThroughPool(type: GGMLType) {
+    /// `matmul` through the pool, for quantized and dequantized weight types, with and without
+    /// the interleaved copy (37 rows: 32 interleaved, 5 in GGML layout).
+    @Test(arguments: [(GGMLType.q4_1, true), (.q4_1, false), (.q8_0, true), (.q8_0, false), (.f32, true)])
+    func matmulThroughPool(type: GGMLType, repack: Bool) {
         var rng = SeededRandom(seed: 7)
         let rows = 37, k = 64, tokens = 5
         let w: [UInt8] = type == .f32
@@ -101,7 +135,7 @@ import Testing
         let pool = ThreadPool(threadCount: 2)
         var y = [Float](repeating: .nan, count: tokens * rows)
         w.withUnsafeBytes { wb in
-            let m = WeightMatrix(type: type, rows: rows, columns: k, data: wb.baseAddress!)
+            let m = WeightMatrix(type: type, rows: rows, columns: k, data: wb.baseAddress!, repack: repack)
             matmul(m, x, tokens: tokens, into: &y, scratch: MatMulScratch(), pool: pool)
         }
         for t in 0..<tokens {

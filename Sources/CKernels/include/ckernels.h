@@ -40,6 +40,20 @@ void pg_quantize_q8(const float *x, pg_block_q8 *y, int64_t k);
 int pg_gemm_q(int wtype, const void *w, int64_t k, int64_t r0, int64_t r1,
               const pg_block_q8 *x, int64_t ntok, float *y, int64_t ldy);
 
+/// Bytes of the interleaved copy (pg_repack_x8) of `rows8` rows (a multiple of 8) of k elements,
+/// or -1 for a type without one.
+int64_t pg_packed_bytes(int wtype, int64_t k, int64_t rows8);
+
+/// Copies rows [0, rows8) of W (GGML layout, rows8 a multiple of 8) into `out`, interleaved for
+/// the x8 kernels: per group of 8 rows and per block, the 8 scales (and for Q4_1 the 8 minimums)
+/// as halves, then the quants as vectors that hold four consecutive bytes of each row. Returns 0,
+/// or -1 for an unsupported wtype.
+int pg_repack_x8(int wtype, const void *w, int64_t k, int64_t rows8, void *out);
+
+/// pg_gemm_q over an interleaved copy: rows [r0, r1), both multiples of 8.
+int pg_gemm_q_x8(int wtype, const void *packed, int64_t k, int64_t r0, int64_t r1,
+                 const pg_block_q8 *x, int64_t ntok, float *y, int64_t ldy);
+
 /// A spin-wait hint for busy loops.
 static inline void pg_cpu_relax(void) {
 #if defined(__x86_64__)

@@ -1,0 +1,75 @@
+import Foundation
+
+/// This machine's limits, measured the way the kernels meet them: DRAM read bandwidth (a buffer
+/// far larger than the last-level cache, summed with wide loads) and FP32 FMA throughput
+/// (independent register-only multiply-adds), on the pool's threads.
+public enum MachineProbe {
+    /// Bytes per second read from DRAM by all the pool's threads at once (best of `rounds`).
+    public static func readBandwidth(pool: ThreadPool, bytes: Int = 512 << 20, rounds: Int = 5) -> Double {
+        let count = bytes / MemoryLayout<Float>.stride
+        let buffer = UnsafeMutablePointer<Float>.allocate(capacity: count)
+        defer { buffer.deallocate() }
+        pool.parallelRanges(count, granularity: 4096) { r in
+            for i in r { buffer[i] = Float(i & 7) }  // fault every page in before timing
+        }
+        let sink = UnsafeMutablePointer<Float>.allocate(capacity: pool.threadCount * 64)
+        defer { sink.deallocate() }
+        var best = 0.0
+        for _ in 0..<rounds {
+            let start = DispatchTime.now().uptimeNanoseconds
+            pool.parallelFor(pool.threadCount) { t in
+                let per = count / pool.threadCount / 64 * 64
+                sink[t * 64] = sum(buffer + t * per, per)
+            }
+            let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+            best = max(best, Double(count / pool.threadCount / 64 * 64 * pool.threadCount * 4) / seconds)
+        }
+        return best
+    }
+
+    /// FP32 floating-point operations per second (a fused multiply-add counts two) on all the
+    /// pool's threads (best of `rounds`).
+    public static func fmaThroughput(pool: ThreadPool, rounds: Int = 5) -> Double {
+        let iterations = 4_000_000
+        let sink = UnsafeMutablePointer<Float>.allocate(capacity: pool.threadCount * 64)
+        defer { sink.deallocate() }
+        var best = 0.0
+        for _ in 0..<rounds {
+            let start = DispatchTime.now().uptimeNanoseconds
+            pool.parallelFor(pool.threadCount) { t in sink[t * 64] = fmaChains(iterations, seed: Float(t)) }
+            let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+            // 8 chains of 16 lanes, 2 operations per lane.
+            best = max(best, Double(iterations * 8 * 16 * 2 * pool.threadCount) / seconds)
+        }
+        return best
+    }
+
+    @inline(never)
+    static func sum(_ p: UnsafePointer<Float>, _ n: Int) -> Float {
+        var a0 = Vec16(), a1 = Vec16(), a2 = Vec16(), a3 = Vec16()
+        var i = 0
+        while i + 64 <= n {
+            a0 += load16(p + i)
+            a1 += load16(p + i + 16)
+            a2 += load16(p + i + 32)
+            a3 += load16(p + i + 48)
+            i += 64
+        }
+        return horizontalSum(a0 + a1 + a2 + a3)
+    }
+
+    /// Eight independent FMA chains: enough in flight to cover the FMA latency on two pipes.
+    @inline(never)
+    static func fmaChains(_ iterations: Int, seed: Float) -> Float {
+        let m = Vec16(repeating: 0.999_999), c = Vec16(repeating: 1e-7)
+        var a0 = Vec16(repeating: seed), a1 = a0 + 1, a2 = a0 + 2, a3 = a0 + 3
+        var a4 = a0 + 4, a5 = a0 + 5, a6 = a0 + 6, a7 = a0 + 7
+        for _ in 0..<iterations {
+            a0 = c.addingProduct(a0, m); a1 = c.addingProduct(a1, m)
+            a2 = c.addingProduct(a2, m); a3 = c.addingProduct(a3, m)
+            a4 = c.addingProduct(a4, m); a5 = c.addingProduct(a5, m)
+            a6 = c.addingProduct(a6, m); a7 = c.addingProduct(a7, m)
+        }
+        return horizontalSum(a0 + a1 + a2 + a3 + a4 + a5 + a6 + a7)
+    }
+}
