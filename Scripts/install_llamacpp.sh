@@ -11,7 +11,7 @@
 #   CMAKE_ARGS                extra CMake flags (default: native CPU build, no llava/mtmd)
 #   CMAKE_BUILD_PARALLEL_LEVEL  build jobs (default 2)
 #   PYTHON                    interpreter to install into (default python3)
-#   FORCE=1                   rebuild the wheel even if one is cached
+#   LLAMA_CPP_FORCE_REBUILD=1 rebuild the wheel even if one is cached
 set -euo pipefail
 
 PYTHON="${PYTHON:-python3}"
@@ -26,7 +26,7 @@ export CMAKE_ARGS="${CMAKE_ARGS:--DGGML_NATIVE=ON -DCMAKE_BUILD_TYPE=Release -DL
 spec="llama-cpp-python"
 [ -n "$VERSION" ] && spec="llama-cpp-python==$VERSION"
 
-if [ "${FORCE:-0}" != 1 ] && "$PYTHON" -c 'import llama_cpp' 2>/dev/null; then
+if [ "${LLAMA_CPP_FORCE_REBUILD:-0}" != 1 ] && "$PYTHON" -c 'import llama_cpp' 2>/dev/null; then
     have=$("$PYTHON" -c 'import llama_cpp; print(llama_cpp.__version__)')
     if [ -z "$VERSION" ] || [ "$have" = "$VERSION" ]; then
         echo "llama-cpp-python $have already installed"
@@ -38,7 +38,7 @@ mkdir -p "$WHEELS"
 pattern="llama_cpp_python-${VERSION:-*}-*.whl"
 wheel=$(ls -t "$WHEELS"/$pattern 2>/dev/null | head -n1 || true)
 
-if [ "${FORCE:-0}" = 1 ] || [ -z "$wheel" ]; then
+if [ "${LLAMA_CPP_FORCE_REBUILD:-0}" = 1 ] || [ -z "$wheel" ]; then
     echo "building $spec wheel into $WHEELS (CMAKE_ARGS=$CMAKE_ARGS, $CMAKE_BUILD_PARALLEL_LEVEL jobs); this takes 10+ minutes on 2 cores"
     start=$(date +%s)
     "$PYTHON" -m pip wheel --no-deps --no-binary llama-cpp-python --no-cache-dir -v "$spec" -w "$WHEELS"
@@ -47,6 +47,8 @@ if [ "${FORCE:-0}" = 1 ] || [ -z "$wheel" ]; then
 fi
 
 echo "installing $wheel"
-# Dependencies (numpy, typing-extensions, diskcache, jinja2) come from the index as usual.
-"$PYTHON" -m pip install --force-reinstall --no-cache-dir "$wheel"
+# Replace llama-cpp-python itself, then add only missing dependencies (numpy,
+# typing-extensions, diskcache, jinja2) without upgrading ones already installed.
+"$PYTHON" -m pip install --force-reinstall --no-deps "$wheel"
+"$PYTHON" -m pip install "$wheel"
 "$PYTHON" -c 'import llama_cpp; print("llama-cpp-python", llama_cpp.__version__, "installed")'

@@ -80,16 +80,7 @@ public func matmul(_ w: WeightMatrix, _ x: UnsafePointer<Float>, tokens: Int, in
                    scratch: MatMulScratch, pool: ThreadPool) {
     let k = w.columns
     if w.hasQuantizedKernel {
-        let blocksPerToken = k / 32
-        scratch.reserveBlocks(blocksPerToken * tokens)
-        let q = scratch.quantized
-        if tokens >= 8 {
-            pool.parallelRanges(tokens) { range in
-                for t in range { pg_quantize_q8(x + t * k, q + t * blocksPerToken, Int64(k)) }
-            }
-        } else {
-            for t in 0..<tokens { pg_quantize_q8(x + t * k, q + t * blocksPerToken, Int64(k)) }
-        }
+        let q = quantizeActivations(x, columns: k, tokens: tokens, scratch: scratch, pool: pool)
         let wtype = Int32(w.type.rawValue)
         let packedRows = w.packed?.rows ?? 0
         if let packed = w.packed {
@@ -120,4 +111,47 @@ public func matmul(_ w: WeightMatrix, _ x: UnsafePointer<Float>, tokens: Int, in
             }
         }
     }
+}
+
+/// The same X times several matrices of equal width (Q, K and V; gate and up): X is quantized
+/// once and all their rows share one parallel region. Falls back to one `matmul` each unless
+/// every matrix is wholly interleaved.
+public func matmul(_ ws: [WeightMatrix], _ x: UnsafePointer<Float>, tokens: Int, into ys: [UnsafeMutablePointer<Float>],
+                   scratch: MatMulScratch, pool: ThreadPool) {
+    precondition(ws.count == ys.count && !ws.isEmpty, "one output per matrix")
+    let k = ws[0].columns
+    guard ws.allSatisfy({ $0.columns == k && $0.packed?.rows == $0.rows }) else {
+        for (w, y) in zip(ws, ys) { matmul(w, x, tokens: tokens, into: y, scratch: scratch, pool: pool) }
+        return
+    }
+    let q = quantizeActivations(x, columns: k, tokens: tokens, scratch: scratch, pool: pool)
+    let groups = ws.reduce(0) { $0 + $1.rows / 8 }
+    pool.parallelRanges(groups, chunksPerThread: tokens > 1 ? 4 : 8) { range in
+        var first = 0  // the first group of matrix i
+        for (w, y) in zip(ws, ys) {
+            let count = w.rows / 8
+            let lo = max(range.lowerBound, first), hi = min(range.upperBound, first + count)
+            if lo < hi {
+                pg_gemm_q_x8(Int32(w.type.rawValue), w.packed!.data, Int64(k), Int64((lo - first) * 8), Int64((hi - first) * 8),
+                             q, Int64(tokens), y, Int64(w.rows))
+            }
+            first += count
+        }
+    }
+}
+
+/// X in 8-bit blocks of 32 (in the scratch buffer), one row of `columns / 32` blocks per token.
+private func quantizeActivations(_ x: UnsafePointer<Float>, columns k: Int, tokens: Int, scratch: MatMulScratch,
+                                 pool: ThreadPool) -> UnsafeMutablePointer<pg_block_q8> {
+    let blocksPerToken = k / 32
+    scratch.reserveBlocks(blocksPerToken * tokens)
+    let q = scratch.quantized
+    if tokens >= 8 {
+        pool.parallelRanges(tokens) { range in
+            for t in range { pg_quantize_q8(x + t * k, q + t * blocksPerToken, Int64(k)) }
+        }
+    } else {
+        for t in 0..<tokens { pg_quantize_q8(x + t * k, q + t * blocksPerToken, Int64(k)) }
+    }
+    return q
 }

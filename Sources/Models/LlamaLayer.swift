@@ -8,6 +8,8 @@ struct LlamaLayer {
     let qNorm, kNorm: [Float]?
     let ffnNorm: [Float]
     let gate, up, down: WeightMatrix
+    /// Q, K, V and gate, up: matrices that read the same input, multiplied in one parallel region.
+    let qkv, gateUp: [WeightMatrix]
 
     init(index i: Int, config c: ModelConfig, loader: WeightLoader) throws(ModelError) {
         let p = "blk.\(i)."
@@ -36,6 +38,8 @@ struct LlamaLayer {
         gate = try loader.matrix(p + "ffn_gate.weight", rows: c.intermediateSize, columns: c.hiddenSize)
         up = try loader.matrix(p + "ffn_up.weight", rows: c.intermediateSize, columns: c.hiddenSize)
         down = try loader.matrix(p + "ffn_down.weight", rows: c.hiddenSize, columns: c.intermediateSize)
+        qkv = [wq, wk, wv]
+        gateUp = [gate, up]
     }
 
     func forward(_ ws: Workspace, tokens n: Int, meta: AttentionMetadata, kv: KVLayerView, rope: Rope,
@@ -44,9 +48,7 @@ struct LlamaLayer {
         forEachToken(n, pool) { t in
             rmsNorm(ws.hidden + t * d, weight: attentionNorm, eps: c.rmsNormEps, into: ws.normed + t * d, d)
         }
-        matmul(wq, ws.normed, tokens: n, into: ws.q, scratch: scratch, pool: pool)
-        matmul(wk, ws.normed, tokens: n, into: ws.k, scratch: scratch, pool: pool)
-        matmul(wv, ws.normed, tokens: n, into: ws.v, scratch: scratch, pool: pool)
+        matmul(qkv, ws.normed, tokens: n, into: [ws.q, ws.k, ws.v], scratch: scratch, pool: pool)
         forEachToken(n, pool) { t in
             prepareQKV(ws, token: t, position: Int(meta.positions[t]), slot: Int(meta.slots[t]), kv: kv, rope: rope, config: c)
         }
@@ -63,8 +65,7 @@ struct LlamaLayer {
             add(ws.projected + t * d, into: ws.hidden + t * d, d)
             rmsNorm(ws.hidden + t * d, weight: ffnNorm, eps: c.rmsNormEps, into: ws.normed + t * d, d)
         }
-        matmul(gate, ws.normed, tokens: n, into: ws.gate, scratch: scratch, pool: pool)
-        matmul(up, ws.normed, tokens: n, into: ws.up, scratch: scratch, pool: pool)
+        matmul(gateUp, ws.normed, tokens: n, into: [ws.gate, ws.up], scratch: scratch, pool: pool)
         let f = c.intermediateSize
         forEachToken(n, pool) { t in siluMul(ws.gate + t * f, ws.up + t * f, f) }
         matmul(down, ws.gate, tokens: n, into: ws.projected, scratch: scratch, pool: pool)

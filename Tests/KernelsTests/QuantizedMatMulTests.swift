@@ -152,4 +152,32 @@ import Testing
             }
         }
     }
+
+    /// Several matrices over the same input in one region give what one `matmul` each gives,
+    /// bit for bit (mixed types; with a 37-row matrix it falls back to one call each).
+    @Test(arguments: [[16, 8, 24], [16, 37]])
+    func stackedMatMulEqualsSeparateOnes(rows: [Int]) {
+        var rng = SeededRandom(seed: 11)
+        let k = 96, tokens = 6
+        let types = rows.indices.map { $0 % 2 == 0 ? GGMLType.q4_1 : .q8_0 }
+        let bytes = zip(types, rows).map { Self.randomWeights($0, rows: $1, columns: k, rng: &rng) }
+        let x = (0..<(tokens * k)).map { _ in Float.random(in: -1...1, using: &rng) }
+        let pool = ThreadPool(threadCount: 2)
+        var base: [UnsafeMutableRawPointer] = []
+        defer { base.forEach { $0.deallocate() } }
+        let matrices = zip(types, zip(rows, bytes)).map { type, rb in
+            let p = UnsafeMutableRawPointer.allocate(byteCount: rb.1.count, alignment: 64)
+            p.copyMemory(from: rb.1, byteCount: rb.1.count)
+            base.append(p)
+            return WeightMatrix(type: type, rows: rb.0, columns: k, data: p)
+        }
+        let outputs = rows.map { UnsafeMutablePointer<Float>.allocate(capacity: tokens * $0) }
+        defer { outputs.forEach { $0.deallocate() } }
+        matmul(matrices, x, tokens: tokens, into: outputs, scratch: MatMulScratch(), pool: pool)
+        for (i, w) in matrices.enumerated() {
+            var alone = [Float](repeating: .nan, count: tokens * w.rows)
+            matmul(w, x, tokens: tokens, into: &alone, scratch: MatMulScratch(), pool: pool)
+            #expect(Array(UnsafeBufferPointer(start: outputs[i], count: tokens * w.rows)) == alone)
+        }
+    }
 }
