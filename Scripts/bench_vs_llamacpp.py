@@ -325,6 +325,13 @@ def main():
     if args.no_peregrine and args.no_llamacpp:
         sys.exit("nothing to measure")
 
+    # Spinning thread pools (ggml's OpenMP barriers, Peregrine's workers) slow down many times
+    # over when other processes take the cores: say so rather than print figures that mislead.
+    load, cores = os.getloadavg()[0], os.cpu_count() or 1
+    if load > 0.5 + max(cores - args.threads, 0):
+        print(f"warning: 1-minute load average {load:.1f} on {cores} cores before starting; with other "
+              "work on the cores both engines' figures are unreliable", file=sys.stderr)
+
     pp_key, tg_key = f"pp{args.n_prompt}", f"tg{args.n_gen}"
     bb_key = f"S_TG_{args.num_seqs}x{args.input_len}+{args.output_len}"
     metrics = [k for k, on in ((pp_key, args.n_prompt), (tg_key, args.n_gen), (bb_key, args.num_seqs)) if on]
@@ -406,7 +413,7 @@ def main():
         return
 
     def fmt(v, spec):
-        return format(v, spec) if v is not None else "-"
+        return format(v, spec) if v is not None else "-".rjust(int(spec.split(".")[0]))
 
     print(f"\nmodel {args.model}, {args.threads} threads, median of {args.repetitions} "
           f"(after {args.warmup} warm-up), llama-cpp-python {version or '-'}")

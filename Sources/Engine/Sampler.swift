@@ -7,6 +7,7 @@ import Darwin
 /// Turns one row of logits into a token id: greedy, or temperature with top-k, top-p and min-p.
 public struct Sampler: Sendable {
     private var candidates: [Candidate] = []
+    private var probabilities: [Float] = []
 
     struct Candidate {
         var id: Int
@@ -28,6 +29,8 @@ public struct Sampler: Sendable {
 
     public mutating func sample(_ logits: UnsafeBufferPointer<Float>, params: SamplingParams, rng: inout RandomGenerator) -> Int {
         if params.isGreedy { return Self.argmax(logits) }
+        let truncates = (params.topK > 0 && params.topK < logits.count) || params.topP < 1 || params.minP > 0
+        if !truncates { return sampleWhole(logits, temperature: params.temperature, rng: &rng) }
         // Candidates in descending order: the top k, or, for top-p alone, a prefix grown until it
         // holds the nucleus (exact, and rarely more than a few hundred tokens).
         let k = params.topK > 0 ? min(params.topK, logits.count) : logits.count
@@ -67,6 +70,29 @@ public struct Sampler: Sendable {
             if r < 0 { return candidates[i].id }
         }
         return candidates[keep - 1].id
+    }
+
+    /// Draws from softmax(logits / temperature) over the whole vocabulary in two linear passes
+    /// (no candidate selection or sort when nothing truncates the distribution).
+    private mutating func sampleWhole(_ logits: UnsafeBufferPointer<Float>, temperature: Float, rng: inout RandomGenerator) -> Int {
+        var maxLogit = -Float.infinity
+        for v in logits { maxLogit = max(maxLogit, v) }
+        let invT = 1 / temperature
+        probabilities.removeAll(keepingCapacity: true)
+        var sum: Float = 0
+        for v in logits {
+            let w = expf((v - maxLogit) * invT)
+            probabilities.append(w)
+            sum += w
+        }
+        var r = rng.nextUnit() * sum
+        var last = 0
+        for (i, w) in probabilities.enumerated() where w > 0 {
+            r -= w
+            last = i
+            if r < 0 { return i }
+        }
+        return last  // rounding left r at or above zero: the last token with any weight
     }
 
     /// Fills `candidates` with the `n` largest logits, in descending order.
