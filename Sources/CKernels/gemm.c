@@ -1,10 +1,12 @@
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 #include "ckernels.h"
 
 #if defined(__x86_64__)
 int pg_gemm_q_avx2(int, const void *, int64_t, int64_t, int64_t, const pg_block_q8 *, int64_t, float *, int64_t);
 int pg_gemm_q_avx512(int, const void *, int64_t, int64_t, int64_t, const pg_block_q8 *, int64_t, float *, int64_t);
+void pg_quantize_q8_avx2(const float *, pg_block_q8 *, int64_t);
 int pg_gemm_q_x8_avx2(int, const void *, int64_t, int64_t, int64_t, const pg_block_q8 *, int64_t, float *, int64_t);
 int pg_gemm_q_x8_avx512(int, const void *, int64_t, int64_t, int64_t, const pg_block_q8 *, int64_t, float *, int64_t);
 #endif
@@ -24,8 +26,16 @@ static int active = -1;
 
 pg_isa pg_isa_detected(void) { return detect(); }
 
+// PEREGRINE_ISA=scalar|avx2|avx512 caps the level (to compare the paths from the command line).
+static pg_isa from_environment(pg_isa best) {
+    const char *name = getenv("PEREGRINE_ISA");
+    if (!name) return best;
+    pg_isa wanted = strcmp(name, "scalar") == 0 ? PG_ISA_SCALAR : strcmp(name, "avx2") == 0 ? PG_ISA_AVX2 : best;
+    return wanted < best ? wanted : best;
+}
+
 pg_isa pg_isa_active(void) {
-    if (active < 0) active = (int)detect();
+    if (active < 0) active = (int)from_environment(detect());
     return (pg_isa)active;
 }
 
@@ -58,7 +68,7 @@ static float half_round(float f) {
     return half_to_float(float_to_half(f));
 }
 
-void pg_quantize_q8(const float *x, pg_block_q8 *y, int64_t k) {
+static void quantize_q8_scalar(const float *x, pg_block_q8 *y, int64_t k) {
     for (int64_t b = 0; b < k / 32; b++) {
         const float *xb = x + b * 32;
         float amax = 0;
@@ -74,6 +84,16 @@ void pg_quantize_q8(const float *x, pg_block_q8 *y, int64_t k) {
         y[b].d = half_round(d);
         y[b].s = half_round(d * (float)sum);
     }
+}
+
+void pg_quantize_q8(const float *x, pg_block_q8 *y, int64_t k) {
+#if defined(__x86_64__)
+    if (pg_isa_active() >= PG_ISA_AVX2) {
+        pg_quantize_q8_avx2(x, y, k);
+        return;
+    }
+#endif
+    quantize_q8_scalar(x, y, k);
 }
 
 static float dot_q4_1_scalar(const uint8_t *row, const pg_block_q8 *x, int64_t nb) {

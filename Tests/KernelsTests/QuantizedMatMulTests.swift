@@ -58,7 +58,7 @@ import Testing
         return y
     }
 
-    static let levels: [pg_isa] = [PG_ISA_SCALAR, PG_ISA_AVX2, PG_ISA_AVX512_VNNI].filter { $0.rawValue <= pg_isa_detected().rawValue }
+    static let levels = InstructionSets.available
 
     @Test(arguments: [GGMLType.q4_1, .q8_0], [(rows: 13, k: 96, tokens: 7), (rows: 64, k: 576, tokens: 1), (rows: 8, k: 32, tokens: 9)])
     func kernelsMatchReference(type: GGMLType, shape: (rows: Int, k: Int, tokens: Int)) throws {
@@ -66,18 +66,18 @@ import Testing
         let w = Self.randomWeights(type, rows: shape.rows, columns: shape.k, rng: &rng)
         let x = (0..<(shape.tokens * shape.k)).map { _ in Float.random(in: -2...2, using: &rng) }
         let expected = Self.reference(type, w, rows: shape.rows, k: shape.k, x: x, tokens: shape.tokens)
-        defer { _ = pg_isa_set(pg_isa_detected()) }
         for level in Self.levels {
-            #expect(pg_isa_set(level) == level)
-            var blocks = [pg_block_q8](repeating: pg_block_q8(), count: shape.tokens * shape.k / 32)
-            pg_quantize_q8(x, &blocks, Int64(shape.tokens * shape.k))
-            var y = [Float](repeating: .nan, count: shape.tokens * shape.rows)
-            // Two calls over a split row range, as the thread pool issues them.
-            let split = shape.rows / 2
-            #expect(pg_gemm_q(Int32(type.rawValue), w, Int64(shape.k), 0, Int64(split), blocks, Int64(shape.tokens), &y, Int64(shape.rows)) == 0)
-            #expect(pg_gemm_q(Int32(type.rawValue), w, Int64(shape.k), Int64(split), Int64(shape.rows), blocks, Int64(shape.tokens), &y, Int64(shape.rows)) == 0)
-            for (g, e) in zip(y, expected) {
-                #expect(abs(g - e) <= 1e-4 * max(1, abs(e)), "ISA \(level.rawValue): \(g) vs \(e)")
+            InstructionSets.with(level) {
+                var blocks = [pg_block_q8](repeating: pg_block_q8(), count: shape.tokens * shape.k / 32)
+                pg_quantize_q8(x, &blocks, Int64(shape.tokens * shape.k))
+                var y = [Float](repeating: .nan, count: shape.tokens * shape.rows)
+                // Two calls over a split row range, as the thread pool issues them.
+                let split = shape.rows / 2
+                #expect(pg_gemm_q(Int32(type.rawValue), w, Int64(shape.k), 0, Int64(split), blocks, Int64(shape.tokens), &y, Int64(shape.rows)) == 0)
+                #expect(pg_gemm_q(Int32(type.rawValue), w, Int64(shape.k), Int64(split), Int64(shape.rows), blocks, Int64(shape.tokens), &y, Int64(shape.rows)) == 0)
+                for (g, e) in zip(y, expected) {
+                    #expect(abs(g - e) <= 1e-4 * max(1, abs(e)), "ISA \(level.rawValue): \(g) vs \(e)")
+                }
             }
         }
     }
@@ -94,18 +94,18 @@ import Testing
         #expect(bytes == w.count)
         var packed = [UInt8](repeating: 0, count: bytes)
         #expect(pg_repack_x8(wtype, w, Int64(shape.k), Int64(shape.rows), &packed) == 0)
-        defer { _ = pg_isa_set(pg_isa_detected()) }
         for level in Self.levels {
-            #expect(pg_isa_set(level) == level)
-            var blocks = [pg_block_q8](repeating: pg_block_q8(), count: shape.tokens * shape.k / 32)
-            pg_quantize_q8(x, &blocks, Int64(shape.tokens * shape.k))
-            var y = [Float](repeating: .nan, count: shape.tokens * shape.rows)
-            let split = shape.rows / 16 * 8
-            for (r0, r1) in [(0, split), (split, shape.rows)] {
-                #expect(pg_gemm_q_x8(wtype, packed, Int64(shape.k), Int64(r0), Int64(r1), blocks, Int64(shape.tokens), &y, Int64(shape.rows)) == 0)
-            }
-            for (g, e) in zip(y, expected) {
-                #expect(abs(g - e) <= 1e-4 * max(1, abs(e)), "ISA \(level.rawValue): \(g) vs \(e)")
+            InstructionSets.with(level) {
+                var blocks = [pg_block_q8](repeating: pg_block_q8(), count: shape.tokens * shape.k / 32)
+                pg_quantize_q8(x, &blocks, Int64(shape.tokens * shape.k))
+                var y = [Float](repeating: .nan, count: shape.tokens * shape.rows)
+                let split = shape.rows / 16 * 8
+                for (r0, r1) in [(0, split), (split, shape.rows)] {
+                    #expect(pg_gemm_q_x8(wtype, packed, Int64(shape.k), Int64(r0), Int64(r1), blocks, Int64(shape.tokens), &y, Int64(shape.rows)) == 0)
+                }
+                for (g, e) in zip(y, expected) {
+                    #expect(abs(g - e) <= 1e-4 * max(1, abs(e)), "ISA \(level.rawValue): \(g) vs \(e)")
+                }
             }
         }
         // Ranges off the groups of 8, and types without x8 kernels, are refused.
@@ -113,6 +113,31 @@ import Testing
         let blocks = [pg_block_q8](repeating: pg_block_q8(), count: shape.tokens * shape.k / 32)
         #expect(pg_gemm_q_x8(wtype, packed, Int64(shape.k), 4, 8, blocks, 1, &y, Int64(shape.rows)) == -1)
         #expect(pg_packed_bytes(2, Int64(shape.k), 8) == -1)
+    }
+
+    /// Activation quantization gives identical blocks on every level (an all-zero block, ties
+    /// at .5 steps and a wide range of magnitudes included).
+    @Test func quantizationIsTheSameOnEveryLevel() {
+        var rng = SeededRandom(seed: 5)
+        var x = (0..<(32 * 64)).map { i in Float.random(in: -1...1, using: &rng) * Float(1 << (i / 32 % 12)) / 64 }
+        for j in 0..<32 { x[j] = 0 }
+        for j in 32..<64 { x[j] = Float(j - 48) * 0.5 }  // amax 8: steps of 1/15.875, with exact halves nearby
+        let reference = InstructionSets.with(PG_ISA_SCALAR) { () -> [pg_block_q8] in
+            var blocks = [pg_block_q8](repeating: pg_block_q8(), count: x.count / 32)
+            pg_quantize_q8(x, &blocks, Int64(x.count))
+            return blocks
+        }
+        for level in Self.levels {
+            let blocks = InstructionSets.with(level) { () -> [pg_block_q8] in
+                var blocks = [pg_block_q8](repeating: pg_block_q8(), count: x.count / 32)
+                pg_quantize_q8(x, &blocks, Int64(x.count))
+                return blocks
+            }
+            for (a, b) in zip(blocks, reference) {
+                #expect(a.d == b.d && a.s == b.s)
+                #expect(withUnsafeBytes(of: a.qs) { Array($0) } == withUnsafeBytes(of: b.qs) { Array($0) }, "ISA \(level.rawValue)")
+            }
+        }
     }
 
     @Test func unsupportedTypeIsRejected() {

@@ -1,6 +1,7 @@
 import TestSupport
 import Foundation
 import GGUF
+import CKernels
 import Kernels
 import Models
 import Testing
@@ -43,7 +44,13 @@ import Testing
         }
     }
 
-    @Test func teacherForcedLogProbsAreClose() throws {
+    /// On every instruction-set path of the matrix kernels this CPU has.
+    @Test(arguments: InstructionSets.available)
+    func teacherForcedLogProbsAreClose(isa: pg_isa) throws {
+        try InstructionSets.with(isa) { try teacherForcedLogProbsAreClose(isaName: "\(isa.rawValue)") }
+    }
+
+    func teacherForcedLogProbsAreClose(isaName: String) throws {
         let model = Self.model
         let cache = model.makeKVCache(numBlocks: 8, blockSize: 16)
         var deltas: [Double] = []
@@ -58,7 +65,7 @@ import Testing
         }
         deltas.sort()
         let median = deltas[deltas.count / 2], maximum = deltas.last!
-        print("teacher-forced |Δ logprob| over \(deltas.count) steps: median \(median), max \(maximum)")
+        print("teacher-forced |Δ logprob| (ISA \(isaName)) over \(deltas.count) steps: median \(median), max \(maximum)")
         #expect(median <= 0.03)
         #expect(maximum <= 0.35)
     }
