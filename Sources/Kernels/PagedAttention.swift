@@ -76,6 +76,11 @@ public func pagedAttention(query: UnsafePointer<Float>, kvHead: Int, layer: KVLa
                            blockTable: UnsafePointer<Int32>, contextLength: Int, scale: Float,
                            out: UnsafeMutablePointer<Float>) {
     let d = layer.headDim, bs = layer.blockSize
+    if d == 64 && bs == 16 {
+        pagedAttention64(query: query, kvHead: kvHead, layer: layer, blockTable: blockTable, contextLength: contextLength,
+                         scale: scale, out: out)
+        return
+    }
     out.initialize(repeating: 0, count: d)
     var runningMax = -Float.infinity
     var denominator: Float = 0
@@ -106,6 +111,52 @@ public func pagedAttention(query: UnsafePointer<Float>, kvHead: Int, layer: KVLa
         }
     }
     Kernels.scale(out, by: 1 / denominator, d)
+}
+
+/// `pagedAttention` for 64-wide heads in blocks of 16 (the common shape): the output stays in
+/// four vector registers across the whole context instead of a load-add-store per key.
+@inline(__always)
+func pagedAttention64(query: UnsafePointer<Float>, kvHead: Int, layer: KVLayerView, blockTable: UnsafePointer<Int32>,
+                      contextLength: Int, scale: Float, out: UnsafeMutablePointer<Float>) {
+    var o0 = Vec16(), o1 = Vec16(), o2 = Vec16(), o3 = Vec16()
+    var runningMax = -Float.infinity
+    var denominator: Float = 0
+    var scores = Vec16()
+    var start = 0, blockIndex = 0
+    withUnsafeMutableBytes(of: &scores) { raw in
+        let p = raw.baseAddress!.assumingMemoryBound(to: Float.self)
+        while start < contextLength {
+            let n = min(16, contextLength - start)
+            let base = layer.base(block: Int(blockTable[blockIndex]), kvHead: kvHead)
+            blockScores(query, keys: layer.keys + base, blockSize: 16, headDim: 64, scale: scale, into: p)
+            var blockMax = -Float.infinity
+            for j in 0..<n { blockMax = max(blockMax, p[j]) }
+            if blockMax > runningMax {
+                let c = Vec16(repeating: expf(runningMax - blockMax))
+                denominator *= c[0]
+                o0 *= c; o1 *= c; o2 *= c; o3 *= c
+                runningMax = blockMax
+            }
+            store16(exp16(load16(p) - Vec16(repeating: runningMax)), p)
+            let v = UnsafePointer(layer.values + base)
+            for j in 0..<n {
+                let w = p[j]
+                denominator += w
+                let pw = Vec16(repeating: w), vj = v + j * 64
+                o0 = o0.addingProduct(pw, load16(vj))
+                o1 = o1.addingProduct(pw, load16(vj + 16))
+                o2 = o2.addingProduct(pw, load16(vj + 32))
+                o3 = o3.addingProduct(pw, load16(vj + 48))
+            }
+            start += n
+            blockIndex += 1
+        }
+    }
+    let inv = Vec16(repeating: 1 / denominator)
+    store16(o0 * inv, out)
+    store16(o1 * inv, out + 16)
+    store16(o2 * inv, out + 32)
+    store16(o3 * inv, out + 48)
 }
 
 /// scores[j] = scale · q · k_j for the `blockSize` keys of one block (keys transposed: `[d][slot]`).

@@ -53,14 +53,19 @@ struct FloatKernelTests {
         #expect(v[4] == 5 && v[5] == 6)
     }
 
-    /// Paged attention with blocks out of order against a dense softmax.
-    @Test(arguments: [KVPrecision.float32, .float16])
-    func pagedAttentionMatchesDenseSoftmax(precision: KVPrecision) {
-        let headDim = 20, blockSize = 4, kvHeads = 2, numBlocks = 6, context = 17
+    /// Paged attention with blocks out of order against a dense softmax: a generic shape, and
+    /// the 64-wide heads in blocks of 16 that have their own kernel (a ragged last block whose
+    /// unused slots hold NaN, which must not leak in).
+    @Test(arguments: [KVPrecision.float32, .float16], [(headDim: 20, blockSize: 4, context: 17), (headDim: 64, blockSize: 16, context: 70)])
+    func pagedAttentionMatchesDenseSoftmax(precision: KVPrecision, shape: (headDim: Int, blockSize: Int, context: Int)) {
+        let (headDim, blockSize, context) = shape
+        let kvHeads = 2, numBlocks = 6
         var rng = SeededRandom(seed: 3)
         let count = numBlocks * blockSize * kvHeads * headDim
         let keys = UnsafeMutablePointer<Float>.allocate(capacity: count)
         let values = UnsafeMutablePointer<Float>.allocate(capacity: count)
+        keys.initialize(repeating: .nan, count: count)
+        values.initialize(repeating: .nan, count: count)
         defer { keys.deallocate(); values.deallocate() }
         let layer = KVLayerView(keys: keys, values: values, blockSize: blockSize, kvHeads: kvHeads, headDim: headDim, precision: precision)
         let blockTable: [Int32] = [5, 2, 0, 3, 1]
