@@ -7,6 +7,7 @@
 int pg_gemm_q_avx2(int, const void *, int64_t, int64_t, int64_t, const pg_block_q8 *, int64_t, float *, int64_t);
 int pg_gemm_q_avx512(int, const void *, int64_t, int64_t, int64_t, const pg_block_q8 *, int64_t, float *, int64_t);
 void pg_quantize_q8_avx2(const float *, pg_block_q8 *, int64_t);
+int pg_gemm_f_avx2(int, const void *, int64_t, int64_t, int64_t, const float *, int64_t, float *, int64_t);
 int pg_gemm_q_x8_avx2(int, const void *, int64_t, int64_t, int64_t, const pg_block_q8 *, int64_t, float *, int64_t);
 int pg_gemm_q_x8_avx512(int, const void *, int64_t, int64_t, int64_t, const pg_block_q8 *, int64_t, float *, int64_t);
 #endif
@@ -151,8 +152,13 @@ int pg_gemm_q(int wtype, const void *w, int64_t k, int64_t r0, int64_t r1, const
 // Interleaved layout. Q4_1 (160 bytes per group and block): 8 half d, 8 half m, then 4 vectors
 // of 32 bytes; byte 4r + j of vector i is byte 4i + j of row r's nibbles, so its low nibble is
 // element 4i + j and its high nibble element 16 + 4i + j. Q8_0 (272 bytes): 8 half d, then 8
-// vectors; byte 4r + j of vector i is element 4i + j of row r.
-static int64_t group_block_bytes(int wtype) { return wtype == 3 ? 160 : wtype == 8 ? 272 : -1; }
+// vectors; byte 4r + j of vector i is element 4i + j of row r. Q4_0 (d * (q - 8)) takes the
+// Q4_1 layout with m = -8d, exact in half precision (a power-of-two multiple).
+static int packed_type(int wtype) { return wtype == 2 ? 3 : wtype; }
+static int64_t group_block_bytes(int wtype) {
+    wtype = packed_type(wtype);
+    return wtype == 3 ? 160 : wtype == 8 ? 272 : -1;
+}
 
 int64_t pg_packed_bytes(int wtype, int64_t k, int64_t rows8) {
     const int64_t g = group_block_bytes(wtype);
@@ -162,8 +168,8 @@ int64_t pg_packed_bytes(int wtype, int64_t k, int64_t rows8) {
 int pg_repack_x8(int wtype, const void *w, int64_t k, int64_t rows8, void *out) {
     const int64_t gb = group_block_bytes(wtype);
     if (gb < 0 || k % 32 != 0 || rows8 % 8 != 0) return -1;
-    const int64_t nb = k / 32, blockBytes = wtype == 3 ? 20 : 34, rowBytes = nb * blockBytes;
-    const int quantBytes = wtype == 3 ? 16 : 32, headerBytes = wtype == 3 ? 32 : 16;
+    const int64_t blockBytes = wtype == 2 ? 18 : wtype == 3 ? 20 : 34, nb = k / 32, rowBytes = nb * blockBytes;
+    const int nibbles = wtype != 8, quantBytes = nibbles ? 16 : 32, headerBytes = nibbles ? 32 : 16;
     for (int64_t g = 0; g < rows8 / 8; g++) {
         for (int64_t b = 0; b < nb; b++) {
             uint8_t *dst = (uint8_t *)out + (g * nb + b) * gb;
@@ -171,7 +177,13 @@ int pg_repack_x8(int wtype, const void *w, int64_t k, int64_t rows8, void *out) 
                 const uint8_t *blk = (const uint8_t *)w + (g * 8 + r) * rowBytes + b * blockBytes;
                 memcpy(dst + 2 * r, blk, 2);
                 if (wtype == 3) memcpy(dst + 16 + 2 * r, blk + 2, 2);
-                const uint8_t *qs = blk + (wtype == 3 ? 4 : 2);
+                if (wtype == 2) {
+                    uint16_t dh, mh;
+                    memcpy(&dh, blk, 2);
+                    mh = float_to_half(-8.0f * half_to_float(dh));
+                    memcpy(dst + 16 + 2 * r, &mh, 2);
+                }
+                const uint8_t *qs = blk + blockBytes - quantBytes;
                 for (int i = 0; i < quantBytes / 4; i++) memcpy(dst + headerBytes + 32 * i + 4 * r, qs + 4 * i, 4);
             }
         }
@@ -179,8 +191,9 @@ int pg_repack_x8(int wtype, const void *w, int64_t k, int64_t rows8, void *out) 
     return 0;
 }
 
-static void gemm_x8_scalar(int wtype, const uint8_t *packed, int64_t k, int64_t r0, int64_t r1,
+static void gemm_x8_scalar(int wtype0, const uint8_t *packed, int64_t k, int64_t r0, int64_t r1,
                            const pg_block_q8 *x, int64_t ntok, float *y, int64_t ldy) {
+    const int wtype = packed_type(wtype0);
     const int64_t nb = k / 32, gb = group_block_bytes(wtype);
     for (int64_t r = r0; r < r1; r++) {
         const int lane = (int)(r % 8);
@@ -217,9 +230,46 @@ int pg_gemm_q_x8(int wtype, const void *packed, int64_t k, int64_t r0, int64_t r
     if (k % 32 != 0 || r0 % 8 != 0 || r1 % 8 != 0 || group_block_bytes(wtype) < 0) return -1;
     switch (pg_isa_active()) {
 #if defined(__x86_64__)
-    case PG_ISA_AVX512_VNNI: return pg_gemm_q_x8_avx512(wtype, packed, k, r0, r1, x, ntok, y, ldy);
-    case PG_ISA_AVX2: return pg_gemm_q_x8_avx2(wtype, packed, k, r0, r1, x, ntok, y, ldy);
+    case PG_ISA_AVX512_VNNI: return pg_gemm_q_x8_avx512(packed_type(wtype), packed, k, r0, r1, x, ntok, y, ldy);
+    case PG_ISA_AVX2: return pg_gemm_q_x8_avx2(packed_type(wtype), packed, k, r0, r1, x, ntok, y, ldy);
 #endif
     default: gemm_x8_scalar(wtype, (const uint8_t *)packed, k, r0, r1, x, ntok, y, ldy); return 0;
     }
+}
+
+static float float_weight(int wtype, const uint8_t *row, int64_t i) {
+    if (wtype == 1) {
+        uint16_t h;
+        memcpy(&h, row + 2 * i, 2);
+        return half_to_float(h);
+    }
+    if (wtype == 30) {
+        uint16_t h;
+        memcpy(&h, row + 2 * i, 2);
+        const uint32_t bits = (uint32_t)h << 16;
+        float f;
+        memcpy(&f, &bits, 4);
+        return f;
+    }
+    float f;
+    memcpy(&f, row + 4 * i, 4);
+    return f;
+}
+
+int pg_gemm_f(int wtype, const void *w, int64_t k, int64_t r0, int64_t r1, const float *x, int64_t ntok, float *y,
+              int64_t ldy) {
+    if (wtype != 0 && wtype != 1 && wtype != 30) return -1;
+#if defined(__x86_64__)
+    if (pg_isa_active() >= PG_ISA_AVX2) return pg_gemm_f_avx2(wtype, w, k, r0, r1, x, ntok, y, ldy);
+#endif
+    const int64_t rowBytes = k * (wtype == 0 ? 4 : 2);
+    for (int64_t r = r0; r < r1; r++) {
+        const uint8_t *row = (const uint8_t *)w + r * rowBytes;
+        for (int64_t t = 0; t < ntok; t++) {
+            float s = 0;
+            for (int64_t i = 0; i < k; i++) s += float_weight(wtype, row, i) * x[t * k + i];
+            y[t * ldy + r] = s;
+        }
+    }
+    return 0;
 }

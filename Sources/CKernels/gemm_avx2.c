@@ -24,6 +24,7 @@ static inline __m256i sum_u4s8_avx2(const __m256i w[8], const int8_t *xq) {
 }
 #define PG_SUM_U8S8(w, xq) sum_u4s8_avx2(w, xq)
 #include "gemm_x8.inc"
+#include "gemm_f.inc"
 
 // pg_quantize_q8 with the same arithmetic as the scalar loop (the same max, scale, and
 // round-half-to-even), so both give identical blocks.

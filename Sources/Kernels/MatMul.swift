@@ -31,8 +31,8 @@ public struct WeightMatrix: @unchecked Sendable {
         Dequantize.row(type, data + r * rowBytes, out, count: columns)
     }
 
-    /// Whether the integer micro-kernels handle this type (others go through dequantization).
-    public var hasQuantizedKernel: Bool { type == .q4_1 || type == .q8_0 }
+    /// Whether integer micro-kernels handle this type (through the interleaved copy for Q4_0).
+    public var hasQuantizedKernel: Bool { type == .q4_0 || type == .q4_1 || type == .q8_0 }
 }
 
 /// The interleaved copy of a matrix's leading rows (a multiple of 8), freed with the last
@@ -76,37 +76,43 @@ public final class MatMulScratch: @unchecked Sendable {
 }
 
 /// Y = X · Wᵀ: `x` holds `tokens` rows of `w.columns` floats, `y` gets `tokens` rows of `w.rows`.
+///
+/// Interleaved rows go through the x8 integer kernels (activations quantized to 8 bits once);
+/// remaining rows through the GGML-layout integer kernels (Q4_1, Q8_0), the float kernels (F32,
+/// F16, BF16), or dequantization to floats (other types).
 public func matmul(_ w: WeightMatrix, _ x: UnsafePointer<Float>, tokens: Int, into y: UnsafeMutablePointer<Float>,
                    scratch: MatMulScratch, pool: ThreadPool) {
-    let k = w.columns
-    if w.hasQuantizedKernel {
-        let q = quantizeActivations(x, columns: k, tokens: tokens, scratch: scratch, pool: pool)
-        let wtype = Int32(w.type.rawValue)
-        let packedRows = w.packed?.rows ?? 0
-        if let packed = w.packed {
-            pool.parallelRanges(packedRows, granularity: 8, chunksPerThread: tokens > 1 ? 4 : 8) { rows in
-                pg_gemm_q_x8(wtype, packed.data, Int64(k), Int64(rows.lowerBound), Int64(rows.upperBound), q, Int64(tokens), y, Int64(w.rows))
-            }
+    let k = w.columns, wtype = Int32(w.type.rawValue)
+    let chunks = tokens > 1 ? 4 : 8
+    let packedRows = w.packed?.rows ?? 0
+    var q: UnsafeMutablePointer<pg_block_q8>?
+    if let packed = w.packed {
+        let blocks = quantizeActivations(x, columns: k, tokens: tokens, scratch: scratch, pool: pool)
+        q = blocks
+        pool.parallelRanges(packedRows, granularity: 8, chunksPerThread: chunks) { rows in
+            pg_gemm_q_x8(wtype, packed.data, Int64(k), Int64(rows.lowerBound), Int64(rows.upperBound), blocks, Int64(tokens), y, Int64(w.rows))
         }
-        if packedRows < w.rows {
-            pool.parallelRanges(w.rows - packedRows, granularity: 4, chunksPerThread: tokens > 1 ? 4 : 8) { rows in
-                pg_gemm_q(wtype, w.data, Int64(k), Int64(packedRows + rows.lowerBound), Int64(packedRows + rows.upperBound),
-                          q, Int64(tokens), y, Int64(w.rows))
-            }
+    }
+    if packedRows == w.rows { return }
+    let rest = w.rows - packedRows
+    if w.type == .q4_1 || w.type == .q8_0 {
+        let blocks = q ?? quantizeActivations(x, columns: k, tokens: tokens, scratch: scratch, pool: pool)
+        pool.parallelRanges(rest, granularity: 4, chunksPerThread: chunks) { rows in
+            pg_gemm_q(wtype, w.data, Int64(k), Int64(packedRows + rows.lowerBound), Int64(packedRows + rows.upperBound),
+                      blocks, Int64(tokens), y, Int64(w.rows))
+        }
+    } else if w.type == .f32 || w.type == .f16 || w.type == .bf16 {
+        pool.parallelRanges(rest, granularity: 4, chunksPerThread: chunks) { rows in
+            pg_gemm_f(wtype, w.data, Int64(k), Int64(packedRows + rows.lowerBound), Int64(packedRows + rows.upperBound),
+                      x, Int64(tokens), y, Int64(w.rows))
         }
     } else {
-        pool.parallelRanges(w.rows, granularity: 4) { rows in
+        pool.parallelRanges(rest, granularity: 4) { rows in
             withUnsafeTemporaryAllocation(of: Float.self, capacity: k) { buffer in
                 let row = buffer.baseAddress!
-                for r in rows {
-                    let src: UnsafePointer<Float>
-                    if w.type == .f32 {
-                        src = (w.data + r * w.rowBytes).assumingMemoryBound(to: Float.self)
-                    } else {
-                        w.dequantizeRow(r, into: row)
-                        src = UnsafePointer(row)
-                    }
-                    for t in 0..<tokens { y[t * w.rows + r] = dot(src, x + t * k, k) }
+                for r in rows.lowerBound + packedRows..<rows.upperBound + packedRows {
+                    w.dequantizeRow(r, into: row)
+                    for t in 0..<tokens { y[t * w.rows + r] = dot(row, x + t * k, k) }
                 }
             }
         }

@@ -37,7 +37,10 @@ struct KernelBench: ParsableCommand {
         Case(name: "gemv > L3 8192x4096", type: .q8_0, rows: 8192, columns: 4096, tokens: 1),
         Case(name: "gemv 1536x768 (dequantize path)", type: .q6_K, rows: 1536, columns: 768, tokens: 1),
         Case(name: "gemv 1536x768 (dequantize path)", type: .q4_K, rows: 1536, columns: 768, tokens: 1),
-        Case(name: "gemv ffn up 1536x576 (dequantize path)", type: .f16, rows: 1536, columns: 576, tokens: 1),
+        Case(name: "gemv ffn up 1536x576", type: .q4_0, rows: 1536, columns: 576, tokens: 1),
+        Case(name: "gemv ffn up 1536x576", type: .f16, rows: 1536, columns: 576, tokens: 1),
+        Case(name: "gemv ffn up 1536x576", type: .bf16, rows: 1536, columns: 576, tokens: 1),
+        Case(name: "gemv > L3 16384x2048", type: .f16, rows: 16384, columns: 2048, tokens: 1),
         Case(name: "gemm 16 seqs ffn up 1536x576", type: .q4_1, rows: 1536, columns: 576, tokens: 16),
         Case(name: "gemm prefill ffn up 1536x576", type: .q4_1, rows: 1536, columns: 576, tokens: 512),
         Case(name: "gemm prefill ffn down 576x1536", type: .q4_1, rows: 576, columns: 1536, tokens: 512),
@@ -88,8 +91,9 @@ struct KernelBench: ParsableCommand {
             // Finite scales: a half in [2^-10, 2^-6) where the type's block starts with one.
             if c.type != .q4_K && c.type != .q6_K { block.storeBytes(of: UInt16.random(in: 0x1400...0x23FF, using: &rng), as: UInt16.self) }
         }
-        if c.type == .f16 {
+        if c.type == .f16 || c.type == .bf16 {
             let halves = data.assumingMemoryBound(to: UInt16.self)
+            // Small finite values in either format (as BF16 these are tiny positive floats).
             for i in 0..<(bytes / 2) { halves[i] = UInt16.random(in: 0x1400...0x23FF, using: &rng) }
         }
         let w = WeightMatrix(type: c.type, rows: c.rows, columns: c.columns, data: data)

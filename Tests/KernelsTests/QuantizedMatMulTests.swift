@@ -15,6 +15,9 @@ import Testing
                 bytes += le(floatToHalf(Float.random(in: 0.001...0.05, using: &rng)))
                 bytes += le(floatToHalf(Float.random(in: -0.4...0, using: &rng)))
                 bytes += (0..<16).map { _ in UInt8.random(in: 0...255, using: &rng) }
+            case .q4_0:
+                bytes += le(floatToHalf(Float.random(in: -0.05...0.05, using: &rng)))
+                bytes += (0..<16).map { _ in UInt8.random(in: 0...255, using: &rng) }
             default:
                 bytes += le(floatToHalf(Float.random(in: 0.001...0.02, using: &rng)))
                 bytes += (0..<32).map { _ in UInt8.random(in: 0...255, using: &rng) }  // includes -128
@@ -24,6 +27,44 @@ import Testing
     }
 
     static func le(_ v: UInt16) -> [UInt8] { [UInt8(v & 0xFF), UInt8(v >> 8)] }
+
+    /// `count` random weights in [-1, 1] as F32, F16 or BF16 bytes.
+    static func randomFloatWeights(_ type: GGMLType, count: Int, rng: inout SeededRandom) -> [UInt8] {
+        (0..<count).flatMap { _ -> [UInt8] in
+            let f = Float.random(in: -1...1, using: &rng)
+            switch type {
+            case .f16: return le(floatToHalf(f))
+            case .bf16: return le(UInt16(f.bitPattern >> 16))
+            default: return withUnsafeBytes(of: f) { Array($0) }
+            }
+        }
+    }
+
+    /// The float-weight kernels on every level: ragged widths (not a multiple of 8), row tiles
+    /// of 4 and single rows, several tokens, against the dequantized weights.
+    @Test(arguments: [GGMLType.f32, .f16, .bf16])
+    func floatKernelsMatchReference(type: GGMLType) {
+        var rng = SeededRandom(seed: 17)
+        let rows = 11, k = 45, tokens = 3
+        let w = Self.randomFloatWeights(type, count: rows * k, rng: &rng)
+        let weights = w.withUnsafeBytes { Dequantize.toFloats(type, $0, count: rows * k) }
+        let x = (0..<(tokens * k)).map { _ in Float.random(in: -1...1, using: &rng) }
+        for level in Self.levels {
+            InstructionSets.with(level) {
+                var y = [Float](repeating: .nan, count: tokens * rows)
+                #expect(pg_gemm_f(Int32(type.rawValue), w, Int64(k), 0, 5, x, Int64(tokens), &y, Int64(rows)) == 0)
+                #expect(pg_gemm_f(Int32(type.rawValue), w, Int64(k), 5, Int64(rows), x, Int64(tokens), &y, Int64(rows)) == 0)
+                for t in 0..<tokens {
+                    for r in 0..<rows {
+                        let e = (0..<k).reduce(0.0) { $0 + Double(weights[r * k + $1]) * Double(x[t * k + $1]) }
+                        #expect(abs(Double(y[t * rows + r]) - e) <= 1e-5 * max(1, abs(e)), "ISA \(level.rawValue) \(type)")
+                    }
+                }
+            }
+        }
+        var y: Float = 0
+        #expect(pg_gemm_f(Int32(GGMLType.q8_0.rawValue), w, Int64(k), 0, 1, x, 1, &y, 1) == -1)
+    }
 
     /// Reference: dequantized weights · dequantized 8-bit activations.
     static func reference(_ type: GGMLType, _ w: [UInt8], rows: Int, k: Int, x: [Float], tokens: Int) -> [Float] {
@@ -41,12 +82,13 @@ import Testing
             for r in 0..<rows {
                 var s = 0.0
                 for j in 0..<k { s += Double(weights[r * k + j]) * Double(xq[t * k + j]) }
-                if type == .q4_1 {
-                    // The kernel takes the block minimum times the activations' stored sum `s`
-                    // (kept at half precision, as GGML does) instead of summing the dequantized values.
+                if type == .q4_1 || type == .q4_0 {
+                    // The kernel takes the block minimum (Q4_0: -8d) times the activations' stored
+                    // sum `s` (kept at half precision, as GGML does) instead of summing the values.
                     for b in 0..<(k / 32) {
-                        let at = (r * k / 32 + b) * 20 + 2
-                        let m = Double(halfToFloat(UInt16(w[at]) | UInt16(w[at + 1]) << 8))
+                        let at = type == .q4_1 ? (r * k / 32 + b) * 20 + 2 : (r * k / 32 + b) * 18
+                        let half = Double(halfToFloat(UInt16(w[at]) | UInt16(w[at + 1]) << 8))
+                        let m = type == .q4_1 ? half : -8 * half
                         let block = blocks[t * k / 32 + b]
                         let exactSum = (0..<32).reduce(0.0) { $0 + Double(xq[t * k + b * 32 + $1]) }
                         s += m * (Double(block.s) - exactSum)
@@ -83,7 +125,7 @@ import Testing
     }
 
     /// The interleaved (x8) kernels: every token-tile width (1…4 and remainders), split row ranges.
-    @Test(arguments: [GGMLType.q4_1, .q8_0], [(rows: 16, k: 96, tokens: 7), (rows: 64, k: 576, tokens: 1), (rows: 24, k: 32, tokens: 10)])
+    @Test(arguments: [GGMLType.q4_1, .q8_0, .q4_0], [(rows: 16, k: 96, tokens: 7), (rows: 64, k: 576, tokens: 1), (rows: 24, k: 32, tokens: 10)])
     func interleavedKernelsMatchReference(type: GGMLType, shape: (rows: Int, k: Int, tokens: Int)) throws {
         var rng = SeededRandom(seed: 43)
         let w = Self.randomWeights(type, rows: shape.rows, columns: shape.k, rng: &rng)
@@ -91,7 +133,7 @@ import Testing
         let expected = Self.reference(type, w, rows: shape.rows, k: shape.k, x: x, tokens: shape.tokens)
         let wtype = Int32(type.rawValue)
         let bytes = Int(pg_packed_bytes(wtype, Int64(shape.k), Int64(shape.rows)))
-        #expect(bytes == w.count)
+        #expect(bytes == (type == .q4_0 ? w.count / 18 * 20 : w.count))
         var packed = [UInt8](repeating: 0, count: bytes)
         #expect(pg_repack_x8(wtype, w, Int64(shape.k), Int64(shape.rows), &packed) == 0)
         for level in Self.levels {
@@ -112,7 +154,7 @@ import Testing
         var y = [Float](repeating: 0, count: shape.tokens * shape.rows)
         let blocks = [pg_block_q8](repeating: pg_block_q8(), count: shape.tokens * shape.k / 32)
         #expect(pg_gemm_q_x8(wtype, packed, Int64(shape.k), 4, 8, blocks, 1, &y, Int64(shape.rows)) == -1)
-        #expect(pg_packed_bytes(2, Int64(shape.k), 8) == -1)
+        #expect(pg_packed_bytes(Int32(GGMLType.q5_0.rawValue), Int64(shape.k), 8) == -1)
     }
 
     /// Activation quantization gives identical blocks on every level (an all-zero block, ties
@@ -148,12 +190,13 @@ import Testing
 
     /// `matmul` through the pool, for quantized and dequantized weight types, with and without
     /// the interleaved copy (37 rows: 32 interleaved, 5 in GGML layout).
-    @Test(arguments: [(GGMLType.q4_1, true), (.q4_1, false), (.q8_0, true), (.q8_0, false), (.f32, true)])
+    @Test(arguments: [(GGMLType.q4_1, true), (.q4_1, false), (.q8_0, true), (.q8_0, false), (.q4_0, true), (.q4_0, false),
+                      (.f32, true), (.f16, true), (.bf16, true)])
     func matmulThroughPool(type: GGMLType, repack: Bool) {
         var rng = SeededRandom(seed: 7)
         let rows = 37, k = 64, tokens = 5
-        let w: [UInt8] = type == .f32
-            ? (0..<(rows * k)).flatMap { _ in withUnsafeBytes(of: Float.random(in: -1...1, using: &rng)) { Array($0) } }
+        let w: [UInt8] = [.f32, .f16, .bf16].contains(type)
+            ? Self.randomFloatWeights(type, count: rows * k, rng: &rng)
             : Self.randomWeights(type, rows: rows, columns: k, rng: &rng)
         let x = (0..<(tokens * k)).map { _ in Float.random(in: -1...1, using: &rng) }
         let weights = w.withUnsafeBytes { Dequantize.toFloats(type, $0, count: rows * k) }
@@ -172,7 +215,7 @@ import Testing
                     maxX = max(maxX, abs(x[t * k + j]))
                 }
                 // 8-bit activations: each is off by at most half a step, max|x| / 254.
-                let bound: Float = type == .f32 ? 1e-4 : absW * maxX / 254 * 1.01 + 1e-4
+                let bound: Float = [.f32, .f16, .bf16].contains(type) ? 1e-4 : absW * maxX / 254 * 1.01 + 1e-4
                 #expect(abs(y[t * rows + r] - s) <= bound)
             }
         }

@@ -46,13 +46,19 @@ int64_t pg_packed_bytes(int wtype, int64_t k, int64_t rows8);
 
 /// Copies rows [0, rows8) of W (GGML layout, rows8 a multiple of 8) into `out`, interleaved for
 /// the x8 kernels: per group of 8 rows and per block, the 8 scales (and for Q4_1 the 8 minimums)
-/// as halves, then the quants as vectors that hold four consecutive bytes of each row. Returns 0,
-/// or -1 for an unsupported wtype.
+/// as halves, then the quants as vectors that hold four consecutive bytes of each row. Q4_1 (3),
+/// Q8_0 (8), and Q4_0 (2, stored as Q4_1 with m = -8d). Returns 0, or -1 for another wtype.
 int pg_repack_x8(int wtype, const void *w, int64_t k, int64_t rows8, void *out);
 
 /// pg_gemm_q over an interleaved copy: rows [r0, r1), both multiples of 8.
 int pg_gemm_q_x8(int wtype, const void *packed, int64_t k, int64_t r0, int64_t r1,
                  const pg_block_q8 *x, int64_t ntok, float *y, int64_t ldy);
+
+/// y[t * ldy + r] = dot(row r of W, x[t]) for rows [r0, r1), tokens [0, ntok), with W in F32 (0),
+/// F16 (1) or BF16 (30) rows of k elements and x as float rows of k. Returns 0, or -1 for
+/// another wtype.
+int pg_gemm_f(int wtype, const void *w, int64_t k, int64_t r0, int64_t r1, const float *x,
+              int64_t ntok, float *y, int64_t ldy);
 
 /// A spin-wait hint for busy loops.
 static inline void pg_cpu_relax(void) {
