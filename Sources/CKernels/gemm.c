@@ -24,6 +24,7 @@ static pg_isa detect(void) {
 }
 
 static int active = -1;
+static _Thread_local int thread_level = -1;
 
 pg_isa pg_isa_detected(void) { return detect(); }
 
@@ -36,8 +37,16 @@ static pg_isa from_environment(pg_isa best) {
 }
 
 pg_isa pg_isa_active(void) {
+    if (thread_level >= 0) return (pg_isa)thread_level;
     if (active < 0) active = (int)from_environment(detect());
     return (pg_isa)active;
+}
+
+int pg_isa_thread_level(void) { return thread_level; }
+
+void pg_isa_set_thread_level(int level) {
+    const int best = (int)detect();
+    thread_level = level < 0 ? -1 : level < best ? level : best;
 }
 
 pg_isa pg_isa_set(pg_isa isa) {

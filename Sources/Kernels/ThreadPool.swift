@@ -24,6 +24,8 @@ public final class ThreadPool: @unchecked Sendable {
     private let stopping = Atomic<Bool>(false)
     private var count = 0
     private var body: ((Int) -> Void)?
+    /// The caller's kernel instruction-set level (`pg_isa_thread_level`), adopted by the workers.
+    private var callerLevel: Int32 = -1
     // pthread objects must not move: they live in manually allocated memory, never in Swift
     // stored properties (whose address `&` does not guarantee).
     private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
@@ -85,6 +87,7 @@ public final class ThreadPool: @unchecked Sendable {
         withoutActuallyEscaping(body) { escaping in
             self.body = escaping
             count = n
+            callerLevel = pg_isa_thread_level()
             nextIndex.store(0, ordering: .relaxed)
             finishedWorkers.store(0, ordering: .relaxed)
             generation.add(1, ordering: .sequentiallyConsistent)
@@ -146,6 +149,7 @@ public final class ThreadPool: @unchecked Sendable {
             }
             seen = generation.load(ordering: .acquiring)
             if stopping.load(ordering: .acquiring) { return }
+            if pg_isa_thread_level() != callerLevel { pg_isa_set_thread_level(callerLevel) }
             if let body { runItems(body) }
             finishedWorkers.add(1, ordering: .releasing)
         }

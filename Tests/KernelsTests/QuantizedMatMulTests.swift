@@ -1,3 +1,5 @@
+import Foundation
+import Synchronization
 import CKernels
 import GGUF
 import Kernels
@@ -180,6 +182,30 @@ import Testing
                 #expect(withUnsafeBytes(of: a.qs) { Array($0) } == withUnsafeBytes(of: b.qs) { Array($0) }, "ISA \(level.rawValue)")
             }
         }
+    }
+
+    /// A thread's level holds for the pool loops it issues and nowhere else.
+    @Test func threadLevelReachesThePoolOnly() throws {
+        try #require(pg_isa_detected() != PG_ISA_SCALAR, "needs a level above scalar")
+        let pool = ThreadPool(threadCount: 2)
+        InstructionSets.with(PG_ISA_SCALAR) {
+            let seen = UnsafeMutablePointer<Int32>.allocate(capacity: 64)
+            defer { seen.deallocate() }
+            pool.parallelFor(64) { i in seen[i] = Int32(pg_isa_active().rawValue) }
+            #expect((0..<64).allSatisfy { seen[$0] == PG_ISA_SCALAR.rawValue })
+            let other = Mutex<Int32>(-1), done = DispatchSemaphore(value: 0)
+            Thread {
+                other.withLock { $0 = Int32(pg_isa_active().rawValue) }
+                done.signal()
+            }.start()
+            done.wait()
+            #expect(other.withLock { $0 } == pg_isa_detected().rawValue)
+        }
+        // Back at the detected level, the workers follow.
+        let seen = UnsafeMutablePointer<Int32>.allocate(capacity: 64)
+        defer { seen.deallocate() }
+        pool.parallelFor(64) { i in seen[i] = Int32(pg_isa_active().rawValue) }
+        #expect((0..<64).allSatisfy { seen[$0] == pg_isa_detected().rawValue })
     }
 
     @Test func unsupportedTypeIsRejected() {

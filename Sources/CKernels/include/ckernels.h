@@ -28,8 +28,14 @@ typedef enum {
 pg_isa pg_isa_detected(void);
 /// The level in use (defaults to the detected one).
 pg_isa pg_isa_active(void);
-/// Forces a level no higher than the detected one (tests compare the paths). Returns the level set.
+/// Forces a level no higher than the detected one for the whole process. Returns the level set.
 pg_isa pg_isa_set(pg_isa isa);
+/// The calling thread's own level (capped to the detected one), or -1 to follow the process
+/// level. Peregrine's thread pool runs each loop at its caller's level, so a test can pin one
+/// model's kernels to a level without touching others running at the same time.
+void pg_isa_set_thread_level(int level);
+/// The calling thread's own level, or -1.
+int pg_isa_thread_level(void);
 
 /// Quantizes k floats (k a multiple of 32) into k/32 blocks.
 void pg_quantize_q8(const float *x, pg_block_q8 *y, int64_t k);
