@@ -1,3 +1,4 @@
+import CKernels
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -128,6 +129,7 @@ func pagedAttention64(query: UnsafePointer<Float>, kvHead: Int, layer: KVLayerVi
         while start < contextLength {
             let n = min(16, contextLength - start)
             let base = layer.base(block: Int(blockTable[blockIndex]), kvHead: kvHead)
+            if start + 16 < contextLength { prefetchBlock(layer, Int(blockTable[blockIndex + 1]), kvHead: kvHead) }
             blockScores(query, keys: layer.keys + base, blockSize: 16, headDim: 64, scale: scale, into: p)
             var blockMax = -Float.infinity
             for j in 0..<n { blockMax = max(blockMax, p[j]) }
@@ -157,6 +159,100 @@ func pagedAttention64(query: UnsafePointer<Float>, kvHead: Int, layer: KVLayerVi
     store16(o1 * inv, out + 16)
     store16(o2 * inv, out + 32)
     store16(o3 * inv, out + 48)
+}
+
+/// `pagedAttention` for up to 4 query heads that share one KV head (grouped-query attention),
+/// 64 wide in blocks of 16: each key block is loaded once for all of them, and their score sums
+/// run as independent chains (one head's 64-step sum is bound by the FMA latency).
+///
+/// - Parameters:
+///   - queries: `count` heads of 64 floats, one after another.
+///   - out: `count` heads of 64 floats of output.
+public func pagedAttention64(queries: UnsafePointer<Float>, count: Int, kvHead: Int, layer: KVLayerView,
+                             blockTable: UnsafePointer<Int32>, contextLength: Int, scale: Float,
+                             out: UnsafeMutablePointer<Float>) {
+    precondition(layer.headDim == 64 && layer.blockSize == 16 && (1...4).contains(count))
+    out.initialize(repeating: 0, count: count * 64)
+    var runningMax = SIMD4<Float>(repeating: -.infinity), denominator = SIMD4<Float>()
+    withUnsafeTemporaryAllocation(of: Float.self, capacity: 4 * 16) { buffer in
+        let scores = buffer.baseAddress!
+        var start = 0, blockIndex = 0
+        while start < contextLength {
+            let n = min(16, contextLength - start)
+            let base = layer.base(block: Int(blockTable[blockIndex]), kvHead: kvHead)
+            if start + 16 < contextLength { prefetchBlock(layer, Int(blockTable[blockIndex + 1]), kvHead: kvHead) }
+            groupScores64(queries, count: count, keys: layer.keys + base, scale: scale, into: scores)
+            let v = UnsafePointer(layer.values + base)
+            for h in 0..<count {
+                let p = scores + h * 16, o = out + h * 64
+                var blockMax = -Float.infinity
+                for j in 0..<n { blockMax = max(blockMax, p[j]) }
+                var o0 = load16(o), o1 = load16(o + 16), o2 = load16(o + 32), o3 = load16(o + 48)
+                if blockMax > runningMax[h] {
+                    let c = expf(runningMax[h] - blockMax)
+                    denominator[h] *= c
+                    let cv = Vec16(repeating: c)
+                    o0 *= cv; o1 *= cv; o2 *= cv; o3 *= cv
+                    runningMax[h] = blockMax
+                }
+                store16(exp16(load16(p) - Vec16(repeating: runningMax[h])), p)
+                var sum = denominator[h]  // summed key by key, as the one-head kernel does (same bits)
+                for j in 0..<n {
+                    let w = p[j], pw = Vec16(repeating: w), vj = v + j * 64
+                    sum += w
+                    o0 = o0.addingProduct(pw, load16(vj))
+                    o1 = o1.addingProduct(pw, load16(vj + 16))
+                    o2 = o2.addingProduct(pw, load16(vj + 32))
+                    o3 = o3.addingProduct(pw, load16(vj + 48))
+                }
+                denominator[h] = sum
+                store16(o0, o); store16(o1, o + 16); store16(o2, o + 32); store16(o3, o + 48)
+            }
+            start += n
+            blockIndex += 1
+        }
+    }
+    for h in 0..<count { Kernels.scale(out + h * 64, by: 1 / denominator[h], 64) }
+}
+
+/// scores[h · 16 + j] = scale · q_h · k_j for `count` (1…4) 64-wide heads over one block of 16
+/// transposed keys; two chains per head (even and odd dimensions).
+@inline(__always)
+func groupScores64(_ q: UnsafePointer<Float>, count: Int, keys: UnsafePointer<Float>, scale: Float,
+                   into scores: UnsafeMutablePointer<Float>) {
+    var a0 = Vec16(), b0 = Vec16(), a1 = Vec16(), b1 = Vec16(), a2 = Vec16(), b2 = Vec16(), a3 = Vec16(), b3 = Vec16()
+    var i = 0
+    while i < 64 {
+        let k0 = load16(keys + i * 16), k1 = load16(keys + (i + 1) * 16)
+        a0 = a0.addingProduct(Vec16(repeating: q[i]), k0)
+        b0 = b0.addingProduct(Vec16(repeating: q[i + 1]), k1)
+        if count > 1 {
+            a1 = a1.addingProduct(Vec16(repeating: q[64 + i]), k0)
+            b1 = b1.addingProduct(Vec16(repeating: q[64 + i + 1]), k1)
+        }
+        if count > 2 {
+            a2 = a2.addingProduct(Vec16(repeating: q[128 + i]), k0)
+            b2 = b2.addingProduct(Vec16(repeating: q[128 + i + 1]), k1)
+        }
+        if count > 3 {
+            a3 = a3.addingProduct(Vec16(repeating: q[192 + i]), k0)
+            b3 = b3.addingProduct(Vec16(repeating: q[192 + i + 1]), k1)
+        }
+        i += 2
+    }
+    let s = Vec16(repeating: scale)
+    store16((a0 + b0) * s, scores)
+    if count > 1 { store16((a1 + b1) * s, scores + 16) }
+    if count > 2 { store16((a2 + b2) * s, scores + 32) }
+    if count > 3 { store16((a3 + b3) * s, scores + 48) }
+}
+
+/// Prefetches a KV block's keys and values (while the current block is being computed).
+@inline(__always)
+func prefetchBlock(_ layer: KVLayerView, _ block: Int, kvHead: Int) {
+    let base = layer.base(block: block, kvHead: kvHead), bytes = Int64(layer.blockSize * layer.headDim * 4)
+    pg_prefetch(layer.keys + base, bytes)
+    pg_prefetch(layer.values + base, bytes)
 }
 
 /// scores[j] = scale · q · k_j for the `blockSize` keys of one block (keys transposed: `[d][slot]`).

@@ -93,6 +93,37 @@ struct FloatKernelTests {
     }
 }
 
+/// The grouped-query kernel gives each head exactly what the one-head kernel gives it.
+@Test(arguments: [1, 2, 3, 4])
+func groupedAttentionEqualsOneHeadAtATime(count: Int) {
+    let headDim = 64, blockSize = 16, kvHeads = 2, numBlocks = 6, context = 77
+    var rng = SeededRandom(seed: UInt64(30 + count))
+    let size = numBlocks * blockSize * kvHeads * headDim
+    let keys = UnsafeMutablePointer<Float>.allocate(capacity: size)
+    let values = UnsafeMutablePointer<Float>.allocate(capacity: size)
+    keys.initialize(repeating: .nan, count: size)
+    values.initialize(repeating: .nan, count: size)
+    defer { keys.deallocate(); values.deallocate() }
+    let layer = KVLayerView(keys: keys, values: values, blockSize: blockSize, kvHeads: kvHeads, headDim: headDim, precision: .float16)
+    let blockTable: [Int32] = [4, 1, 5, 0, 2]
+    for p in 0..<context {
+        let k = (0..<(kvHeads * headDim)).map { _ in Float.random(in: -1...1, using: &rng) }
+        let v = (0..<(kvHeads * headDim)).map { _ in Float.random(in: -1...1, using: &rng) }
+        layer.store(slot: Int(blockTable[p / blockSize]) * blockSize + p % blockSize, key: k, value: v)
+    }
+    let q = (0..<(count * headDim)).map { _ in Float.random(in: -3...3, using: &rng) }
+    var grouped = [Float](repeating: .nan, count: count * headDim)
+    pagedAttention64(queries: q, count: count, kvHead: 1, layer: layer, blockTable: blockTable, contextLength: context, scale: 0.125, out: &grouped)
+    for h in 0..<count {
+        var one = [Float](repeating: .nan, count: headDim)
+        q.withUnsafeBufferPointer { qb in
+            pagedAttention(query: qb.baseAddress! + h * headDim, kvHead: 1, layer: layer, blockTable: blockTable, contextLength: context,
+                           scale: 0.125, out: &one)
+        }
+        #expect(Array(grouped[(h * headDim)..<((h + 1) * headDim)]) == one, "head \(h)")
+    }
+}
+
 struct VectorExpTests {
     @Test func exp16MatchesExpf() {
         var rng = SeededRandom(seed: 8)

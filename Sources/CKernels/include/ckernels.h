@@ -66,6 +66,12 @@ int pg_gemm_q_x8(int wtype, const void *packed, int64_t k, int64_t r0, int64_t r
 int pg_gemm_f(int wtype, const void *w, int64_t k, int64_t r0, int64_t r1, const float *x,
               int64_t ntok, float *y, int64_t ldy);
 
+/// Asks for `bytes` from `p` to be brought into the cache (KV blocks are scattered pages, which
+/// the hardware prefetchers do not cross).
+static inline void pg_prefetch(const void *p, int64_t bytes) {
+    for (int64_t i = 0; i < bytes; i += 64) __builtin_prefetch((const char *)p + i, 0, 3);
+}
+
 /// A spin-wait hint for busy loops.
 static inline void pg_cpu_relax(void) {
 #if defined(__x86_64__)
