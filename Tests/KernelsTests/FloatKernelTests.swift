@@ -23,6 +23,19 @@ struct FloatKernelTests {
         #expect(covered.allSatisfy { $0 == 1 })
     }
 
+    /// SwiGLU's gate against x·σ(x)·up in double precision: vector lanes and the scalar tail,
+    /// gates far out on both sides.
+    @Test func siluMulMatchesDefinition() {
+        var rng = SeededRandom(seed: 12)
+        let n = 37
+        var gate = (0..<n).map { _ in Float.random(in: -8...8, using: &rng) }
+        gate[0] = -120; gate[1] = 120; gate[2] = 0; gate[33] = -95
+        let up = (0..<n).map { _ in Float.random(in: -2...2, using: &rng) }
+        let expected = zip(gate, up).map { g, u in Double(g) / (1 + exp(-Double(g))) * Double(u) }
+        siluMul(&gate, up, n)
+        for (g, e) in zip(gate, expected) { #expect(abs(Double(g) - e) <= 1e-5 * max(1, abs(e)), "\(g) vs \(e)") }
+    }
+
     @Test func rmsNormMatchesDefinition() {
         let x: [Float] = (0..<37).map { Float($0) * 0.1 - 1 }
         let w: [Float] = (0..<37).map { 1 + Float($0) * 0.01 }
