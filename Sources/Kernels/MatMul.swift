@@ -30,9 +30,6 @@ public struct WeightMatrix: @unchecked Sendable {
     public func dequantizeRow(_ r: Int, into out: UnsafeMutablePointer<Float>) {
         Dequantize.row(type, data + r * rowBytes, out, count: columns)
     }
-
-    /// Whether integer micro-kernels handle this type (through the interleaved copy for Q4_0).
-    public var hasQuantizedKernel: Bool { type == .q4_0 || type == .q4_1 || type == .q8_0 }
 }
 
 /// The interleaved copy of a matrix's leading rows (a multiple of 8), freed with the last

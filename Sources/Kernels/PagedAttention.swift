@@ -78,8 +78,8 @@ public func pagedAttention(query: UnsafePointer<Float>, kvHead: Int, layer: KVLa
                            out: UnsafeMutablePointer<Float>) {
     let d = layer.headDim, bs = layer.blockSize
     if d == 64 && bs == 16 {
-        pagedAttention64(query: query, kvHead: kvHead, layer: layer, blockTable: blockTable, contextLength: contextLength,
-                         scale: scale, out: out)
+        pagedAttention64(queries: query, count: 1, kvHead: kvHead, layer: layer, blockTable: blockTable,
+                         contextLength: contextLength, scale: scale, out: out)
         return
     }
     out.initialize(repeating: 0, count: d)
@@ -114,56 +114,11 @@ public func pagedAttention(query: UnsafePointer<Float>, kvHead: Int, layer: KVLa
     Kernels.scale(out, by: 1 / denominator, d)
 }
 
-/// `pagedAttention` for 64-wide heads in blocks of 16 (the common shape): the output stays in
-/// four vector registers across the whole context instead of a load-add-store per key.
-@inline(__always)
-func pagedAttention64(query: UnsafePointer<Float>, kvHead: Int, layer: KVLayerView, blockTable: UnsafePointer<Int32>,
-                      contextLength: Int, scale: Float, out: UnsafeMutablePointer<Float>) {
-    var o0 = Vec16(), o1 = Vec16(), o2 = Vec16(), o3 = Vec16()
-    var runningMax = -Float.infinity
-    var denominator: Float = 0
-    var scores = Vec16()
-    var start = 0, blockIndex = 0
-    withUnsafeMutableBytes(of: &scores) { raw in
-        let p = raw.baseAddress!.assumingMemoryBound(to: Float.self)
-        while start < contextLength {
-            let n = min(16, contextLength - start)
-            let base = layer.base(block: Int(blockTable[blockIndex]), kvHead: kvHead)
-            if start + 16 < contextLength { prefetchBlock(layer, Int(blockTable[blockIndex + 1]), kvHead: kvHead) }
-            blockScores(query, keys: layer.keys + base, blockSize: 16, headDim: 64, scale: scale, into: p)
-            var blockMax = -Float.infinity
-            for j in 0..<n { blockMax = max(blockMax, p[j]) }
-            if blockMax > runningMax {
-                let c = Vec16(repeating: expf(runningMax - blockMax))
-                denominator *= c[0]
-                o0 *= c; o1 *= c; o2 *= c; o3 *= c
-                runningMax = blockMax
-            }
-            store16(exp16(load16(p) - Vec16(repeating: runningMax)), p)
-            let v = UnsafePointer(layer.values + base)
-            for j in 0..<n {
-                let w = p[j]
-                denominator += w
-                let pw = Vec16(repeating: w), vj = v + j * 64
-                o0 = o0.addingProduct(pw, load16(vj))
-                o1 = o1.addingProduct(pw, load16(vj + 16))
-                o2 = o2.addingProduct(pw, load16(vj + 32))
-                o3 = o3.addingProduct(pw, load16(vj + 48))
-            }
-            start += n
-            blockIndex += 1
-        }
-    }
-    let inv = Vec16(repeating: 1 / denominator)
-    store16(o0 * inv, out)
-    store16(o1 * inv, out + 16)
-    store16(o2 * inv, out + 32)
-    store16(o3 * inv, out + 48)
-}
-
 /// `pagedAttention` for up to 4 query heads that share one KV head (grouped-query attention),
 /// 64 wide in blocks of 16: each key block is loaded once for all of them, and their score sums
-/// run as independent chains (one head's 64-step sum is bound by the FMA latency).
+/// run as independent chains (one head's 64-step sum is bound by the FMA latency). With
+/// `count` 1 it is `pagedAttention`'s kernel for 64-wide heads, so a head gets the same bits
+/// whether it runs alone or grouped (batch invariance rests on this).
 ///
 /// - Parameters:
 ///   - queries: `count` heads of 64 floats, one after another.
@@ -196,7 +151,7 @@ public func pagedAttention64(queries: UnsafePointer<Float>, count: Int, kvHead: 
                     runningMax[h] = blockMax
                 }
                 store16(exp16(load16(p) - Vec16(repeating: runningMax[h])), p)
-                var sum = denominator[h]  // summed key by key, as the one-head kernel does (same bits)
+                var sum = denominator[h]  // summed key by key: the same bits for any `count`
                 for j in 0..<n {
                     let w = p[j], pw = Vec16(repeating: w), vj = v + j * 64
                     sum += w

@@ -72,26 +72,11 @@ struct FloatKernelTests {
     @Test(arguments: [KVPrecision.float32, .float16], [(headDim: 20, blockSize: 4, context: 17), (headDim: 64, blockSize: 16, context: 70)])
     func pagedAttentionMatchesDenseSoftmax(precision: KVPrecision, shape: (headDim: Int, blockSize: Int, context: Int)) {
         let (headDim, blockSize, context) = shape
-        let kvHeads = 2, numBlocks = 6
-        var rng = SeededRandom(seed: 3)
-        let count = numBlocks * blockSize * kvHeads * headDim
-        let keys = UnsafeMutablePointer<Float>.allocate(capacity: count)
-        let values = UnsafeMutablePointer<Float>.allocate(capacity: count)
-        keys.initialize(repeating: .nan, count: count)
-        values.initialize(repeating: .nan, count: count)
-        defer { keys.deallocate(); values.deallocate() }
-        let layer = KVLayerView(keys: keys, values: values, blockSize: blockSize, kvHeads: kvHeads, headDim: headDim, precision: precision)
         let blockTable: [Int32] = [5, 2, 0, 3, 1]
-        var denseK: [[Float]] = [], denseV: [[Float]] = []
-        for p in 0..<context {
-            let k = (0..<(kvHeads * headDim)).map { _ in Float.random(in: -1...1, using: &rng) }
-            let v = (0..<(kvHeads * headDim)).map { _ in Float.random(in: -1...1, using: &rng) }
-            let slot = Int(blockTable[p / blockSize]) * blockSize + p % blockSize
-            layer.store(slot: slot, key: k, value: v)
-            let stored = { (x: Float) in precision == .float16 ? Float(Float16(x)) : x }
-            denseK.append(k[headDim..<(2 * headDim)].map(stored))
-            denseV.append(v[headDim..<(2 * headDim)].map(stored))
-        }
+        var rng = SeededRandom(seed: 3)
+        let kv = RandomKVLayer(headDim: headDim, blockSize: blockSize, precision: precision, blockTable: blockTable, context: context, rng: &rng)
+        defer { withExtendedLifetime(kv) {} }  // it owns the buffers `layer` points into
+        let layer = kv.layer, denseK = kv.denseK, denseV = kv.denseV
         let q = (0..<headDim).map { _ in Float.random(in: -2...2, using: &rng) }
         var out = [Float](repeating: 0, count: headDim)
         pagedAttention(query: q, kvHead: 1, layer: layer, blockTable: blockTable, contextLength: context, scale: 0.3, out: &out)
@@ -109,21 +94,12 @@ struct FloatKernelTests {
 /// The grouped-query kernel gives each head exactly what the one-head kernel gives it.
 @Test(arguments: [1, 2, 3, 4])
 func groupedAttentionEqualsOneHeadAtATime(count: Int) {
-    let headDim = 64, blockSize = 16, kvHeads = 2, numBlocks = 6, context = 77
-    var rng = SeededRandom(seed: UInt64(30 + count))
-    let size = numBlocks * blockSize * kvHeads * headDim
-    let keys = UnsafeMutablePointer<Float>.allocate(capacity: size)
-    let values = UnsafeMutablePointer<Float>.allocate(capacity: size)
-    keys.initialize(repeating: .nan, count: size)
-    values.initialize(repeating: .nan, count: size)
-    defer { keys.deallocate(); values.deallocate() }
-    let layer = KVLayerView(keys: keys, values: values, blockSize: blockSize, kvHeads: kvHeads, headDim: headDim, precision: .float16)
+    let headDim = 64, context = 77
     let blockTable: [Int32] = [4, 1, 5, 0, 2]
-    for p in 0..<context {
-        let k = (0..<(kvHeads * headDim)).map { _ in Float.random(in: -1...1, using: &rng) }
-        let v = (0..<(kvHeads * headDim)).map { _ in Float.random(in: -1...1, using: &rng) }
-        layer.store(slot: Int(blockTable[p / blockSize]) * blockSize + p % blockSize, key: k, value: v)
-    }
+    var rng = SeededRandom(seed: UInt64(30 + count))
+    let kv = RandomKVLayer(headDim: headDim, blockSize: 16, precision: .float16, blockTable: blockTable, context: context, rng: &rng)
+    defer { withExtendedLifetime(kv) {} }  // it owns the buffers `layer` points into
+    let layer = kv.layer
     let q = (0..<(count * headDim)).map { _ in Float.random(in: -3...3, using: &rng) }
     var grouped = [Float](repeating: .nan, count: count * headDim)
     pagedAttention64(queries: q, count: count, kvHead: 1, layer: layer, blockTable: blockTable, contextLength: context, scale: 0.125, out: &grouped)
@@ -134,6 +110,36 @@ func groupedAttentionEqualsOneHeadAtATime(count: Int) {
                            scale: 0.125, out: &one)
         }
         #expect(Array(grouped[(h * headDim)..<((h + 1) * headDim)]) == one, "head \(h)")
+    }
+}
+
+/// A paged KV layer of 6 blocks × 2 KV heads, NaN wherever nothing was stored, holding `context`
+/// random tokens placed through `blockTable`; `denseK`/`denseV` are KV head 1's as stored.
+final class RandomKVLayer {
+    let layer: KVLayerView
+    private(set) var denseK: [[Float]] = [], denseV: [[Float]] = []
+    private let keys, values: UnsafeMutablePointer<Float>
+
+    init(headDim: Int, blockSize: Int, precision: KVPrecision, blockTable: [Int32], context: Int, rng: inout SeededRandom) {
+        let kvHeads = 2, count = 6 * blockSize * kvHeads * headDim
+        keys = .allocate(capacity: count)
+        values = .allocate(capacity: count)
+        keys.initialize(repeating: .nan, count: count)
+        values.initialize(repeating: .nan, count: count)
+        layer = KVLayerView(keys: keys, values: values, blockSize: blockSize, kvHeads: kvHeads, headDim: headDim, precision: precision)
+        let stored = { (x: Float) in precision == .float16 ? Float(Float16(x)) : x }
+        for p in 0..<context {
+            let k = (0..<(kvHeads * headDim)).map { _ in Float.random(in: -1...1, using: &rng) }
+            let v = (0..<(kvHeads * headDim)).map { _ in Float.random(in: -1...1, using: &rng) }
+            layer.store(slot: Int(blockTable[p / blockSize]) * blockSize + p % blockSize, key: k, value: v)
+            denseK.append(k[headDim..<(2 * headDim)].map(stored))
+            denseV.append(v[headDim..<(2 * headDim)].map(stored))
+        }
+    }
+
+    deinit {
+        keys.deallocate()
+        values.deallocate()
     }
 }
 
