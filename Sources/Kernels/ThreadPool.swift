@@ -16,6 +16,10 @@ import Darwin
 public final class ThreadPool: @unchecked Sendable {
     /// Total threads that run a loop, the caller included.
     public let threadCount: Int
+    /// Loops handed to the workers so far. Each hand-off makes one small allocation: Swift can
+    /// only pass a non-escaping closure to another thread through `withoutActuallyEscaping`,
+    /// whose thunk context lives on the heap. Everything else in a loop is allocation-free.
+    public private(set) var loopsHandedOff = 0
 
     private let generation = Atomic<Int>(0)
     private let nextIndex = Atomic<Int>(0)
@@ -23,7 +27,9 @@ public final class ThreadPool: @unchecked Sendable {
     private let sleepers = Atomic<Int>(0)
     private let stopping = Atomic<Bool>(false)
     private var count = 0
-    private var body: ((Int) -> Void)?
+    /// The loop body, valid while a loop runs. Not an optional: a closure inside a generic type is
+    /// stored at another abstraction, and converting to it allocates a thunk on every loop.
+    private var body: (Int) -> Void = { _ in }
     /// The caller's kernel instruction-set level (`pg_isa_thread_level`), adopted by the workers.
     private var callerLevel: Int32 = -1
     // pthread objects must not move: they live in manually allocated memory, never in Swift
@@ -84,6 +90,7 @@ public final class ThreadPool: @unchecked Sendable {
         }
         pthread_mutex_lock(callerMutex)
         defer { pthread_mutex_unlock(callerMutex) }
+        loopsHandedOff += 1
         withoutActuallyEscaping(body) { escaping in
             self.body = escaping
             count = n
@@ -102,7 +109,7 @@ public final class ThreadPool: @unchecked Sendable {
                 spins += 1
                 if spins < waitSpinLimit { spinPause() } else { sched_yield() }
             }
-            self.body = nil
+            self.body = { _ in }
         }
     }
 
@@ -150,7 +157,7 @@ public final class ThreadPool: @unchecked Sendable {
             seen = generation.load(ordering: .acquiring)
             if stopping.load(ordering: .acquiring) { return }
             if pg_isa_thread_level() != callerLevel { pg_isa_set_thread_level(callerLevel) }
-            if let body { runItems(body) }
+            runItems(body)
             finishedWorkers.add(1, ordering: .releasing)
         }
     }

@@ -48,7 +48,7 @@ struct LlamaLayer {
         forEachToken(n, pool) { t in
             rmsNorm(ws.hidden + t * d, weight: attentionNorm, eps: c.rmsNormEps, into: ws.normed + t * d, d)
         }
-        matmul(qkv, ws.normed, tokens: n, into: [ws.q, ws.k, ws.v], scratch: scratch, pool: pool)
+        matmul(qkv, ws.normed, tokens: n, into: ws.qkvOutputs, scratch: scratch, pool: pool)
         forEachToken(n, pool) { t in
             prepareQKV(ws, token: t, position: Int(meta.positions[t]), slot: Int(meta.slots[t]), kv: kv, rope: rope, config: c)
         }
@@ -78,7 +78,7 @@ struct LlamaLayer {
             add(ws.projected + t * d, into: ws.hidden + t * d, d)
             rmsNorm(ws.hidden + t * d, weight: ffnNorm, eps: c.rmsNormEps, into: ws.normed + t * d, d)
         }
-        matmul(gateUp, ws.normed, tokens: n, into: [ws.gate, ws.up], scratch: scratch, pool: pool)
+        matmul(gateUp, ws.normed, tokens: n, into: ws.gateUpOutputs, scratch: scratch, pool: pool)
         let f = c.intermediateSize
         forEachToken(n, pool) { t in siluMul(ws.gate + t * f, ws.up + t * f, f) }
         matmul(down, ws.gate, tokens: n, into: ws.projected, scratch: scratch, pool: pool)

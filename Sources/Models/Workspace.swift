@@ -24,6 +24,9 @@ struct Workspace {
     var gate = UnsafeMutablePointer<Float>.allocate(capacity: 1)
     var up = UnsafeMutablePointer<Float>.allocate(capacity: 1)
     var logits = UnsafeMutablePointer<Float>.allocate(capacity: 1)
+    /// Outputs of the fused Q/K/V and gate/up products (kept, so a step builds no arrays).
+    private(set) var qkvOutputs: [UnsafeMutablePointer<Float>] = []
+    private(set) var gateUpOutputs: [UnsafeMutablePointer<Float>] = []
 
     mutating func reserve(tokens: Int, logits count: Int, config c: ModelConfig) {
         if tokens > tokenCapacity {
@@ -42,6 +45,8 @@ struct Workspace {
             grow(&gate, c.intermediateSize)
             grow(&up, c.intermediateSize)
             tokenCapacity = n
+            qkvOutputs = [q, k, v]
+            gateUpOutputs = [gate, up]
         }
         if count > logitCapacity {
             logits.deallocate()
