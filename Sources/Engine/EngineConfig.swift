@@ -1,4 +1,7 @@
-/// How the engine is set up: scheduling limits, KV cache size and block size, prefix caching.
+import Kernels
+
+/// How the engine is set up: scheduling limits, KV cache size, element type and block size,
+/// prefix caching.
 public struct EngineConfig: Sendable {
     public var scheduler = SchedulerConfig()
     /// Tokens per KV block.
@@ -6,12 +9,16 @@ public struct EngineConfig: Sendable {
     /// Bytes for the KV cache; nil takes `kvCacheMemoryFraction` of physical memory (at most 4 GiB).
     public var kvCacheMemory: Int?
     public var kvCacheMemoryFraction = 0.2
+    /// The KV cache's element type (half precision by default, as in llama.cpp).
+    public var kvCacheDtype = KVPrecision.float16
     public var enablePrefixCaching = true
     /// Longest prompt + output; nil uses the model's context length (capped by the KV cache).
     public var maxModelLength: Int?
 
     public init(scheduler: SchedulerConfig = SchedulerConfig(), blockSize: Int = 16, kvCacheMemory: Int? = nil,
-                kvCacheMemoryFraction: Double = 0.2, enablePrefixCaching: Bool = true, maxModelLength: Int? = nil) {
+                kvCacheMemoryFraction: Double = 0.2, kvCacheDtype: KVPrecision = .float16, enablePrefixCaching: Bool = true,
+                maxModelLength: Int? = nil) {
+        self.kvCacheDtype = kvCacheDtype
         self.scheduler = scheduler
         self.blockSize = blockSize
         self.kvCacheMemory = kvCacheMemory

@@ -25,7 +25,8 @@ public final class LLMEngine {
         self.tokenizer = tokenizer
         self.config = config
         let c = model.config
-        let bytesPerBlock = KVCache.bytesPerToken(numLayers: c.numLayers, kvHeads: c.numKVHeads, headDim: c.headDim) * config.blockSize
+        let bytesPerBlock = KVCache.bytesPerToken(numLayers: c.numLayers, kvHeads: c.numKVHeads, headDim: c.headDim,
+                                                 precision: config.kvCacheDtype) * config.blockSize
         let bytes = config.kvCacheBytes(physicalMemory: ProcessInfo.processInfo.physicalMemory)
         let numBlocks = bytes / bytesPerBlock
         guard numBlocks > 0 else { throw .kvCacheTooSmall(bytes: bytes, bytesPerBlock: bytesPerBlock) }
@@ -33,7 +34,7 @@ public final class LLMEngine {
             throw .invalid("max_num_batched_tokens, max_num_seqs and block_size must be positive")
         }
         let maxModelLength = min(config.maxModelLength ?? c.contextLength, c.contextLength, numBlocks * config.blockSize)
-        let kvCache = model.makeKVCache(numBlocks: numBlocks, blockSize: config.blockSize)
+        let kvCache = model.makeKVCache(numBlocks: numBlocks, blockSize: config.blockSize, precision: config.kvCacheDtype)
         let manager = KVCacheManager(numBlocks: numBlocks, blockSize: config.blockSize, enableCaching: config.enablePrefixCaching)
         scheduler = Scheduler(config: config.scheduler, kvCacheManager: manager, maxModelLength: maxModelLength)
         runner = ModelRunner(model: model, kvCache: kvCache)

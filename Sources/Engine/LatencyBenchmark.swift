@@ -1,4 +1,5 @@
 import Foundation
+import Kernels
 import Models
 
 /// llama-bench's two figures for one sequence, straight through the model (no scheduler, no
@@ -24,9 +25,12 @@ public struct LatencyBenchmark {
     public let model: LlamaModel
     public let promptTokens: Int
     public let generatedTokens: Int
+    /// The KV cache's element type.
+    public let kvCacheDtype: KVPrecision
 
-    public init(model: LlamaModel, promptTokens: Int = 512, generatedTokens: Int = 128) {
+    public init(model: LlamaModel, promptTokens: Int = 512, generatedTokens: Int = 128, kvCacheDtype: KVPrecision = .float16) {
         self.model = model
+        self.kvCacheDtype = kvCacheDtype
         self.promptTokens = promptTokens
         self.generatedTokens = generatedTokens
     }
@@ -35,7 +39,7 @@ public struct LatencyBenchmark {
     public func run(repetitions: Int) -> Result {
         let blockSize = 16
         let length = max(promptTokens, generatedTokens)
-        let cache = model.makeKVCache(numBlocks: (length + blockSize - 1) / blockSize, blockSize: blockSize)
+        let cache = model.makeKVCache(numBlocks: (length + blockSize - 1) / blockSize, blockSize: blockSize, precision: kvCacheDtype)
         let workspace = ForwardWorkspace()
         let blockTable = (0..<Int32(cache.numBlocks)).map { $0 }
         var batch = ForwardBatch()

@@ -1,3 +1,4 @@
+import Kernels
 import Models
 
 #if canImport(Glibc)
@@ -22,9 +23,12 @@ public struct PerplexityEvaluator {
     public let contextLength: Int
     /// When set, each chunk's first token is replaced by this BOS id (as llama.cpp does for models that add BOS).
     public let bosTokenID: Int?
+    /// The KV cache's element type.
+    public let kvCacheDtype: KVPrecision
 
-    public init(model: LlamaModel, contextLength: Int = 512, bosTokenID: Int? = nil) {
+    public init(model: LlamaModel, contextLength: Int = 512, bosTokenID: Int? = nil, kvCacheDtype: KVPrecision = .float16) {
         self.model = model
+        self.kvCacheDtype = kvCacheDtype
         self.contextLength = contextLength
         self.bosTokenID = bosTokenID
     }
@@ -37,7 +41,7 @@ public struct PerplexityEvaluator {
         let n = contextLength, first = n / 2
         let chunks = min(chunkCount(tokenCount: tokens.count), maxChunks ?? Int.max)
         let blockSize = 16
-        let cache = model.makeKVCache(numBlocks: (n + blockSize - 1) / blockSize, blockSize: blockSize)
+        let cache = model.makeKVCache(numBlocks: (n + blockSize - 1) / blockSize, blockSize: blockSize, precision: kvCacheDtype)
         let vocab = model.config.vocabSize
         var nll = 0.0, count = 0
         var result = Result(perplexity: .nan, chunks: 0, tokensScored: 0, meanNegativeLogLikelihood: .nan)

@@ -5,193 +5,215 @@ import Glibc
 import Darwin
 #endif
 
-/// Precision of the values held in the KV cache.
-public enum KVPrecision: Sendable {
-    case float32
-    /// Rounded to half precision on store, as llama.cpp's default F16 cache holds them
-    /// (kept in float lanes for now; packing them as halves is a memory/bandwidth win for later).
-    case float16
+/// Query tokens for the attention kernels: `tokens` consecutive tokens of one sequence, each with
+/// `heads` query heads of `headDim` floats, one after another, that share one KV head. Token `t`
+/// attends to positions `0..<firstContext + t` (causal: later keys are never read).
+public struct AttentionQueries {
+    public var pointer: UnsafePointer<Float>
+    public var heads: Int
+    public var tokens: Int
+    /// Floats from one token's first head to the next token's.
+    public var tokenStride: Int
+    public var firstContext: Int
+
+    public init(_ pointer: UnsafePointer<Float>, heads: Int, tokens: Int = 1, tokenStride: Int = 0, firstContext: Int) {
+        self.pointer = pointer
+        self.heads = heads
+        self.tokens = tokens
+        self.tokenStride = tokenStride
+        self.firstContext = firstContext
+    }
+
+    var lastContext: Int { firstContext + tokens - 1 }
 }
 
-/// Where one layer's keys and values live: a pool of fixed-size blocks. Values are laid out
-/// `[block][kvHead][slotInBlock][headDim]`; keys are transposed within a block,
-/// `[block][kvHead][headDim][slotInBlock]`, so the scores of a whole block are one run of
-/// vector FMAs (a block of 16 slots is one `SIMD16`), with no horizontal sums.
-public struct KVLayerView: @unchecked Sendable {
-    public let keys: UnsafeMutablePointer<Float>
-    public let values: UnsafeMutablePointer<Float>
-    public let blockSize: Int
-    public let kvHeads: Int
-    public let headDim: Int
-    public let precision: KVPrecision
+/// The online-softmax state of every (token, head) of an ``AttentionQueries``: the output rows
+/// (unnormalized, laid out like the queries), the running maximum and the running sum of
+/// exponentials (at `t × heads + h`).
+public struct AttentionAccumulator {
+    public var output: UnsafeMutablePointer<Float>
+    public var tokenStride: Int
+    public var maxima: UnsafeMutablePointer<Float>
+    public var sums: UnsafeMutablePointer<Float>
 
-    public init(keys: UnsafeMutablePointer<Float>, values: UnsafeMutablePointer<Float>, blockSize: Int, kvHeads: Int, headDim: Int,
-                precision: KVPrecision = .float32) {
-        self.precision = precision
-        self.keys = keys
-        self.values = values
-        self.blockSize = blockSize
-        self.kvHeads = kvHeads
-        self.headDim = headDim
-    }
-
-    /// Start of (block, kvHead) in `keys` or `values`.
-    @inline(__always)
-    func base(block: Int, kvHead: Int) -> Int {
-        (block * kvHeads + kvHead) * blockSize * headDim
-    }
-
-    /// Writes one token's K and V (all kv heads, contiguous) into `slot` = block × blockSize + offset.
-    @inline(__always)
-    public func store(slot: Int, key: UnsafePointer<Float>, value: UnsafePointer<Float>) {
-        let block = slot / blockSize, inBlock = slot - block * blockSize
-        let round = precision == .float16
-        for h in 0..<kvHeads {
-            let b = base(block: block, kvHead: h)
-            for j in 0..<headDim {
-                let k = key[h * headDim + j], v = value[h * headDim + j]
-                keys[b + j * blockSize + inBlock] = round ? Float(Float16(k)) : k
-                values[b + inBlock * headDim + j] = round ? Float(Float16(v)) : v
-            }
-        }
-    }
-
-    /// The key of `slot` for `kvHead` (for tests and debugging).
-    public func key(slot: Int, kvHead: Int) -> [Float] {
-        let block = slot / blockSize, inBlock = slot - block * blockSize
-        let b = base(block: block, kvHead: kvHead)
-        return (0..<headDim).map { keys[b + $0 * blockSize + inBlock] }
+    public init(output: UnsafeMutablePointer<Float>, tokenStride: Int, maxima: UnsafeMutablePointer<Float>,
+                sums: UnsafeMutablePointer<Float>) {
+        self.output = output
+        self.tokenStride = tokenStride
+        self.maxima = maxima
+        self.sums = sums
     }
 }
 
-/// Attention of one query head over a paged context, with an online softmax
-/// (FlashAttention's recurrence: one pass over the blocks, no score matrix).
+/// FlashAttention's recurrence over a paged context: for each block of keys in `blocks` (indices
+/// into `blockTable`), the scores of every query that reaches it, then the running max, sum and
+/// output rescaled and accumulated. No score matrix; a key block is loaded once for all the
+/// queries of the tile; blocks past the last query's context are skipped, and within a block each
+/// query stops at its own position. Leaves the accumulator unnormalized, so partial results over
+/// disjoint block ranges can be merged (``mergeAttention(_:parts:partStride:headDim:into:)``).
 ///
-/// - Parameters:
-///   - query: `headDim` floats.
-///   - blockTable: the sequence's block ids, in position order.
-///   - contextLength: attend to positions `0..<contextLength`.
-///   - out: `headDim` floats of output.
+/// A query's result does not depend on which other queries share the call (each has its own
+/// dependency chains and the same operation order), which batch invariance rests on.
+public func pagedAttention(_ q: AttentionQueries, kvHead: Int, layer: KVLayerView, blockTable: UnsafePointer<Int32>,
+                           blocks: Range<Int>, scale: Float, into acc: AttentionAccumulator) {
+    switch layer.precision {
+    case .float32: attend(Float32Element.self, q, kvHead, layer, blockTable, blocks, scale, acc)
+    case .float16: attend(Float16Element.self, q, kvHead, layer, blockTable, blocks, scale, acc)
+    case .bfloat16: attend(BFloat16Element.self, q, kvHead, layer, blockTable, blocks, scale, acc)
+    }
+}
+
+/// Attention of `count` query heads sharing `kvHead` over positions `0..<contextLength`,
+/// normalized (the whole context in one pass).
+public func pagedAttention(queries: UnsafePointer<Float>, count: Int = 1, kvHead: Int, layer: KVLayerView,
+                           blockTable: UnsafePointer<Int32>, contextLength: Int, scale: Float, out: UnsafeMutablePointer<Float>) {
+    withUnsafeTemporaryAllocation(of: Float.self, capacity: 2 * count) { state in
+        let acc = AttentionAccumulator(output: out, tokenStride: 0, maxima: state.baseAddress!, sums: state.baseAddress! + count)
+        let blocks = (contextLength + layer.blockSize - 1) / layer.blockSize
+        pagedAttention(AttentionQueries(queries, heads: count, firstContext: contextLength), kvHead: kvHead, layer: layer,
+                       blockTable: blockTable, blocks: 0..<blocks, scale: scale, into: acc)
+        for h in 0..<count { normalizeAttention(out + h * layer.headDim, sum: acc.sums[h], headDim: layer.headDim) }
+    }
+}
+
+/// Divides an output row by its softmax denominator.
 @inline(__always)
-public func pagedAttention(query: UnsafePointer<Float>, kvHead: Int, layer: KVLayerView,
-                           blockTable: UnsafePointer<Int32>, contextLength: Int, scale: Float,
-                           out: UnsafeMutablePointer<Float>) {
-    let d = layer.headDim, bs = layer.blockSize
-    if d == 64 && bs == 16 {
-        pagedAttention64(queries: query, count: 1, kvHead: kvHead, layer: layer, blockTable: blockTable,
-                         contextLength: contextLength, scale: scale, out: out)
-        return
-    }
-    out.initialize(repeating: 0, count: d)
-    var runningMax = -Float.infinity
-    var denominator: Float = 0
-    withUnsafeTemporaryAllocation(of: Float.self, capacity: max(bs, 16)) { buffer in
-        let scores = buffer.baseAddress!
-        var start = 0
-        var blockIndex = 0
-        while start < contextLength {
-            let n = min(bs, contextLength - start)
-            let base = layer.base(block: Int(blockTable[blockIndex]), kvHead: kvHead)
-            blockScores(query, keys: layer.keys + base, blockSize: bs, headDim: d, scale: scale, into: scores)
-            var blockMax = -Float.infinity
-            for j in 0..<n { blockMax = max(blockMax, scores[j]) }
-            if blockMax > runningMax {
-                let correction = expf(runningMax - blockMax)
-                denominator *= correction
-                Kernels.scale(out, by: correction, d)
-                runningMax = blockMax
-            }
-            exponentiate(scores, count: n, minus: runningMax)
-            let v = layer.values + base
-            for j in 0..<n {
-                denominator += scores[j]
-                axpy(scores[j], v + j * d, out, d)
-            }
-            start += n
-            blockIndex += 1
-        }
-    }
-    Kernels.scale(out, by: 1 / denominator, d)
+public func normalizeAttention(_ row: UnsafeMutablePointer<Float>, sum: Float, headDim: Int) {
+    Kernels.scale(row, by: 1 / sum, headDim)
 }
 
-/// `pagedAttention` for up to 4 query heads that share one KV head (grouped-query attention),
-/// 64 wide in blocks of 16: each key block is loaded once for all of them, and their score sums
-/// run as independent chains (one head's 64-step sum is bound by the FMA latency). With
-/// `count` 1 it is `pagedAttention`'s kernel for 64-wide heads, so a head gets the same bits
-/// whether it runs alone or grouped (batch invariance rests on this).
-///
-/// - Parameters:
-///   - queries: `count` heads of 64 floats, one after another.
-///   - out: `count` heads of 64 floats of output.
-public func pagedAttention64(queries: UnsafePointer<Float>, count: Int, kvHead: Int, layer: KVLayerView,
-                             blockTable: UnsafePointer<Int32>, contextLength: Int, scale: Float,
-                             out: UnsafeMutablePointer<Float>) {
-    precondition(layer.headDim == 64 && layer.blockSize == 16 && (1...4).contains(count))
-    out.initialize(repeating: 0, count: count * 64)
-    var runningMax = SIMD4<Float>(repeating: -.infinity), denominator = SIMD4<Float>()
+/// Merges `parts` partial results of one (token, head) over disjoint key ranges (flash-decoding's
+/// reduction): part `p`'s row is at `rows + p × partStride`, its max and sum at `maxima[p × stride]`
+/// and `sums[p × stride]` (the same `partStride` in floats, counted in rows for the scalars).
+public func mergeAttention(rows: UnsafePointer<Float>, maxima: UnsafePointer<Float>, sums: UnsafePointer<Float>,
+                           parts: Int, rowStride: Int, scalarStride: Int, headDim d: Int, into out: UnsafeMutablePointer<Float>) {
+    var m = -Float.infinity
+    for p in 0..<parts { m = max(m, maxima[p * scalarStride]) }
+    var total: Float = 0
+    out.initialize(repeating: 0, count: d)
+    for p in 0..<parts {
+        let w = maxima[p * scalarStride] == -.infinity ? 0 : expf(maxima[p * scalarStride] - m)
+        total += w * sums[p * scalarStride]
+        axpy(w, rows + p * rowStride, out, d)
+    }
+    Kernels.scale(out, by: 1 / total, d)
+}
+
+@inline(__always)
+func attend<E: KVElement>(_ e: E.Type, _ q: AttentionQueries, _ kvHead: Int, _ layer: KVLayerView,
+                          _ blockTable: UnsafePointer<Int32>, _ blocks: Range<Int>, _ scale: Float, _ acc: AttentionAccumulator) {
+    let d = layer.headDim
+    for t in 0..<q.tokens {
+        for h in 0..<q.heads {
+            (acc.output + t * acc.tokenStride + h * d).initialize(repeating: 0, count: d)
+            acc.maxima[t * q.heads + h] = -.infinity
+            acc.sums[t * q.heads + h] = 0
+        }
+    }
+    let end = min(blocks.upperBound, (q.lastContext + layer.blockSize - 1) / layer.blockSize)
+    if blocks.lowerBound >= end { return }
+    if layer.blockSize == 16 && d % 16 == 0 && d <= 256 {
+        attend16(e, q, kvHead, layer, blockTable, blocks.lowerBound..<end, scale, acc)
+    } else {
+        attendAnyShape(e, q, kvHead, layer, blockTable, blocks.lowerBound..<end, scale, acc)
+    }
+}
+
+/// Blocks of 16 keys, heads a multiple of 16 wide: a block's 16 scores are one vector.
+@inline(__always)
+func attend16<E: KVElement>(_ e: E.Type, _ q: AttentionQueries, _ kvHead: Int, _ layer: KVLayerView,
+                            _ blockTable: UnsafePointer<Int32>, _ blocks: Range<Int>, _ scale: Float, _ acc: AttentionAccumulator) {
+    let d = layer.headDim
     withUnsafeTemporaryAllocation(of: Float.self, capacity: 4 * 16) { buffer in
         let scores = buffer.baseAddress!
-        var start = 0, blockIndex = 0
-        while start < contextLength {
-            let n = min(16, contextLength - start)
-            let base = layer.base(block: Int(blockTable[blockIndex]), kvHead: kvHead)
-            if start + 16 < contextLength { prefetchBlock(layer, Int(blockTable[blockIndex + 1]), kvHead: kvHead) }
-            groupScores64(queries, count: count, keys: layer.keys + base, scale: scale, into: scores)
-            let v = UnsafePointer(layer.values + base)
-            for h in 0..<count {
-                let p = scores + h * 16, o = out + h * 64
-                var blockMax = -Float.infinity
-                for j in 0..<n { blockMax = max(blockMax, p[j]) }
-                var o0 = load16(o), o1 = load16(o + 16), o2 = load16(o + 32), o3 = load16(o + 48)
-                if blockMax > runningMax[h] {
-                    let c = expf(runningMax[h] - blockMax)
-                    denominator[h] *= c
-                    let cv = Vec16(repeating: c)
-                    o0 *= cv; o1 *= cv; o2 *= cv; o3 *= cv
-                    runningMax[h] = blockMax
+        for b in blocks {
+            let start = b * 16
+            let base = layer.base(block: Int(blockTable[b]), kvHead: kvHead)
+            if b + 1 < blocks.upperBound { prefetchBlock(layer, Int(blockTable[b + 1]), kvHead: kvHead) }
+            for t in 0..<q.tokens where q.firstContext + t > start {
+                let n = min(16, q.firstContext + t - start)
+                var h0 = 0
+                while h0 < q.heads {
+                    let count = min(4, q.heads - h0)
+                    groupScores(e, q.pointer + t * q.tokenStride + h0 * d, count: count, headDim: d, keys: layer.keys, base: base,
+                                scale: scale, into: scores)
+                    for h in 0..<count {
+                        let i = t * q.heads + h0 + h
+                        accumulate(e, scores + h * 16, n: n, values: layer.values, base: base, headDim: d,
+                                   row: acc.output + t * acc.tokenStride + (h0 + h) * d, max: &acc.maxima[i], sum: &acc.sums[i])
+                    }
+                    h0 += count
                 }
-                store16(exp16(load16(p) - Vec16(repeating: runningMax[h])), p)
-                var sum = denominator[h]  // summed key by key: the same bits for any `count`
-                for j in 0..<n {
-                    let w = p[j], pw = Vec16(repeating: w), vj = v + j * 64
-                    sum += w
-                    o0 = o0.addingProduct(pw, load16(vj))
-                    o1 = o1.addingProduct(pw, load16(vj + 16))
-                    o2 = o2.addingProduct(pw, load16(vj + 32))
-                    o3 = o3.addingProduct(pw, load16(vj + 48))
-                }
-                denominator[h] = sum
-                store16(o0, o); store16(o1, o + 16); store16(o2, o + 32); store16(o3, o + 48)
             }
-            start += n
-            blockIndex += 1
         }
     }
-    for h in 0..<count { Kernels.scale(out + h * 64, by: 1 / denominator[h], 64) }
 }
 
-/// scores[h · 16 + j] = scale · q_h · k_j for `count` (1…4) 64-wide heads over one block of 16
+/// One head's online-softmax step over one block: rescale if the max grew, exponentiate the
+/// scores, and add the weighted values key by key (the sum too, so its bits do not depend on
+/// the vector width).
+@inline(__always)
+func accumulate<E: KVElement>(_: E.Type, _ p: UnsafeMutablePointer<Float>, n: Int, values: UnsafeRawPointer, base: Int, headDim d: Int,
+                              row o: UnsafeMutablePointer<Float>, max runningMax: inout Float, sum: inout Float) {
+    var blockMax = -Float.infinity
+    for j in 0..<n { blockMax = max(blockMax, p[j]) }
+    var correction: Float = 1
+    if blockMax > runningMax {
+        correction = expf(runningMax - blockMax)
+        sum *= correction
+        runningMax = blockMax
+    }
+    store16(exp16(load16(p) - Vec16(repeating: runningMax)), p)
+    for j in 0..<n { sum += p[j] }
+    // 64 columns at a time: four independent FMA chains (one would wait on the FMA latency).
+    var c = 0
+    while c + 64 <= d {
+        var o0 = load16(o + c), o1 = load16(o + c + 16), o2 = load16(o + c + 32), o3 = load16(o + c + 48)
+        if correction != 1 {
+            let cv = Vec16(repeating: correction)
+            o0 *= cv; o1 *= cv; o2 *= cv; o3 *= cv
+        }
+        for j in 0..<n {
+            let w = Vec16(repeating: p[j]), v = base &+ j &* d &+ c
+            o0 = o0.addingProduct(w, E.load16(values, v))
+            o1 = o1.addingProduct(w, E.load16(values, v &+ 16))
+            o2 = o2.addingProduct(w, E.load16(values, v &+ 32))
+            o3 = o3.addingProduct(w, E.load16(values, v &+ 48))
+        }
+        store16(o0, o + c); store16(o1, o + c + 16); store16(o2, o + c + 32); store16(o3, o + c + 48)
+        c += 64
+    }
+    while c < d {
+        var oc = load16(o + c)
+        if correction != 1 { oc *= Vec16(repeating: correction) }
+        for j in 0..<n { oc = oc.addingProduct(Vec16(repeating: p[j]), E.load16(values, base &+ j &* d &+ c)) }
+        store16(oc, o + c)
+        c += 16
+    }
+}
+
+/// scores[h · 16 + j] = scale · q_h · k_j for `count` (1…4) heads over one block of 16
 /// transposed keys; two chains per head (even and odd dimensions).
 @inline(__always)
-func groupScores64(_ q: UnsafePointer<Float>, count: Int, keys: UnsafePointer<Float>, scale: Float,
-                   into scores: UnsafeMutablePointer<Float>) {
+func groupScores<E: KVElement>(_: E.Type, _ q: UnsafePointer<Float>, count: Int, headDim d: Int, keys: UnsafeRawPointer, base: Int,
+                               scale: Float, into scores: UnsafeMutablePointer<Float>) {
     var a0 = Vec16(), b0 = Vec16(), a1 = Vec16(), b1 = Vec16(), a2 = Vec16(), b2 = Vec16(), a3 = Vec16(), b3 = Vec16()
     var i = 0
-    while i < 64 {
-        let k0 = load16(keys + i * 16), k1 = load16(keys + (i + 1) * 16)
+    while i < d {
+        let k0 = E.load16(keys, base &+ i &* 16), k1 = E.load16(keys, base &+ (i &+ 1) &* 16)
         a0 = a0.addingProduct(Vec16(repeating: q[i]), k0)
         b0 = b0.addingProduct(Vec16(repeating: q[i + 1]), k1)
         if count > 1 {
-            a1 = a1.addingProduct(Vec16(repeating: q[64 + i]), k0)
-            b1 = b1.addingProduct(Vec16(repeating: q[64 + i + 1]), k1)
+            a1 = a1.addingProduct(Vec16(repeating: q[d + i]), k0)
+            b1 = b1.addingProduct(Vec16(repeating: q[d + i + 1]), k1)
         }
         if count > 2 {
-            a2 = a2.addingProduct(Vec16(repeating: q[128 + i]), k0)
-            b2 = b2.addingProduct(Vec16(repeating: q[128 + i + 1]), k1)
+            a2 = a2.addingProduct(Vec16(repeating: q[2 * d + i]), k0)
+            b2 = b2.addingProduct(Vec16(repeating: q[2 * d + i + 1]), k1)
         }
         if count > 3 {
-            a3 = a3.addingProduct(Vec16(repeating: q[192 + i]), k0)
-            b3 = b3.addingProduct(Vec16(repeating: q[192 + i + 1]), k1)
+            a3 = a3.addingProduct(Vec16(repeating: q[3 * d + i]), k0)
+            b3 = b3.addingProduct(Vec16(repeating: q[3 * d + i + 1]), k1)
         }
         i += 2
     }
@@ -202,45 +224,50 @@ func groupScores64(_ q: UnsafePointer<Float>, count: Int, keys: UnsafePointer<Fl
     if count > 3 { store16((a3 + b3) * s, scores + 48) }
 }
 
+/// Any block size and head width, one query head at a time, scalar (small test models).
+func attendAnyShape<E: KVElement>(_: E.Type, _ q: AttentionQueries, _ kvHead: Int, _ layer: KVLayerView,
+                                  _ blockTable: UnsafePointer<Int32>, _ blocks: Range<Int>, _ scale: Float, _ acc: AttentionAccumulator) {
+    let d = layer.headDim, bs = layer.blockSize
+    withUnsafeTemporaryAllocation(of: Float.self, capacity: bs) { buffer in
+        let scores = buffer.baseAddress!
+        for t in 0..<q.tokens {
+            let context = q.firstContext + t
+            for h in 0..<q.heads {
+                let query = q.pointer + t * q.tokenStride + h * d, o = acc.output + t * acc.tokenStride + h * d
+                var runningMax = acc.maxima[t * q.heads + h], sum = acc.sums[t * q.heads + h]
+                for b in blocks where b * bs < context {
+                    let n = min(bs, context - b * bs), base = layer.base(block: Int(blockTable[b]), kvHead: kvHead)
+                    var blockMax = -Float.infinity
+                    for j in 0..<n {
+                        var s: Float = 0
+                        for i in 0..<d { s += query[i] * E.load(layer.keys, base + i * bs + j) }
+                        scores[j] = s * scale
+                        blockMax = max(blockMax, scores[j])
+                    }
+                    if blockMax > runningMax {
+                        let c = expf(runningMax - blockMax)
+                        sum *= c
+                        Kernels.scale(o, by: c, d)
+                        runningMax = blockMax
+                    }
+                    for j in 0..<n {
+                        let w = expf(scores[j] - runningMax)
+                        sum += w
+                        for i in 0..<d { o[i] += w * E.load(layer.values, base + j * d + i) }
+                    }
+                }
+                acc.maxima[t * q.heads + h] = runningMax
+                acc.sums[t * q.heads + h] = sum
+            }
+        }
+    }
+}
+
 /// Prefetches a KV block's keys and values (while the current block is being computed).
 @inline(__always)
 func prefetchBlock(_ layer: KVLayerView, _ block: Int, kvHead: Int) {
-    let base = layer.base(block: block, kvHead: kvHead), bytes = Int64(layer.blockSize * layer.headDim * 4)
-    pg_prefetch(layer.keys + base, bytes)
-    pg_prefetch(layer.values + base, bytes)
-}
-
-/// scores[j] = scale · q · k_j for the `blockSize` keys of one block (keys transposed: `[d][slot]`).
-@inline(__always)
-func blockScores(_ q: UnsafePointer<Float>, keys: UnsafePointer<Float>, blockSize bs: Int, headDim d: Int, scale: Float,
-                 into scores: UnsafeMutablePointer<Float>) {
-    if bs == 16 {
-        var acc0 = Vec16(), acc1 = Vec16()
-        var i = 0
-        while i + 1 < d {
-            acc0 = acc0.addingProduct(Vec16(repeating: q[i]), load16(keys + i * 16))
-            acc1 = acc1.addingProduct(Vec16(repeating: q[i + 1]), load16(keys + (i + 1) * 16))
-            i += 2
-        }
-        if i < d { acc0 = acc0.addingProduct(Vec16(repeating: q[i]), load16(keys + i * 16)) }
-        store16((acc0 + acc1) * Vec16(repeating: scale), scores)
-    } else {
-        for j in 0..<bs {
-            var s: Float = 0
-            for i in 0..<d { s += q[i] * keys[i * bs + j] }
-            scores[j] = s * scale
-        }
-    }
-}
-
-/// x[j] = exp(x[j] − m) for j < count.
-@inline(__always)
-func exponentiate(_ x: UnsafeMutablePointer<Float>, count: Int, minus m: Float) {
-    var j = 0
-    let vm = Vec16(repeating: m)
-    while j + 16 <= count {
-        store16(exp16(load16(x + j) - vm), x + j)
-        j += 16
-    }
-    while j < count { x[j] = expf(x[j] - m); j += 1 }
+    let bytes = layer.blockSize * layer.headDim * layer.precision.bytes
+    let offset = layer.base(block: block, kvHead: kvHead) * layer.precision.bytes
+    pg_prefetch(layer.keys + offset, Int64(bytes))
+    pg_prefetch(layer.values + offset, Int64(bytes))
 }

@@ -16,13 +16,6 @@ public typealias Vec16 = SIMD16<Float>
     return c[0] + c[1]
 }
 
-@inline(__always) func horizontalMax(_ v: Vec16) -> Float {
-    let a = pointwiseMax(v.lowHalf, v.highHalf)
-    let b = pointwiseMax(a.lowHalf, a.highHalf)
-    let c = pointwiseMax(b.lowHalf, b.highHalf)
-    return max(c[0], c[1])
-}
-
 /// Dot product of two float vectors of length n.
 @inline(__always)
 public func dot(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ n: Int) -> Float {
@@ -77,7 +70,10 @@ public func add(_ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>, 
 @inline(__always)
 public func exp16(_ x: Vec16) -> Vec16 {
     let magic = Vec16(repeating: 12_582_912)  // 1.5 · 2^23
-    let clamped = pointwiseMin(pointwiseMax(x, Vec16(repeating: -87.3)), Vec16(repeating: 88.7))
+    // Masks and blends (vcmpps, vblendvps): pointwiseMin/Max and per-lane min/max loops stay
+    // scalar code with branches.
+    var clamped = x.replacing(with: -87.3, where: x .< -87.3)
+    clamped.replace(with: 88.7, where: clamped .> 88.7)
     let shifted = clamped * Vec16(repeating: 1.442_695_04) + magic
     let n = shifted - magic
     let r = clamped.addingProduct(n, Vec16(repeating: -0.693_145_75)).addingProduct(n, Vec16(repeating: -1.428_606_8e-6))

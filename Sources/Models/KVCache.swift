@@ -9,8 +9,8 @@ public final class KVCache: @unchecked Sendable {
     public let kvHeads: Int
     public let headDim: Int
     public let precision: KVPrecision
-    private let keys: [UnsafeMutablePointer<Float>]
-    private let values: [UnsafeMutablePointer<Float>]
+    private let keys: [UnsafeMutableRawPointer]
+    private let values: [UnsafeMutableRawPointer]
 
     public init(numBlocks: Int, blockSize: Int, numLayers: Int, kvHeads: Int, headDim: Int, precision: KVPrecision = .float16) {
         self.precision = precision
@@ -19,9 +19,9 @@ public final class KVCache: @unchecked Sendable {
         self.numLayers = numLayers
         self.kvHeads = kvHeads
         self.headDim = headDim
-        let perLayer = numBlocks * blockSize * kvHeads * headDim
-        keys = (0..<numLayers).map { _ in .allocate(capacity: perLayer) }
-        values = (0..<numLayers).map { _ in .allocate(capacity: perLayer) }
+        let perLayer = numBlocks * blockSize * kvHeads * headDim * precision.bytes
+        keys = (0..<numLayers).map { _ in .allocate(byteCount: perLayer, alignment: 64) }
+        values = (0..<numLayers).map { _ in .allocate(byteCount: perLayer, alignment: 64) }
     }
 
     deinit {
@@ -30,8 +30,8 @@ public final class KVCache: @unchecked Sendable {
     }
 
     /// Bytes one token occupies across all layers.
-    public static func bytesPerToken(numLayers: Int, kvHeads: Int, headDim: Int) -> Int {
-        2 * numLayers * kvHeads * headDim * MemoryLayout<Float>.size
+    public static func bytesPerToken(numLayers: Int, kvHeads: Int, headDim: Int, precision: KVPrecision) -> Int {
+        2 * numLayers * kvHeads * headDim * precision.bytes
     }
 
     public func layer(_ l: Int) -> KVLayerView {

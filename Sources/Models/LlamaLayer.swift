@@ -42,7 +42,7 @@ struct LlamaLayer {
         gateUp = [gate, up]
     }
 
-    func forward(_ ws: Workspace, tokens n: Int, meta: AttentionMetadata, kv: KVLayerView, rope: Rope,
+    func forward(_ ws: Workspace, tokens n: Int, meta: AttentionMetadata, attention: AttentionPlan, kv: KVLayerView, rope: Rope,
                  config c: ModelConfig, scratch: MatMulScratch, pool: ThreadPool) {
         let d = c.hiddenSize
         forEachToken(n, pool) { t in
@@ -52,27 +52,7 @@ struct LlamaLayer {
         forEachToken(n, pool) { t in
             prepareQKV(ws, token: t, position: Int(meta.positions[t]), slot: Int(meta.slots[t]), kv: kv, rope: rope, config: c)
         }
-        let groups = c.numHeads / c.numKVHeads
-        let scaleFactor = 1 / Float(c.headDim).squareRoot()
-        // Several tokens: one item per (token, KV head) covers the query heads that share it
-        // (each key block loaded once for them). One token: an item per head, to fill both cores.
-        let grouped = kv.headDim == 64 && kv.blockSize == 16 && groups <= 4 && n * c.numKVHeads >= 4 * pool.threadCount
-        if grouped {
-            pool.parallelFor(n * c.numKVHeads) { item in
-                let t = item / c.numKVHeads, g = item % c.numKVHeads
-                let first = t * c.qDim + g * groups * c.headDim
-                pagedAttention64(queries: ws.q + first, count: groups, kvHead: g, layer: kv,
-                                 blockTable: meta.blockTable(ofToken: t), contextLength: Int(meta.positions[t]) + 1,
-                                 scale: scaleFactor, out: ws.attention + first)
-            }
-        } else {
-            pool.parallelFor(n * c.numHeads) { item in
-                let t = item / c.numHeads, h = item % c.numHeads
-                pagedAttention(query: ws.q + t * c.qDim + h * c.headDim, kvHead: h / groups, layer: kv,
-                               blockTable: meta.blockTable(ofToken: t), contextLength: Int(meta.positions[t]) + 1,
-                               scale: scaleFactor, out: ws.attention + t * c.qDim + h * c.headDim)
-            }
-        }
+        attention.run(kv, q: ws.q, out: ws.attention, config: c, meta: meta, pool: pool)
         matmul(wo, ws.attention, tokens: n, into: ws.projected, scratch: scratch, pool: pool)
         forEachToken(n, pool) { t in
             add(ws.projected + t * d, into: ws.hidden + t * d, d)

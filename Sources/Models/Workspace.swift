@@ -6,6 +6,7 @@ import Kernels
 public final class ForwardWorkspace: @unchecked Sendable {
     var buffers = Workspace()
     let scratch = MatMulScratch()
+    let attention = AttentionPlan()
 
     public init() {}
 }

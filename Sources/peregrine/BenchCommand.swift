@@ -1,6 +1,7 @@
 import ArgumentParser
 import Engine
 import Foundation
+import Kernels
 
 struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -174,6 +175,9 @@ struct LatencyBench: ParsableCommand {
     @Option(name: [.customShort("r"), .long], help: "Timed repetitions of each test (after one warm-up); the median is reported.")
     var repetitions = 5
 
+    @Option(help: "KV cache element type: f16, bf16 or f32.")
+    var kvCacheDtype = KVPrecision.float16
+
     @Flag(help: "Print one JSON object: {\"pp512\": tokens/s, \"tg128\": tokens/s, ...}.")
     var json = false
 
@@ -187,7 +191,7 @@ struct LatencyBench: ParsableCommand {
         guard max(nPrompt, nGen) <= loaded.model.config.contextLength else {
             throw ValidationError("--n-prompt and --n-gen must fit the model's context (\(loaded.model.config.contextLength) tokens)")
         }
-        let result = LatencyBenchmark(model: loaded.model, promptTokens: nPrompt, generatedTokens: nGen).run(repetitions: repetitions)
+        let result = LatencyBenchmark(model: loaded.model, promptTokens: nPrompt, generatedTokens: nGen, kvCacheDtype: kvCacheDtype).run(repetitions: repetitions)
         let threads = try modelOptions.threadCount()
         if json {
             var object: [String: Any] = ["threads": threads, "repetitions": repetitions]

@@ -1,10 +1,16 @@
 import ArgumentParser
 import Engine
+import Kernels
+
+extension KVPrecision: ExpressibleByArgument {}
 
 /// Engine settings shared by the commands that run requests through the engine.
 struct EngineOptions: ParsableArguments {
     @Option(help: "KV cache size in MiB (default: 20% of RAM, at most 4 GiB).")
     var kvCacheMemory: Int?
+
+    @Option(help: "KV cache element type: f16, bf16 or f32.")
+    var kvCacheDtype = KVPrecision.float16
 
     @Option(help: "Tokens per KV block.")
     var blockSize = 16
@@ -23,7 +29,7 @@ struct EngineOptions: ParsableArguments {
 
     func config(maxNumSeqs defaultSeqs: Int = 64) -> EngineConfig {
         EngineConfig(scheduler: SchedulerConfig(maxNumBatchedTokens: maxNumBatchedTokens, maxNumSeqs: maxNumSeqs ?? defaultSeqs),
-                     blockSize: blockSize, kvCacheMemory: kvCacheMemory.map { $0 << 20 },
+                     blockSize: blockSize, kvCacheMemory: kvCacheMemory.map { $0 << 20 }, kvCacheDtype: kvCacheDtype,
                      enablePrefixCaching: !noPrefixCaching, maxModelLength: maxModelLen)
     }
 }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Engine
 import Foundation
+import Kernels
 
 struct PerplexityCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -17,6 +18,9 @@ struct PerplexityCommand: ParsableCommand {
 
     @Option(help: "Score at most this many chunks.")
     var chunks: Int?
+
+    @Option(help: "KV cache element type: f16, bf16 or f32.")
+    var kvCacheDtype = KVPrecision.float16
 
     @Flag(help: "Print one JSON object: ppl, chunks, tokens scored.")
     var json = false
@@ -35,7 +39,7 @@ struct PerplexityCommand: ParsableCommand {
         let tokens = loaded.tokenizer.encode(String(decoding: data, as: UTF8.self), addSpecial: false, parseSpecial: false)
         let addsBOS = loaded.tokenizer.vocabulary.addBOS
         let evaluator = PerplexityEvaluator(model: loaded.model, contextLength: ctx,
-                                            bosTokenID: addsBOS ? loaded.tokenizer.bosTokenId : nil)
+                                            bosTokenID: addsBOS ? loaded.tokenizer.bosTokenId : nil, kvCacheDtype: kvCacheDtype)
         let available = evaluator.chunkCount(tokenCount: tokens.count)
         guard available > 0 else { throw ValidationError("the file has \(tokens.count) tokens, fewer than one chunk of \(ctx)") }
         let start = Date()

@@ -32,7 +32,7 @@ import Testing
     }
 
     static let small = EngineConfig(scheduler: SchedulerConfig(maxNumBatchedTokens: 96, maxNumSeqs: 32), blockSize: 16,
-                                    kvCacheMemory: 40 * 16 * 46_080)
+                                    kvCacheMemory: 40 * 16 * 23_040)  // 40 blocks of half-precision K/V
 
     @Test func greedyOutputsMatchRunningAlone() throws {
         let prompts = Self.prompts()

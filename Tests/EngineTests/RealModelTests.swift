@@ -23,13 +23,17 @@ import Tokenization
     /// llama.cpp's protocol on the first chunks of the corpus. The full 55-chunk run
     /// (`peregrine perplexity --file corpus.txt`) gives 15.1324 against llama.cpp's 15.1431;
     /// these first four chunks are held to the figure that run recorded for them.
-    @Test func perplexityOnTheLicensesCorpus() throws {
+    /// With every KV cache element type (bf16 keeps 8 mantissa bits, so it is held to 1%).
+    @Test(arguments: KVPrecision.allCases)
+    func perplexityOnTheLicensesCorpus(kvCacheDtype: KVPrecision) throws {
         let tokens = Self.tokenizer.encode(try Self.corpus(), addSpecial: false)
         #expect(tokens.count == 28_625)
-        let result = PerplexityEvaluator(model: Self.model, contextLength: 512).evaluate(tokens: tokens, maxChunks: 4)
+        let evaluator = PerplexityEvaluator(model: Self.model, contextLength: 512, kvCacheDtype: kvCacheDtype)
+        let result = evaluator.evaluate(tokens: tokens, maxChunks: 4)
         #expect(result.chunks == 4 && result.tokensScored == 4 * 255)
-        print("perplexity over 4 chunks: \(result.perplexity)")
-        #expect(abs(result.perplexity - RecordedFigures.perplexityFirstFourChunks) / RecordedFigures.perplexityFirstFourChunks < 0.005)
+        print("perplexity over 4 chunks, \(kvCacheDtype.rawValue) KV: \(result.perplexity)")
+        let tolerance = kvCacheDtype == .bfloat16 ? 0.01 : 0.005
+        #expect(abs(result.perplexity - RecordedFigures.perplexityFirstFourChunks) / RecordedFigures.perplexityFirstFourChunks < tolerance)
     }
 
     @Test func greedyGenerationMatchesLlamaCpp() throws {

@@ -16,7 +16,7 @@ enum TinyEngine {
     /// KV bytes for `blocks` blocks of `blockSize` tokens of this model.
     static func bytes(blocks: Int, blockSize: Int) -> Int {
         let c = model.config
-        return KVCache.bytesPerToken(numLayers: c.numLayers, kvHeads: c.numKVHeads, headDim: c.headDim) * blockSize * blocks
+        return KVCache.bytesPerToken(numLayers: c.numLayers, kvHeads: c.numKVHeads, headDim: c.headDim, precision: .float16) * blockSize * blocks
     }
 
     static func make(blocks: Int = 200, blockSize: Int = 4, budget: Int = 64, maxSeqs: Int = 16, caching: Bool = true,

@@ -69,7 +69,7 @@ struct FloatKernelTests {
     /// Paged attention with blocks out of order against a dense softmax: a generic shape, and
     /// the 64-wide heads in blocks of 16 that have their own kernel (a ragged last block whose
     /// unused slots hold NaN, which must not leak in).
-    @Test(arguments: [KVPrecision.float32, .float16], [(headDim: 20, blockSize: 4, context: 17), (headDim: 64, blockSize: 16, context: 70)])
+    @Test(arguments: KVPrecision.allCases, [(headDim: 20, blockSize: 4, context: 17), (headDim: 64, blockSize: 16, context: 70)])
     func pagedAttentionMatchesDenseSoftmax(precision: KVPrecision, shape: (headDim: Int, blockSize: Int, context: Int)) {
         let (headDim, blockSize, context) = shape
         let blockTable: [Int32] = [5, 2, 0, 3, 1]
@@ -79,7 +79,7 @@ struct FloatKernelTests {
         let layer = kv.layer, denseK = kv.denseK, denseV = kv.denseV
         let q = (0..<headDim).map { _ in Float.random(in: -2...2, using: &rng) }
         var out = [Float](repeating: 0, count: headDim)
-        pagedAttention(query: q, kvHead: 1, layer: layer, blockTable: blockTable, contextLength: context, scale: 0.3, out: &out)
+        pagedAttention(queries: q, kvHead: 1, layer: layer, blockTable: blockTable, contextLength: context, scale: 0.3, out: &out)
         let scores = denseK.map { k in zip(q, k).map { $0 * $1 }.reduce(0, +) * 0.3 }
         let m = scores.max()!
         let e = scores.map { exp($0 - m) }
@@ -102,11 +102,11 @@ func groupedAttentionEqualsOneHeadAtATime(count: Int) {
     let layer = kv.layer
     let q = (0..<(count * headDim)).map { _ in Float.random(in: -3...3, using: &rng) }
     var grouped = [Float](repeating: .nan, count: count * headDim)
-    pagedAttention64(queries: q, count: count, kvHead: 1, layer: layer, blockTable: blockTable, contextLength: context, scale: 0.125, out: &grouped)
+    pagedAttention(queries: q, count: count, kvHead: 1, layer: layer, blockTable: blockTable, contextLength: context, scale: 0.125, out: &grouped)
     for h in 0..<count {
         var one = [Float](repeating: .nan, count: headDim)
         q.withUnsafeBufferPointer { qb in
-            pagedAttention(query: qb.baseAddress! + h * headDim, kvHead: 1, layer: layer, blockTable: blockTable, contextLength: context,
+            pagedAttention(queries: qb.baseAddress! + h * headDim, kvHead: 1, layer: layer, blockTable: blockTable, contextLength: context,
                            scale: 0.125, out: &one)
         }
         #expect(Array(grouped[(h * headDim)..<((h + 1) * headDim)]) == one, "head \(h)")
@@ -118,16 +118,17 @@ func groupedAttentionEqualsOneHeadAtATime(count: Int) {
 final class RandomKVLayer {
     let layer: KVLayerView
     private(set) var denseK: [[Float]] = [], denseV: [[Float]] = []
-    private let keys, values: UnsafeMutablePointer<Float>
+    private let keys, values: UnsafeMutableRawPointer
 
     init(headDim: Int, blockSize: Int, precision: KVPrecision, blockTable: [Int32], context: Int, rng: inout SeededRandom) {
         let kvHeads = 2, count = 6 * blockSize * kvHeads * headDim
-        keys = .allocate(capacity: count)
-        values = .allocate(capacity: count)
-        keys.initialize(repeating: .nan, count: count)
-        values.initialize(repeating: .nan, count: count)
+        keys = .allocate(byteCount: count * precision.bytes, alignment: 64)
+        values = .allocate(byteCount: count * precision.bytes, alignment: 64)
+        // NaN in every unused slot (0xFF bytes are a NaN in each element type).
+        keys.initializeMemory(as: UInt8.self, repeating: 0xFF, count: count * precision.bytes)
+        values.initializeMemory(as: UInt8.self, repeating: 0xFF, count: count * precision.bytes)
         layer = KVLayerView(keys: keys, values: values, blockSize: blockSize, kvHeads: kvHeads, headDim: headDim, precision: precision)
-        let stored = { (x: Float) in precision == .float16 ? Float(Float16(x)) : x }
+        let stored = precision.rounded
         for p in 0..<context {
             let k = (0..<(kvHeads * headDim)).map { _ in Float.random(in: -1...1, using: &rng) }
             let v = (0..<(kvHeads * headDim)).map { _ in Float.random(in: -1...1, using: &rng) }
@@ -159,4 +160,77 @@ struct VectorExpTests {
         #expect(special == Vec16(repeating: 0))
         #expect(exp16(Vec16(repeating: 0)) == Vec16(repeating: 1))
     }
+}
+
+/// A tile of consecutive query tokens gives each token the bits it gets alone (causal: token t
+/// sees one more key than token t − 1), on every element type and on the generic shape.
+@Test(arguments: KVPrecision.allCases, [(headDim: 64, blockSize: 16), (headDim: 20, blockSize: 4)])
+func queryTileEqualsOneTokenAtATime(precision: KVPrecision, shape: (headDim: Int, blockSize: Int)) {
+    let (d, bs) = shape, heads = 3, tokens = 4, firstContext = 14
+    let blockTable: [Int32] = [4, 1, 5, 0, 2]
+    let context = min(firstContext + tokens - 1, 5 * bs)
+    var rng = SeededRandom(seed: 50)
+    let kv = RandomKVLayer(headDim: d, blockSize: bs, precision: precision, blockTable: blockTable, context: context, rng: &rng)
+    defer { withExtendedLifetime(kv) {} }
+    let q = (0..<(tokens * heads * d)).map { _ in Float.random(in: -3...3, using: &rng) }
+    var tiled = [Float](repeating: .nan, count: tokens * heads * d)
+    var maxima = [Float](repeating: 0, count: tokens * heads), sums = maxima
+    q.withUnsafeBufferPointer { qb in
+        tiled.withUnsafeMutableBufferPointer { out in
+            let acc = AttentionAccumulator(output: out.baseAddress!, tokenStride: heads * d, maxima: &maxima, sums: &sums)
+            pagedAttention(AttentionQueries(qb.baseAddress!, heads: heads, tokens: tokens, tokenStride: heads * d, firstContext: firstContext),
+                           kvHead: 1, layer: kv.layer, blockTable: blockTable, blocks: 0..<5, scale: 0.2, into: acc)
+            for i in 0..<(tokens * heads) { normalizeAttention(out.baseAddress! + i * d, sum: sums[i], headDim: d) }
+        }
+        for t in 0..<tokens {
+            var alone = [Float](repeating: .nan, count: heads * d)
+            pagedAttention(queries: qb.baseAddress! + t * heads * d, count: heads, kvHead: 1, layer: kv.layer, blockTable: blockTable,
+                           contextLength: firstContext + t, scale: 0.2, out: &alone)
+            #expect(Array(tiled[(t * heads * d)..<((t + 1) * heads * d)]) == alone, "token \(t)")
+        }
+    }
+}
+
+/// Flash-decoding: partial results over disjoint block ranges, merged, match the one-pass result.
+@Test(arguments: KVPrecision.allCases)
+func mergedPartitionsMatchOnePass(precision: KVPrecision) {
+    let d = 64, context = 77
+    let blockTable: [Int32] = [4, 1, 5, 0, 2]
+    var rng = SeededRandom(seed: 60)
+    let kv = RandomKVLayer(headDim: d, blockSize: 16, precision: precision, blockTable: blockTable, context: context, rng: &rng)
+    defer { withExtendedLifetime(kv) {} }
+    let q = (0..<d).map { _ in Float.random(in: -3...3, using: &rng) }
+    var whole = [Float](repeating: 0, count: d)
+    pagedAttention(queries: q, kvHead: 1, layer: kv.layer, blockTable: blockTable, contextLength: context, scale: 0.3, out: &whole)
+    for cuts in [[0, 2, 5], [0, 1, 3, 4, 5], [0, 4, 5]] {
+        let parts = cuts.count - 1
+        var rows = [Float](repeating: .nan, count: parts * d), maxima = [Float](repeating: 0, count: parts), sums = maxima
+        for p in 0..<parts {
+            rows.withUnsafeMutableBufferPointer { r in
+                maxima.withUnsafeMutableBufferPointer { m in
+                    sums.withUnsafeMutableBufferPointer { s in
+                        let acc = AttentionAccumulator(output: r.baseAddress! + p * d, tokenStride: 0, maxima: m.baseAddress! + p,
+                                                       sums: s.baseAddress! + p)
+                        pagedAttention(AttentionQueries(q, heads: 1, firstContext: context), kvHead: 1, layer: kv.layer,
+                                       blockTable: blockTable, blocks: cuts[p]..<cuts[p + 1], scale: 0.3, into: acc)
+                    }
+                }
+            }
+        }
+        var merged = [Float](repeating: .nan, count: d)
+        mergeAttention(rows: rows, maxima: maxima, sums: sums, parts: parts, rowStride: d, scalarStride: 1, headDim: d, into: &merged)
+        for j in 0..<d { #expect(abs(merged[j] - whole[j]) <= 1e-5 * max(1, abs(whole[j])), "cuts \(cuts), dim \(j)") }
+    }
+}
+
+/// bfloat16 stores round to nearest even and read back exactly; NaN stays NaN.
+@Test func bfloat16RoundsToNearestEven() {
+    let r = KVPrecision.bfloat16.rounded
+    #expect(r(1) == 1)
+    #expect(r(Float(bitPattern: 0x3F80_8000)) == 1)  // a tie rounds to the even mantissa
+    #expect(r(Float(bitPattern: 0x3F81_8000)) == Float(bitPattern: 0x3F82_0000))
+    #expect(r(Float(bitPattern: 0x3F80_8001)) == Float(bitPattern: 0x3F81_0000))
+    #expect(r(-2.5) == -2.5)
+    #expect(r(.nan).isNaN)
+    #expect(r(.infinity) == .infinity)
 }

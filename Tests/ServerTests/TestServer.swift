@@ -35,7 +35,7 @@ enum TestServer {
                      blockSize: Int = 4, onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }) throws -> OpenAIServer {
         let model = try LlamaModel(file: file, pool: pool)
         let c = model.config
-        let bytes = KVCache.bytesPerToken(numLayers: c.numLayers, kvHeads: c.numKVHeads, headDim: c.headDim) * blockSize * blocks
+        let bytes = KVCache.bytesPerToken(numLayers: c.numLayers, kvHeads: c.numKVHeads, headDim: c.headDim, precision: .float16) * blockSize * blocks
         let engine = try LLMEngine(model: model, tokenizer: tokenizer, config: EngineConfig(
             scheduler: SchedulerConfig(maxNumBatchedTokens: 128, maxNumSeqs: configuration.maxNumSeqs), blockSize: blockSize,
             kvCacheMemory: bytes))

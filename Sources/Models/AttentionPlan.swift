@@ -1,0 +1,147 @@
+import Kernels
+
+/// How one forward pass's attention is cut into work items; the same for every layer, so it is
+/// planned once per pass.
+///
+/// - Query tiles: up to ``tileTokens`` consecutive tokens of one sequence (a prefill chunk) share
+///   each key block's load; decode tokens are tiles of one.
+/// - Partitions (flash-decoding): a context longer than ``partitionTokens`` is cut into
+///   partitions attended separately, in parallel, and merged. The cut depends only on the
+///   context length, never on the batch or the thread count, so a query gets the same bits in any
+///   batch (batch invariance).
+/// - Items: (tile, partition) × KV head, and × query head when there are too few items to fill
+///   the threads (the kernels give a head the same bits alone or grouped).
+final class AttentionPlan: @unchecked Sendable {
+    static let tileTokens = 4
+    static let partitionTokens = 256
+
+    struct Tile {
+        var firstToken: Int
+        var tokens: Int
+        var firstContext: Int
+        var partitions: Int
+        /// First partial-result entry of a tile with several partitions.
+        var partialBase: Int
+    }
+
+    private var tiles = ScratchBuffer<Tile>()
+    private var tileCount = 0
+    /// (tile, partition) pairs, partition in the low bits.
+    private var pairs = ScratchBuffer<(tile: Int32, partition: Int32)>()
+    private var pairCount = 0
+    private var tokenTile = ScratchBuffer<Int32>()
+    private var partialRows = ScratchBuffer<Float>()
+    private var partialMaxima = ScratchBuffer<Float>()
+    private var partialSums = ScratchBuffer<Float>()
+    private var headSplit = 1
+    private var partitionBlocks = 1
+    private var merges = false
+
+    deinit {
+        tiles.free(); pairs.free(); tokenTile.free()
+        partialRows.free(); partialMaxima.free(); partialSums.free()
+    }
+
+    func build(_ meta: AttentionMetadata, tokens n: Int, blockSize: Int, config c: ModelConfig, threads: Int) {
+        tiles.reserve(n)
+        tokenTile.reserve(n)
+        partitionBlocks = max(1, Self.partitionTokens / blockSize)
+        let partitionSpan = partitionBlocks * blockSize
+        tileCount = 0
+        var pairTotal = 0, entries = 0
+        for t in 0..<n {
+            let continues = t > 0 && meta.sequences[t] == meta.sequences[t - 1] && meta.positions[t] == meta.positions[t - 1] + 1
+            if continues && tiles.pointer[tileCount - 1].tokens < Self.tileTokens {
+                tiles.pointer[tileCount - 1].tokens += 1
+            } else {
+                tiles.pointer[tileCount] = Tile(firstToken: t, tokens: 1, firstContext: Int(meta.positions[t]) + 1, partitions: 1, partialBase: 0)
+                tileCount += 1
+            }
+            tokenTile.pointer[t] = Int32(tileCount - 1)
+        }
+        for i in 0..<tileCount {
+            let last = tiles.pointer[i].firstContext + tiles.pointer[i].tokens - 1
+            let partitions = (last + partitionSpan - 1) / partitionSpan
+            tiles.pointer[i].partitions = partitions
+            if partitions > 1 {
+                tiles.pointer[i].partialBase = entries
+                entries += partitions * tiles.pointer[i].tokens * c.numHeads
+            }
+            pairTotal += partitions
+        }
+        pairs.reserve(pairTotal)
+        pairCount = 0
+        for i in 0..<tileCount {
+            for p in 0..<tiles.pointer[i].partitions {
+                pairs.pointer[pairCount] = (Int32(i), Int32(p))
+                pairCount += 1
+            }
+        }
+        merges = entries > 0
+        partialRows.reserve(entries * c.headDim)
+        partialMaxima.reserve(entries)
+        partialSums.reserve(entries)
+        headSplit = pairCount * c.numKVHeads < 4 * threads ? c.numHeads / c.numKVHeads : 1
+    }
+
+    /// out[t, h] = attention of query q[t, h] over its sequence's cached keys and values.
+    func run(_ kv: KVLayerView, q: UnsafePointer<Float>, out: UnsafeMutablePointer<Float>, config c: ModelConfig,
+             meta: AttentionMetadata, pool: ThreadPool) {
+        let scale = 1 / Float(c.headDim).squareRoot()
+        let perPair = c.numKVHeads * headSplit
+        pool.parallelFor(pairCount * perPair) { item in
+            let pair = pairs.pointer[item / perPair], rest = item % perPair
+            runItem(kv, q: q, out: out, config: c, meta: meta, scale: scale, tile: tiles.pointer[Int(pair.tile)],
+                    partition: Int(pair.partition), kvHead: rest / headSplit, split: rest % headSplit)
+        }
+        if merges { merge(out: out, config: c, tokens: tiles.pointer[tileCount - 1].firstToken + tiles.pointer[tileCount - 1].tokens, pool: pool) }
+    }
+
+    private func runItem(_ kv: KVLayerView, q: UnsafePointer<Float>, out: UnsafeMutablePointer<Float>, config c: ModelConfig,
+                         meta: AttentionMetadata, scale: Float, tile: Tile, partition p: Int, kvHead g: Int, split s: Int) {
+        let d = c.headDim, groups = c.numHeads / c.numKVHeads
+        let count = groups / headSplit, firstHead = g * groups + s * count
+        let queries = AttentionQueries(q + tile.firstToken * c.qDim + firstHead * d, heads: count, tokens: tile.tokens,
+                                       tokenStride: c.qDim, firstContext: tile.firstContext)
+        let blocks = (p * partitionBlocks)..<((p + 1) * partitionBlocks)
+        let table = meta.blockTable(ofToken: tile.firstToken)
+        withUnsafeTemporaryAllocation(of: Float.self, capacity: 2 * tile.tokens * count) { state in
+            let maxima = state.baseAddress!, sums = maxima + tile.tokens * count
+            if tile.partitions == 1 {
+                let rows = out + tile.firstToken * c.qDim + firstHead * d
+                pagedAttention(queries, kvHead: g, layer: kv, blockTable: table, blocks: blocks, scale: scale,
+                               into: AttentionAccumulator(output: rows, tokenStride: c.qDim, maxima: maxima, sums: sums))
+                for t in 0..<tile.tokens {
+                    for h in 0..<count { normalizeAttention(rows + t * c.qDim + h * d, sum: sums[t * count + h], headDim: d) }
+                }
+            } else {
+                let entry = tile.partialBase + p * tile.tokens * c.numHeads + firstHead
+                pagedAttention(queries, kvHead: g, layer: kv, blockTable: table, blocks: blocks, scale: scale,
+                               into: AttentionAccumulator(output: partialRows.pointer + entry * d, tokenStride: c.numHeads * d,
+                                                          maxima: maxima, sums: sums))
+                for t in 0..<tile.tokens {
+                    for h in 0..<count {
+                        partialMaxima.pointer[entry + t * c.numHeads + h] = maxima[t * count + h]
+                        partialSums.pointer[entry + t * c.numHeads + h] = sums[t * count + h]
+                    }
+                }
+            }
+        }
+    }
+
+    /// Combines the partitions of every token whose context was split.
+    private func merge(out: UnsafeMutablePointer<Float>, config c: ModelConfig, tokens n: Int, pool: ThreadPool) {
+        let d = c.headDim
+        forEachToken(n, pool) { token in
+            let tile = tiles.pointer[Int(tokenTile.pointer[token])]
+            if tile.partitions == 1 { return }
+            let t = token - tile.firstToken, stride = tile.tokens * c.numHeads
+            for h in 0..<c.numHeads {
+                let entry = tile.partialBase + t * c.numHeads + h
+                mergeAttention(rows: partialRows.pointer + entry * d, maxima: partialMaxima.pointer + entry, sums: partialSums.pointer + entry,
+                               parts: tile.partitions, rowStride: stride * d, scalarStride: stride, headDim: d,
+                               into: out + token * c.qDim + h * d)
+            }
+        }
+    }
+}
