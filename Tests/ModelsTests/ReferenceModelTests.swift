@@ -83,6 +83,22 @@ import Testing
         #expect(Self.maxError(Self.ourLogits(model, tokens: tokens, chunk: 1), got) < 1e-5)
     }
 
+    /// A context longer than one attention partition (256 positions), on the 64-wide kernel in
+    /// blocks of 16: split, merged, in query tiles and chunks, it still matches the reference.
+    @Test func longContextMatchesNumPyReference() throws {
+        let spec = TinyModel(architecture: "llama", hidden: 64, heads: 4, kvHeads: 2, headDim: 64, contextLength: 512, seed: 12)
+        let path = try Self.temporaryFile(spec.write())
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let model = try LlamaModel(file: GGUFFile(path: path), pool: Self.pool)
+        var rng = SeededRandom(seed: 13)
+        let tokens = (0..<300).map { _ in Int.random(in: 0..<64, using: &rng) }
+        let expected = try Self.referenceLogits(path, tokens: tokens)
+        let got = Self.ourLogits(model, tokens: tokens, blockSize: 16)
+        let err = Self.maxError(got, expected)
+        #expect(err < 2e-4, "max |Δ logit| \(err)")
+        #expect(Self.maxError(Self.ourLogits(model, tokens: tokens, chunk: 7, blockSize: 16), got) < 1e-5)
+    }
+
     @Test(arguments: [GGMLType.q8_0, .q4_1, .f16])
     func quantizedWeightsMatchReference(_ type: GGMLType) throws {
         let path = try Self.temporaryFile(TinyModel(matrixType: type, seed: 9).write())
