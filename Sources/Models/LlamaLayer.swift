@@ -42,11 +42,18 @@ struct LlamaLayer {
         gateUp = [gate, up]
     }
 
-    func forward(_ ws: Workspace, tokens n: Int, meta: AttentionMetadata, attention: AttentionPlan, kv: KVLayerView, rope: Rope,
-                 config c: ModelConfig, scratch: MatMulScratch, pool: ThreadPool) {
+    /// Runs the block on `ws.hidden`. The MLP's output is left in `ws.projected`, not yet added to
+    /// the residual stream: the next block (`residualPending`) or the output norm adds it in the
+    /// same pass as its RMSNorm.
+    func forward(_ ws: Workspace, tokens n: Int, residualPending: Bool, meta: AttentionMetadata, attention: AttentionPlan,
+                 kv: KVLayerView, rope: Rope, config c: ModelConfig, scratch: MatMulScratch, pool: ThreadPool) {
         let d = c.hiddenSize
         forEachToken(n, pool) { t in
-            rmsNorm(ws.hidden + t * d, weight: attentionNorm, eps: c.rmsNormEps, into: ws.normed + t * d, d)
+            if residualPending {
+                addRMSNorm(ws.projected + t * d, into: ws.hidden + t * d, weight: attentionNorm, eps: c.rmsNormEps, out: ws.normed + t * d, d)
+            } else {
+                rmsNorm(ws.hidden + t * d, weight: attentionNorm, eps: c.rmsNormEps, into: ws.normed + t * d, d)
+            }
         }
         matmul(qkv, ws.normed, tokens: n, into: ws.qkvOutputs, scratch: scratch, pool: pool)
         forEachToken(n, pool) { t in
@@ -55,14 +62,12 @@ struct LlamaLayer {
         attention.run(kv, q: ws.q, out: ws.attention, config: c, meta: meta, pool: pool)
         matmul(wo, ws.attention, tokens: n, into: ws.projected, scratch: scratch, pool: pool)
         forEachToken(n, pool) { t in
-            add(ws.projected + t * d, into: ws.hidden + t * d, d)
-            rmsNorm(ws.hidden + t * d, weight: ffnNorm, eps: c.rmsNormEps, into: ws.normed + t * d, d)
+            addRMSNorm(ws.projected + t * d, into: ws.hidden + t * d, weight: ffnNorm, eps: c.rmsNormEps, out: ws.normed + t * d, d)
         }
         matmul(gateUp, ws.normed, tokens: n, into: ws.gateUpOutputs, scratch: scratch, pool: pool)
         let f = c.intermediateSize
         forEachToken(n, pool) { t in siluMul(ws.gate + t * f, ws.up + t * f, f) }
         matmul(down, ws.gate, tokens: n, into: ws.projected, scratch: scratch, pool: pool)
-        forEachToken(n, pool) { t in add(ws.projected + t * d, into: ws.hidden + t * d, d) }
     }
 
     /// Bias, Q/K norm and RoPE for one token, then its K/V into the cache.

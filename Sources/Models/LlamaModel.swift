@@ -63,7 +63,7 @@ public final class LlamaModel: @unchecked Sendable {
                         let plan = workspace.attention
                         plan.build(meta, tokens: n, blockSize: cache.blockSize, config: config, threads: pool.threadCount)
                         for (l, layer) in layers.enumerated() {
-                            layer.forward(ws, tokens: n, meta: meta, attention: plan, kv: cache.layer(l), rope: rope, config: config,
+                            layer.forward(ws, tokens: n, residualPending: l > 0, meta: meta, attention: plan, kv: cache.layer(l), rope: rope, config: config,
                                           scratch: scratch, pool: pool)
                         }
                     }
@@ -71,8 +71,10 @@ public final class LlamaModel: @unchecked Sendable {
             }
         }
         let m = batch.logitIndices.count
+        // Only the rows that give logits need the last block's output added to their residual.
         for (j, t) in batch.logitIndices.enumerated() {
-            rmsNorm(ws.hidden + Int(t) * d, weight: outputNorm, eps: config.rmsNormEps, into: ws.normed + j * d, d)
+            addRMSNorm(ws.projected + Int(t) * d, into: ws.hidden + Int(t) * d, weight: outputNorm, eps: config.rmsNormEps,
+                       out: ws.normed + j * d, d)
         }
         matmul(output, ws.normed, tokens: m, into: ws.logits, scratch: scratch, pool: pool)
         return UnsafeBufferPointer(start: ws.logits, count: m * config.vocabSize)
