@@ -6,6 +6,8 @@
 #if defined(__x86_64__)
 int pg_gemm_q_avx2(int, const void *, int64_t, int64_t, int64_t, const pg_block_q8 *, int64_t, float *, int64_t);
 int pg_gemm_q_avx512(int, const void *, int64_t, int64_t, int64_t, const pg_block_q8 *, int64_t, float *, int64_t);
+int pg_gemm_qk_avx2(int, const void *, int64_t, int64_t, int64_t, const pg_block_q8 *, int64_t, float *, int64_t);
+int pg_gemm_qk_avx512(int, const void *, int64_t, int64_t, int64_t, const pg_block_q8 *, int64_t, float *, int64_t);
 void pg_quantize_q8_avx2(const float *, pg_block_q8 *, int64_t);
 int pg_gemm_f_avx2(int, const void *, int64_t, int64_t, int64_t, const float *, int64_t, float *, int64_t);
 int pg_gemm_q_x8_avx2(int, const void *, int64_t, int64_t, int64_t, const pg_block_q8 *, int64_t, float *, int64_t);
@@ -133,26 +135,102 @@ static float dot_q8_0_scalar(const uint8_t *row, const pg_block_q8 *x, int64_t n
     return acc;
 }
 
+// Scale and min of sub-block j from the 12 packed bytes of a Q4_K block.
+static void scale_min_k4(int j, const uint8_t *q, int *sc, int *m) {
+    if (j < 4) {
+        *sc = q[j] & 63;
+        *m = q[j + 4] & 63;
+    } else {
+        *sc = (q[j + 4] & 0xF) | ((q[j - 4] >> 6) << 4);
+        *m = (q[j + 4] >> 4) | ((q[j] >> 6) << 4);
+    }
+}
+
+// Q4_K: per super-block half d, dmin, 12 bytes of scales, 128 bytes of nibbles; activation
+// block j meets sub-block j (low nibbles of bytes 16 + 32 * (j / 2) for even j, high for odd).
+static float dot_q4_K_scalar(const uint8_t *row, const pg_block_q8 *x, int64_t nsb) {
+    float acc = 0;
+    for (int64_t b = 0; b < nsb; b++) {
+        const uint8_t *blk = row + b * 144;
+        uint16_t dh, mh;
+        memcpy(&dh, blk, 2);
+        memcpy(&mh, blk + 2, 2);
+        const float d = half_to_float(dh), dmin = half_to_float(mh);
+        for (int j = 0; j < 8; j++) {
+            const pg_block_q8 *xb = x + 8 * b + j;
+            const uint8_t *qs = blk + 16 + 32 * (j / 2);
+            const int shift = 4 * (j & 1);
+            int sc, m, isum = 0;
+            scale_min_k4(j, blk + 4, &sc, &m);
+            for (int l = 0; l < 32; l++) isum += ((qs[l] >> shift) & 0xF) * xb->qs[l];
+            acc += d * (float)sc * xb->d * (float)isum - dmin * (float)m * xb->s;
+        }
+    }
+    return acc;
+}
+
+// Q6_K: per super-block ql[128], qh[64], int8 scales[16], half d; activation block j = 4n + i
+// meets the low (i < 2) or high nibbles of ql[64n + 32(i & 1) ..] with bits 2i, 2i + 1 of
+// qh[32n ..] on top, less 32, and scales 2j and 2j + 1 for its two halves.
+static float dot_q6_K_scalar(const uint8_t *row, const pg_block_q8 *x, int64_t nsb) {
+    float acc = 0;
+    for (int64_t b = 0; b < nsb; b++) {
+        const uint8_t *blk = row + b * 210;
+        const int8_t *sc = (const int8_t *)(blk + 192);
+        uint16_t dh;
+        memcpy(&dh, blk + 208, 2);
+        const float d = half_to_float(dh);
+        for (int j = 0; j < 8; j++) {
+            const pg_block_q8 *xb = x + 8 * b + j;
+            const int n = j / 4, i = j % 4, shift = i < 2 ? 0 : 4;
+            const uint8_t *ql = blk + 64 * n + 32 * (i & 1), *qh = blk + 128 + 32 * n;
+            int isum = 0;
+            for (int h = 0; h < 2; h++) {
+                int part = 0;
+                for (int l = 16 * h; l < 16 * h + 16; l++)
+                    part += ((((ql[l] >> shift) & 0xF) | ((qh[l] >> (2 * i)) & 3) << 4) - 32) * xb->qs[l];
+                isum += sc[2 * j + h] * part;
+            }
+            acc += d * xb->d * (float)isum;
+        }
+    }
+    return acc;
+}
+
+static float dot_scalar(int wtype, const uint8_t *row, const pg_block_q8 *x, int64_t nb) {
+    switch (wtype) {
+    case 3: return dot_q4_1_scalar(row, x, nb);
+    case 8: return dot_q8_0_scalar(row, x, nb);
+    case 12: return dot_q4_K_scalar(row, x, nb / 8);
+    default: return dot_q6_K_scalar(row, x, nb / 8);
+    }
+}
+
 static int gemm_scalar(int wtype, const void *w, int64_t k, int64_t r0, int64_t r1, const pg_block_q8 *x,
                        int64_t ntok, float *y, int64_t ldy) {
     const int64_t nb = k / 32;
-    int64_t blockBytes = wtype == 3 ? 20 : wtype == 8 ? 34 : 0;
-    if (!blockBytes) return -1;
+    const int64_t rowBytes = wtype == 3 ? nb * 20 : wtype == 8 ? nb * 34 : wtype == 12 ? k / 256 * 144
+                           : wtype == 14 ? k / 256 * 210 : 0;
+    if (!rowBytes) return -1;
     for (int64_t r = r0; r < r1; r++) {
-        const uint8_t *row = (const uint8_t *)w + r * nb * blockBytes;
-        for (int64_t t = 0; t < ntok; t++)
-            y[t * ldy + r] = wtype == 3 ? dot_q4_1_scalar(row, x + t * nb, nb) : dot_q8_0_scalar(row, x + t * nb, nb);
+        const uint8_t *row = (const uint8_t *)w + r * rowBytes;
+        for (int64_t t = 0; t < ntok; t++) y[t * ldy + r] = dot_scalar(wtype, row, x + t * nb, nb);
     }
     return 0;
 }
 
 int pg_gemm_q(int wtype, const void *w, int64_t k, int64_t r0, int64_t r1, const pg_block_q8 *x, int64_t ntok,
               float *y, int64_t ldy) {
-    if (k % 32 != 0) return -1;
+    const int kquant = wtype == 12 || wtype == 14;
+    if (k % (kquant ? 256 : 32) != 0) return -1;
     switch (pg_isa_active()) {
 #if defined(__x86_64__)
-    case PG_ISA_AVX512_VNNI: return pg_gemm_q_avx512(wtype, w, k, r0, r1, x, ntok, y, ldy);
-    case PG_ISA_AVX2: return pg_gemm_q_avx2(wtype, w, k, r0, r1, x, ntok, y, ldy);
+    case PG_ISA_AVX512_VNNI:
+        return kquant ? pg_gemm_qk_avx512(wtype, w, k, r0, r1, x, ntok, y, ldy)
+                      : pg_gemm_q_avx512(wtype, w, k, r0, r1, x, ntok, y, ldy);
+    case PG_ISA_AVX2:
+        return kquant ? pg_gemm_qk_avx2(wtype, w, k, r0, r1, x, ntok, y, ldy)
+                      : pg_gemm_q_avx2(wtype, w, k, r0, r1, x, ntok, y, ldy);
 #endif
     default: return gemm_scalar(wtype, w, k, r0, r1, x, ntok, y, ldy);
     }

@@ -14,6 +14,7 @@ static inline __m256i dot_avx2(__m256i a, __m256i b) {
 #define PG_DOT(a, b) dot_avx2(a, b)
 #define PG_DOT_ACC(acc, a, b) _mm256_add_epi32(acc, dot_avx2(a, b))
 #include "gemm_tiles.inc"
+#include "gemm_k.inc"
 
 // Eight nibble-by-s8 products per lane pair stay within int16 (8 * 2 * 15 * 127 < 32768), so
 // they add up as int16 and widen once.

@@ -9,6 +9,7 @@
 #define PG_DOT(a, b) _mm256_dpbusd_epi32(_mm256_setzero_si256(), a, b)
 #define PG_DOT_ACC(acc, a, b) _mm256_dpbusd_epi32(acc, a, b)
 #include "gemm_tiles.inc"
+#include "gemm_k.inc"
 
 static inline __m256i sum_u4s8_avx512(const __m256i w[8], const int8_t *xq) {
     __m256i s = _mm256_setzero_si256();

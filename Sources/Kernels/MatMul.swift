@@ -32,6 +32,16 @@ public struct WeightMatrix: @unchecked Sendable {
     }
 }
 
+extension GGMLType {
+    /// Whether `pg_gemm_q` multiplies rows of this type in GGML layout.
+    var hasRowKernel: Bool {
+        switch self {
+        case .q4_1, .q8_0, .q4_K, .q6_K: true
+        default: false
+        }
+    }
+}
+
 /// The interleaved copy of a matrix's leading rows (a multiple of 8), freed with the last
 /// `WeightMatrix` that refers to it.
 final class PackedRows: @unchecked Sendable {
@@ -75,8 +85,8 @@ public final class MatMulScratch: @unchecked Sendable {
 /// Y = X · Wᵀ: `x` holds `tokens` rows of `w.columns` floats, `y` gets `tokens` rows of `w.rows`.
 ///
 /// Interleaved rows go through the x8 integer kernels (activations quantized to 8 bits once);
-/// remaining rows through the GGML-layout integer kernels (Q4_1, Q8_0), the float kernels (F32,
-/// F16, BF16), or dequantization to floats (other types).
+/// remaining rows through the GGML-layout integer kernels (Q4_1, Q8_0, Q4_K, Q6_K), the float
+/// kernels (F32, F16, BF16), or dequantization to floats (other types).
 public func matmul(_ w: WeightMatrix, _ x: UnsafePointer<Float>, tokens: Int, into y: UnsafeMutablePointer<Float>,
                    scratch: MatMulScratch, pool: ThreadPool) {
     let k = w.columns, wtype = Int32(w.type.rawValue)
@@ -92,9 +102,9 @@ public func matmul(_ w: WeightMatrix, _ x: UnsafePointer<Float>, tokens: Int, in
     }
     if packedRows == w.rows { return }
     let rest = w.rows - packedRows
-    if w.type == .q4_1 || w.type == .q8_0 {
+    if w.type.hasRowKernel {
         let blocks = q ?? quantizeActivations(x, columns: k, tokens: tokens, scratch: scratch, pool: pool)
-        pool.parallelRanges(rest, granularity: 4, chunksPerThread: chunks) { rows in
+        pool.parallelRanges(rest, granularity: 8, chunksPerThread: chunks) { rows in
             pg_gemm_q(wtype, w.data, Int64(k), Int64(packedRows + rows.lowerBound), Int64(packedRows + rows.upperBound),
                       blocks, Int64(tokens), y, Int64(w.rows))
         }

@@ -126,6 +126,69 @@ import Testing
         }
     }
 
+    /// Random Q4_K or Q6_K super-blocks (256 weights): random quants and scales, sane halves.
+    static func randomKWeights(_ type: GGMLType, rows: Int, columns: Int, rng: inout SeededRandom) -> [UInt8] {
+        var bytes: [UInt8] = []
+        func random(_ n: Int) -> [UInt8] { (0..<n).map { _ in UInt8.random(in: 0...255, using: &rng) } }
+        for _ in 0..<(rows * columns / 256) {
+            if type == .q4_K {
+                bytes += le(floatToHalf(Float.random(in: 0.0005...0.004, using: &rng)))  // d
+                bytes += le(floatToHalf(Float.random(in: 0.0005...0.004, using: &rng)))  // dmin
+                bytes += random(12 + 128)  // 6-bit scales and mins, nibbles
+            } else {
+                bytes += random(128 + 64)  // low 4 bits, high 2 bits
+                bytes += (0..<16).map { _ in UInt8(bitPattern: Int8.random(in: -128...127, using: &rng)) }
+                bytes += le(floatToHalf(Float.random(in: 0.0001...0.002, using: &rng)))  // d
+            }
+        }
+        return bytes
+    }
+
+    /// The K-quant kernels (GGML layout, 8-bit activations in blocks of 32) on every level:
+    /// ragged row counts, split row ranges, one and several tokens, against the dequantized
+    /// weights times the dequantized activations. Q4_K's minimums meet the activations' stored
+    /// half-precision sums, hence its relative bound.
+    @Test(arguments: [GGMLType.q4_K, .q6_K], [(rows: 13, k: 256, tokens: 3), (rows: 5, k: 512, tokens: 1), (rows: 9, k: 768, tokens: 6)])
+    func kQuantKernelsMatchReference(type: GGMLType, shape: (rows: Int, k: Int, tokens: Int)) throws {
+        var rng = SeededRandom(seed: 44)
+        let (rows, k, tokens) = shape
+        let w = Self.randomKWeights(type, rows: rows, columns: k, rng: &rng)
+        let weights = w.withUnsafeBytes { Dequantize.toFloats(type, $0, count: rows * k) }
+        let x = (0..<(tokens * k)).map { _ in Float.random(in: -2...2, using: &rng) }
+        var blocks = [pg_block_q8](repeating: pg_block_q8(), count: tokens * k / 32)
+        pg_quantize_q8(x, &blocks, Int64(tokens * k))
+        var xq = [Float](repeating: 0, count: tokens * k)
+        for (b, block) in blocks.enumerated() {
+            withUnsafeBytes(of: block.qs) { qs in
+                for j in 0..<32 { xq[b * 32 + j] = Float(Int8(bitPattern: qs[j])) * block.d }
+            }
+        }
+        for level in Self.levels {
+            InstructionSets.with(level) {
+                var y = [Float](repeating: .nan, count: tokens * rows)
+                let split = rows / 2 + 1
+                for (r0, r1) in [(0, split), (split, rows)] {
+                    #expect(pg_gemm_q(Int32(type.rawValue), w, Int64(k), Int64(r0), Int64(r1), blocks, Int64(tokens), &y, Int64(rows)) == 0)
+                }
+                for t in 0..<tokens {
+                    for r in 0..<rows {
+                        var e = 0.0, magnitude = 0.0
+                        for j in 0..<k {
+                            let p = Double(weights[r * k + j]) * Double(xq[t * k + j])
+                            e += p
+                            magnitude += abs(p)
+                        }
+                        let bound = (type == .q4_K ? 2e-3 : 1e-5) * magnitude + 1e-6
+                        #expect(abs(Double(y[t * rows + r]) - e) <= bound, "ISA \(level.rawValue) \(type) row \(r) token \(t)")
+                    }
+                }
+            }
+        }
+        // K-quant rows are whole super-blocks.
+        var y: Float = 0
+        #expect(pg_gemm_q(Int32(type.rawValue), w, 96, 0, 1, blocks, 1, &y, 1) == -1)
+    }
+
     /// The interleaved (x8) kernels: every token-tile width (1…4 and remainders), split row ranges.
     @Test(arguments: [GGMLType.q4_1, .q8_0, .q4_0], [(rows: 16, k: 96, tokens: 7), (rows: 64, k: 576, tokens: 1), (rows: 24, k: 32, tokens: 10)])
     func interleavedKernelsMatchReference(type: GGMLType, shape: (rows: Int, k: Int, tokens: Int)) throws {
@@ -217,12 +280,12 @@ import Testing
     /// `matmul` through the pool, for quantized and dequantized weight types, with and without
     /// the interleaved copy (37 rows: 32 interleaved, 5 in GGML layout).
     @Test(arguments: [(GGMLType.q4_1, true), (.q4_1, false), (.q8_0, true), (.q8_0, false), (.q4_0, true), (.q4_0, false),
-                      (.f32, true), (.f16, true), (.bf16, true)])
+                      (.f32, true), (.f16, true), (.bf16, true), (.q4_K, true), (.q6_K, true)])
     func matmulThroughPool(type: GGMLType, repack: Bool) {
         var rng = SeededRandom(seed: 7)
-        let rows = 37, k = 64, tokens = 5
-        let w: [UInt8] = [.f32, .f16, .bf16].contains(type)
-            ? Self.randomFloatWeights(type, count: rows * k, rng: &rng)
+        let rows = 37, k = type.blockSize == 256 ? 256 : 64, tokens = 5
+        let w: [UInt8] = [.f32, .f16, .bf16].contains(type) ? Self.randomFloatWeights(type, count: rows * k, rng: &rng)
+            : type.blockSize == 256 ? Self.randomKWeights(type, rows: rows, columns: k, rng: &rng)
             : Self.randomWeights(type, rows: rows, columns: k, rng: &rng)
         let x = (0..<(tokens * k)).map { _ in Float.random(in: -1...1, using: &rng) }
         let weights = w.withUnsafeBytes { Dequantize.toFloats(type, $0, count: rows * k) }

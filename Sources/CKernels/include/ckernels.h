@@ -41,8 +41,9 @@ int pg_isa_thread_level(void);
 void pg_quantize_q8(const float *x, pg_block_q8 *y, int64_t k);
 
 /// y[t * ldy + r] = dot(row r of W, token t of x) for rows [r0, r1) and tokens [0, ntok).
-/// W holds rows of k elements in GGML's Q4_1 (wtype 3) or Q8_0 (wtype 8) block layout;
-/// x holds ntok rows of k/32 quantized blocks each. Returns 0, or -1 for an unsupported wtype.
+/// W holds rows of k elements in GGML's Q4_1 (wtype 3), Q8_0 (wtype 8), Q4_K (wtype 12) or Q6_K
+/// (wtype 14) block layout; x holds ntok rows of k/32 quantized blocks each. k is a multiple of 32,
+/// of 256 for Q4_K and Q6_K. Returns 0, or -1 for an unsupported wtype or k.
 int pg_gemm_q(int wtype, const void *w, int64_t k, int64_t r0, int64_t r1,
               const pg_block_q8 *x, int64_t ntok, float *y, int64_t ldy);
 
