@@ -8,7 +8,7 @@ int pg_gemm_q_avx2(int, const void *, int64_t, int64_t, int64_t, const pg_block_
 int pg_gemm_q_avx512(int, const void *, int64_t, int64_t, int64_t, const pg_block_q8 *, int64_t, float *, int64_t);
 int pg_gemm_qk_avx2(int, const void *, int64_t, int64_t, int64_t, const pg_block_q8 *, int64_t, float *, int64_t);
 int pg_gemm_qk_avx512(int, const void *, int64_t, int64_t, int64_t, const pg_block_q8 *, int64_t, float *, int64_t);
-void pg_quantize_q8_avx2(const float *, pg_block_q8 *, int64_t);
+void pg_quantize_q8_avx2(const float *, const float *, float, pg_block_q8 *, int64_t);
 int pg_gemm_f_avx2(int, const void *, int64_t, int64_t, int64_t, const float *, int64_t, float *, int64_t);
 int pg_gemm_q_x8_avx2(int, const void *, int64_t, int64_t, int64_t, const pg_block_q8 *, int64_t, float *, int64_t);
 int pg_gemm_q_x8_avx512(int, const void *, int64_t, int64_t, int64_t, const pg_block_q8 *, int64_t, float *, int64_t);
@@ -80,9 +80,11 @@ static float half_round(float f) {
     return half_to_float(float_to_half(f));
 }
 
-static void quantize_q8_scalar(const float *x, pg_block_q8 *y, int64_t k) {
+// Quantizes x (or, with w, the values (x * scale) * w) in blocks of 32.
+static void quantize_q8_scalar(const float *x, const float *w, float scale, pg_block_q8 *y, int64_t k) {
     for (int64_t b = 0; b < k / 32; b++) {
-        const float *xb = x + b * 32;
+        float xb[32];
+        for (int j = 0; j < 32; j++) xb[j] = w ? (x[b * 32 + j] * scale) * w[b * 32 + j] : x[b * 32 + j];
         float amax = 0;
         for (int j = 0; j < 32; j++) amax = fmaxf(amax, fabsf(xb[j]));
         const float d = amax / 127.0f, id = amax != 0 ? 127.0f / amax : 0.0f;
@@ -98,14 +100,20 @@ static void quantize_q8_scalar(const float *x, pg_block_q8 *y, int64_t k) {
     }
 }
 
-void pg_quantize_q8(const float *x, pg_block_q8 *y, int64_t k) {
+static void quantize_q8(const float *x, const float *w, float scale, pg_block_q8 *y, int64_t k) {
 #if defined(__x86_64__)
     if (pg_isa_active() >= PG_ISA_AVX2) {
-        pg_quantize_q8_avx2(x, y, k);
+        pg_quantize_q8_avx2(x, w, scale, y, k);
         return;
     }
 #endif
-    quantize_q8_scalar(x, y, k);
+    quantize_q8_scalar(x, w, scale, y, k);
+}
+
+void pg_quantize_q8(const float *x, pg_block_q8 *y, int64_t k) { quantize_q8(x, 0, 1, y, k); }
+
+void pg_quantize_q8_scaled(const float *x, const float *w, float scale, pg_block_q8 *y, int64_t k) {
+    quantize_q8(x, w, scale, y, k);
 }
 
 static float dot_q4_1_scalar(const uint8_t *row, const pg_block_q8 *x, int64_t nb) {

@@ -27,15 +27,16 @@ static inline __m256i sum_u4s8_avx2(const __m256i w[8], const int8_t *xq) {
 #include "gemm_x8.inc"
 #include "gemm_f.inc"
 
-// pg_quantize_q8 with the same arithmetic as the scalar loop (the same max, scale, and
-// round-half-to-even), so both give identical blocks.
-void pg_quantize_q8_avx2(const float *x, pg_block_q8 *y, int64_t k) {
-    const __m256 signBit = _mm256_set1_ps(-0.0f);
+// pg_quantize_q8 (w null) or pg_quantize_q8_scaled with the same arithmetic as the scalar loop
+// (the same products, max, scale, and round-half-to-even), so both give identical blocks.
+void pg_quantize_q8_avx2(const float *x, const float *w, float scale, pg_block_q8 *y, int64_t k) {
+    const __m256 signBit = _mm256_set1_ps(-0.0f), vs = _mm256_set1_ps(scale);
     for (int64_t b = 0; b < k / 32; b++) {
         const float *xb = x + b * 32;
         __m256 v[4], m = _mm256_setzero_ps();
         for (int i = 0; i < 4; i++) {
             v[i] = _mm256_loadu_ps(xb + 8 * i);
+            if (w) v[i] = _mm256_mul_ps(_mm256_mul_ps(v[i], vs), _mm256_loadu_ps(w + b * 32 + 8 * i));
             m = _mm256_max_ps(m, _mm256_andnot_ps(signBit, v[i]));
         }
         __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));

@@ -26,6 +26,9 @@ public struct WeightMatrix: @unchecked Sendable {
 
     public var rowBytes: Int { columns / type.blockSize * type.blockBytes }
 
+    /// Whether every row is in the interleaved copy (so products take pre-quantized activations).
+    public var isFullyInterleaved: Bool { packed?.rows == rows }
+
     /// Dequantizes row `r` into `out` (`columns` floats).
     public func dequantizeRow(_ r: Int, into out: UnsafeMutablePointer<Float>) {
         Dequantize.row(type, data + r * rowBytes, out, count: columns)
@@ -80,6 +83,13 @@ public final class MatMulScratch: @unchecked Sendable {
         quantized = .allocate(capacity: n)
         capacity = n
     }
+
+    /// Room for `count` activation blocks, for a caller that quantizes them itself (fused with
+    /// RMSNorm or SwiGLU); valid until the next call that may grow the scratch.
+    public func activationBlocks(_ count: Int) -> UnsafeMutablePointer<pg_block_q8> {
+        reserveBlocks(count)
+        return quantized
+    }
 }
 
 /// Y = X · Wᵀ: `x` holds `tokens` rows of `w.columns` floats, `y` gets `tokens` rows of `w.rows`.
@@ -133,11 +143,20 @@ public func matmul(_ ws: [WeightMatrix], _ x: UnsafePointer<Float>, tokens: Int,
                    scratch: MatMulScratch, pool: ThreadPool) {
     precondition(ws.count == ys.count && !ws.isEmpty, "one output per matrix")
     let k = ws[0].columns
-    guard ws.allSatisfy({ $0.columns == k && $0.packed?.rows == $0.rows }) else {
+    guard ws.allSatisfy({ $0.columns == k && $0.isFullyInterleaved }) else {
         for (w, y) in zip(ws, ys) { matmul(w, x, tokens: tokens, into: y, scratch: scratch, pool: pool) }
         return
     }
     let q = quantizeActivations(x, columns: k, tokens: tokens, scratch: scratch, pool: pool)
+    matmul(ws, quantized: q, tokens: tokens, into: ys, pool: pool)
+}
+
+/// Products of wholly interleaved matrices with activations the caller quantized: `q` holds
+/// `tokens` rows of `columns / 32` blocks.
+public func matmul(_ ws: [WeightMatrix], quantized q: UnsafePointer<pg_block_q8>, tokens: Int,
+                   into ys: [UnsafeMutablePointer<Float>], pool: ThreadPool) {
+    precondition(ws.count == ys.count && ws.allSatisfy { $0.isFullyInterleaved }, "wholly interleaved matrices, one output each")
+    let k = ws[0].columns
     let groups = ws.reduce(0) { $0 + $1.rows / 8 }
     pool.parallelRanges(groups, chunksPerThread: tokens > 1 ? 4 : 8) { range in
         var first = 0  // the first group of matrix i

@@ -1,3 +1,4 @@
+import CKernels
 import Kernels
 
 /// One decoder block's weights and its forward pass.
@@ -9,7 +10,10 @@ struct LlamaLayer {
     let ffnNorm: [Float]
     let gate, up, down: WeightMatrix
     /// Q, K, V and gate, up: matrices that read the same input, multiplied in one parallel region.
-    let qkv, gateUp: [WeightMatrix]
+    let qkv, gateUp, downOnly: [WeightMatrix]
+    /// Whether the QKV, gate/up and down products take activations quantized in the pass that
+    /// makes them (RMSNorm or SwiGLU fused with the quantization): every row interleaved.
+    let fusesQuantization: Bool
 
     init(index i: Int, config c: ModelConfig, loader: WeightLoader) throws(ModelError) {
         let p = "blk.\(i)."
@@ -40,6 +44,8 @@ struct LlamaLayer {
         down = try loader.matrix(p + "ffn_down.weight", rows: c.hiddenSize, columns: c.intermediateSize)
         qkv = [wq, wk, wv]
         gateUp = [gate, up]
+        downOnly = [down]
+        fusesQuantization = (qkv + gateUp + downOnly).allSatisfy { $0.isFullyInterleaved }
     }
 
     /// Runs the block on `ws.hidden`. The MLP's output is left in `ws.projected`, not yet added to
@@ -47,7 +53,12 @@ struct LlamaLayer {
     /// same pass as its RMSNorm.
     func forward(_ ws: Workspace, tokens n: Int, residualPending: Bool, meta: AttentionMetadata, attention: AttentionPlan,
                  kv: KVLayerView, rope: Rope, config c: ModelConfig, scratch: MatMulScratch, pool: ThreadPool) {
-        let d = c.hiddenSize
+        if fusesQuantization {
+            forwardFused(ws, tokens: n, residualPending: residualPending, meta: meta, attention: attention, kv: kv, rope: rope,
+                         config: c, scratch: scratch, pool: pool)
+            return
+        }
+        let d = c.hiddenSize, f = c.intermediateSize
         forEachToken(n, pool) { t in
             if residualPending {
                 addRMSNorm(ws.projected + t * d, into: ws.hidden + t * d, weight: attentionNorm, eps: c.rmsNormEps, out: ws.normed + t * d, d)
@@ -56,18 +67,51 @@ struct LlamaLayer {
             }
         }
         matmul(qkv, ws.normed, tokens: n, into: ws.qkvOutputs, scratch: scratch, pool: pool)
+        attend(ws, tokens: n, meta: meta, attention: attention, kv: kv, rope: rope, config: c, scratch: scratch, pool: pool)
+        forEachToken(n, pool) { t in
+            addRMSNorm(ws.projected + t * d, into: ws.hidden + t * d, weight: ffnNorm, eps: c.rmsNormEps, out: ws.normed + t * d, d)
+        }
+        matmul(gateUp, ws.normed, tokens: n, into: ws.gateUpOutputs, scratch: scratch, pool: pool)
+        forEachToken(n, pool) { t in siluMul(ws.gate + t * f, ws.up + t * f, f) }
+        matmul(down, ws.gate, tokens: n, into: ws.projected, scratch: scratch, pool: pool)
+    }
+
+    /// `forward` with the activations of the QKV, gate/up and down products quantized in the
+    /// same per-token pass as the RMSNorm or SwiGLU that makes them (the same bits).
+    private func forwardFused(_ ws: Workspace, tokens n: Int, residualPending: Bool, meta: AttentionMetadata, attention: AttentionPlan,
+                              kv: KVLayerView, rope: Rope, config c: ModelConfig, scratch: MatMulScratch, pool: ThreadPool) {
+        let d = c.hiddenSize, f = c.intermediateSize
+        let q8 = scratch.activationBlocks(n * max(d, f) / 32)
+        forEachToken(n, pool) { t in
+            if residualPending {
+                addRMSNormQuantized(ws.projected + t * d, into: ws.hidden + t * d, weight: attentionNorm, eps: c.rmsNormEps,
+                                    into: q8 + t * d / 32, d)
+            } else {
+                rmsNormQuantized(ws.hidden + t * d, weight: attentionNorm, eps: c.rmsNormEps, into: q8 + t * d / 32, d)
+            }
+        }
+        matmul(qkv, quantized: q8, tokens: n, into: ws.qkvOutputs, pool: pool)
+        attend(ws, tokens: n, meta: meta, attention: attention, kv: kv, rope: rope, config: c, scratch: scratch, pool: pool)
+        let mlp = scratch.activationBlocks(n * max(d, f) / 32)  // the output projection may have grown it
+        forEachToken(n, pool) { t in
+            addRMSNormQuantized(ws.projected + t * d, into: ws.hidden + t * d, weight: ffnNorm, eps: c.rmsNormEps, into: mlp + t * d / 32, d)
+        }
+        matmul(gateUp, quantized: mlp, tokens: n, into: ws.gateUpOutputs, pool: pool)
+        forEachToken(n, pool) { t in
+            siluMul(ws.gate + t * f, ws.up + t * f, f)
+            pg_quantize_q8(ws.gate + t * f, mlp + t * f / 32, Int64(f))
+        }
+        matmul(downOnly, quantized: mlp, tokens: n, into: ws.projectedOutputs, pool: pool)
+    }
+
+    /// Q/K/V preparation, attention over the cache, and the output projection into `ws.projected`.
+    private func attend(_ ws: Workspace, tokens n: Int, meta: AttentionMetadata, attention: AttentionPlan, kv: KVLayerView, rope: Rope,
+                        config c: ModelConfig, scratch: MatMulScratch, pool: ThreadPool) {
         forEachToken(n, pool) { t in
             prepareQKV(ws, token: t, position: Int(meta.positions[t]), slot: Int(meta.slots[t]), kv: kv, rope: rope, config: c)
         }
         attention.run(kv, q: ws.q, out: ws.attention, config: c, meta: meta, pool: pool)
         matmul(wo, ws.attention, tokens: n, into: ws.projected, scratch: scratch, pool: pool)
-        forEachToken(n, pool) { t in
-            addRMSNorm(ws.projected + t * d, into: ws.hidden + t * d, weight: ffnNorm, eps: c.rmsNormEps, out: ws.normed + t * d, d)
-        }
-        matmul(gateUp, ws.normed, tokens: n, into: ws.gateUpOutputs, scratch: scratch, pool: pool)
-        let f = c.intermediateSize
-        forEachToken(n, pool) { t in siluMul(ws.gate + t * f, ws.up + t * f, f) }
-        matmul(down, ws.gate, tokens: n, into: ws.projected, scratch: scratch, pool: pool)
     }
 
     /// Bias, Q/K norm and RoPE for one token, then its K/V into the cache.

@@ -28,6 +28,7 @@ struct Workspace {
     /// Outputs of the fused Q/K/V and gate/up products (kept, so a step builds no arrays).
     private(set) var qkvOutputs: [UnsafeMutablePointer<Float>] = []
     private(set) var gateUpOutputs: [UnsafeMutablePointer<Float>] = []
+    private(set) var projectedOutputs: [UnsafeMutablePointer<Float>] = []
 
     mutating func reserve(tokens: Int, logits count: Int, config c: ModelConfig) {
         if tokens > tokenCapacity {
@@ -48,6 +49,7 @@ struct Workspace {
             tokenCapacity = n
             qkvOutputs = [q, k, v]
             gateUpOutputs = [gate, up]
+            projectedOutputs = [projected]
         }
         if count > logitCapacity {
             logits.deallocate()

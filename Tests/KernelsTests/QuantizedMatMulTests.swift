@@ -247,6 +247,34 @@ import Testing
         }
     }
 
+    /// RMSNorm fused with the quantization (and the residual add before it) gives the blocks of
+    /// RMSNorm's floats quantized, bit for bit, on every level.
+    @Test func fusedNormQuantizationEqualsTheTwoSteps() {
+        var rng = SeededRandom(seed: 6)
+        let n = 576
+        let x = (0..<n).map { _ in Float.random(in: -3...3, using: &rng) }
+        let delta = (0..<n).map { _ in Float.random(in: -1...1, using: &rng) }
+        let weight = (0..<n).map { _ in Float.random(in: 0.5...1.5, using: &rng) }
+        func bytes(_ b: [pg_block_q8]) -> [UInt8] { b.flatMap { block in withUnsafeBytes(of: block) { Array($0) } } }
+        for level in Self.levels {
+            InstructionSets.with(level) {
+                var normed = [Float](repeating: 0, count: n)
+                var twoSteps = [pg_block_q8](repeating: pg_block_q8(), count: n / 32), fused = twoSteps
+                rmsNorm(x, weight: weight, eps: 1e-5, into: &normed, n)
+                pg_quantize_q8(normed, &twoSteps, Int64(n))
+                rmsNormQuantized(x, weight: weight, eps: 1e-5, into: &fused, n)
+                #expect(bytes(fused) == bytes(twoSteps), "ISA \(level.rawValue)")
+
+                var r1 = x, r2 = x
+                addRMSNorm(delta, into: &r1, weight: weight, eps: 1e-5, out: &normed, n)
+                pg_quantize_q8(normed, &twoSteps, Int64(n))
+                addRMSNormQuantized(delta, into: &r2, weight: weight, eps: 1e-5, into: &fused, n)
+                #expect(r1 == r2)
+                #expect(bytes(fused) == bytes(twoSteps), "ISA \(level.rawValue), with the residual add")
+            }
+        }
+    }
+
     /// A thread's level holds for the pool loops it issues and nowhere else.
     @Test func threadLevelReachesThePoolOnly() throws {
         try #require(pg_isa_detected() != PG_ISA_SCALAR, "needs a level above scalar")

@@ -40,6 +40,11 @@ int pg_isa_thread_level(void);
 /// Quantizes k floats (k a multiple of 32) into k/32 blocks.
 void pg_quantize_q8(const float *x, pg_block_q8 *y, int64_t k);
 
+/// pg_quantize_q8 of the values (x[i] * scale) * w[i], never written out as floats: RMSNorm
+/// (scale = 1 / rms, w its weight) fused with the activation quantization. The same bits as
+/// computing those floats first.
+void pg_quantize_q8_scaled(const float *x, const float *w, float scale, pg_block_q8 *y, int64_t k);
+
 /// y[t * ldy + r] = dot(row r of W, token t of x) for rows [r0, r1) and tokens [0, ntok).
 /// W holds rows of k elements in GGML's Q4_1 (wtype 3), Q8_0 (wtype 8), Q4_K (wtype 12) or Q6_K
 /// (wtype 14) block layout; x holds ntok rows of k/32 quantized blocks each. k is a multiple of 32,
