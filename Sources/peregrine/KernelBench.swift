@@ -35,8 +35,11 @@ struct KernelBench: ParsableCommand {
         Case(name: "gemv output head 49152x576", type: .q8_0, rows: 49152, columns: 576, tokens: 1),
         Case(name: "gemv > L3 16384x4096", type: .q4_1, rows: 16384, columns: 4096, tokens: 1),
         Case(name: "gemv > L3 8192x4096", type: .q8_0, rows: 8192, columns: 4096, tokens: 1),
-        Case(name: "gemv 1536x768 (dequantize path)", type: .q6_K, rows: 1536, columns: 768, tokens: 1),
-        Case(name: "gemv 1536x768 (dequantize path)", type: .q4_K, rows: 1536, columns: 768, tokens: 1),
+        Case(name: "gemv ffn down 576x1536", type: .q4_K, rows: 576, columns: 1536, tokens: 1),
+        Case(name: "gemv ffn down 576x1536", type: .q6_K, rows: 576, columns: 1536, tokens: 1),
+        Case(name: "gemv > L3 16384x4096", type: .q4_K, rows: 16384, columns: 4096, tokens: 1),
+        Case(name: "gemv > L3 16384x4096", type: .q6_K, rows: 16384, columns: 4096, tokens: 1),
+        Case(name: "gemv 1536x576 (dequantize path)", type: .q5_0, rows: 1536, columns: 576, tokens: 1),
         Case(name: "gemv ffn up 1536x576", type: .q4_0, rows: 1536, columns: 576, tokens: 1),
         Case(name: "gemv ffn up 1536x576", type: .f16, rows: 1536, columns: 576, tokens: 1),
         Case(name: "gemv ffn up 1536x576", type: .bf16, rows: 1536, columns: 576, tokens: 1),
@@ -45,6 +48,8 @@ struct KernelBench: ParsableCommand {
         Case(name: "gemm prefill ffn up 1536x576", type: .q4_1, rows: 1536, columns: 576, tokens: 512),
         Case(name: "gemm prefill ffn down 576x1536", type: .q4_1, rows: 576, columns: 1536, tokens: 512),
         Case(name: "gemm prefill 4096x576", type: .q8_0, rows: 4096, columns: 576, tokens: 512),
+        Case(name: "gemm prefill ffn down 576x1536", type: .q4_K, rows: 576, columns: 1536, tokens: 512),
+        Case(name: "gemm prefill ffn down 576x1536", type: .q6_K, rows: 576, columns: 1536, tokens: 512),
     ]
 
     func run() throws {
