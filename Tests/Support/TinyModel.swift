@@ -114,7 +114,7 @@ public struct TinyModel: Sendable {
         return w.bytes()
     }
 
-    /// Encodes floats as F32, F16 or (by simple round-to-nearest quantization) Q8_0 / Q4_1.
+    /// Encodes floats as F32, F16 or (by simple round-to-nearest quantization) Q8_0, Q4_1, Q4_K, Q6_K.
     public static func encode(_ name: String, shape: [Int], values: [Float], type: GGMLType) -> GGUFWriter.Tensor {
         var bytes: [UInt8] = []
         func half(_ f: Float) { let h = floatToHalf(f); bytes += [UInt8(h & 0xFF), UInt8(h >> 8)] }
@@ -139,9 +139,65 @@ public struct TinyModel: Sendable {
                 let q = block.map { UInt8(min(15, max(0, d == 0 ? 0 : (($0 - lo) / d).rounded()))) }
                 bytes += (0..<16).map { q[$0] | (q[$0 + 16] << 4) }
             }
+        case .q4_K:
+            for b in stride(from: 0, to: values.count, by: 256) { bytes += encodeQ4K(Array(values[b..<(b + 256)])) }
+        case .q6_K:
+            for b in stride(from: 0, to: values.count, by: 256) { bytes += encodeQ6K(Array(values[b..<(b + 256)])) }
         default:
             fatalError("unsupported type for tiny models")
         }
         return .init(name: name, shape: shape, type: type, data: bytes)
+    }
+
+    /// One Q4_K super-block (round to nearest): per 32 values a 6-bit scale and minimum, relative
+    /// to the block's half-precision d and dmin; GGML's packing of the 12 scale bytes and nibbles.
+    static func encodeQ4K(_ x: [Float]) -> [UInt8] {
+        var scale = [Float](repeating: 0, count: 8), offset = scale
+        for j in 0..<8 {
+            let sub = x[(32 * j)..<(32 * j + 32)]
+            let lo = min(0, sub.min()!), hi = sub.max()!
+            scale[j] = (hi - lo) / 15
+            offset[j] = -lo
+        }
+        let d = halfToFloat(floatToHalf(scale.max()! / 63)), dmin = halfToFloat(floatToHalf(offset.max()! / 63))
+        let sc = scale.map { d == 0 ? UInt8(0) : UInt8(min(63, ($0 / d).rounded())) }
+        let m = offset.map { dmin == 0 ? UInt8(0) : UInt8(min(63, ($0 / dmin).rounded())) }
+        var packed = [UInt8](repeating: 0, count: 12)
+        for j in 0..<4 {
+            packed[j] = sc[j] | ((sc[j + 4] >> 4) << 6)
+            packed[j + 4] = m[j] | ((m[j + 4] >> 4) << 6)
+            packed[j + 8] = (sc[j + 4] & 0xF) | ((m[j + 4] & 0xF) << 4)
+        }
+        func q(_ i: Int) -> UInt8 {
+            let j = i / 32, step = d * Float(sc[j])
+            return step == 0 ? 0 : UInt8(min(15, max(0, ((x[i] + dmin * Float(m[j])) / step).rounded())))
+        }
+        var qs = [UInt8](repeating: 0, count: 128)
+        for g in 0..<4 { for l in 0..<32 { qs[32 * g + l] = q(64 * g + l) | (q(64 * g + 32 + l) << 4) } }
+        let h = [floatToHalf(d), floatToHalf(dmin)].flatMap { [UInt8($0 & 0xFF), UInt8($0 >> 8)] }
+        return h + packed + qs
+    }
+
+    /// One Q6_K super-block (round to nearest): per 16 values an int8 scale relative to the
+    /// block's half-precision d, 6-bit quants split into low nibbles and high bit pairs.
+    static func encodeQ6K(_ x: [Float]) -> [UInt8] {
+        let scale = (0..<16).map { s in x[(16 * s)..<(16 * s + 16)].map { abs($0) }.max()! / 31 }
+        let d = halfToFloat(floatToHalf(scale.max()! / 127))
+        let sc = scale.map { d == 0 ? Int8(0) : Int8(min(127, ($0 / d).rounded())) }
+        func q(_ i: Int) -> UInt8 {
+            let step = d * Float(sc[i / 16])
+            return UInt8(step == 0 ? 32 : Int(min(31, max(-32, (x[i] / step).rounded()))) + 32)
+        }
+        var ql = [UInt8](repeating: 0, count: 128), qh = [UInt8](repeating: 0, count: 64)
+        for n in 0..<2 {
+            for l in 0..<32 {
+                let q1 = q(128 * n + l), q2 = q(128 * n + l + 32), q3 = q(128 * n + l + 64), q4 = q(128 * n + l + 96)
+                ql[64 * n + l] = (q1 & 0xF) | ((q3 & 0xF) << 4)
+                ql[64 * n + l + 32] = (q2 & 0xF) | ((q4 & 0xF) << 4)
+                qh[32 * n + l] = (q1 >> 4) | ((q2 >> 4) << 2) | ((q3 >> 4) << 4) | ((q4 >> 4) << 6)
+            }
+        }
+        let h = floatToHalf(d)
+        return ql + qh + sc.map { UInt8(bitPattern: $0) } + [UInt8(h & 0xFF), UInt8(h >> 8)]
     }
 }
