@@ -63,7 +63,7 @@ let package = Package(
         .testTarget(
             name: "ModelsTests",
             dependencies: ["Models", "Engine", "GGUF", "Kernels", "CKernels", "ModelHub", "Tokenization", "TestSupport", "MallocCounter"]),
-        .testTarget(name: "EngineTests", dependencies: ["Engine", "Models", "GGUF", "Tokenization", "ModelHub", "Kernels", "TestSupport"]),
+        .testTarget(name: "EngineTests", dependencies: ["Engine", "Models", "GGUF", "Tokenization", "ModelHub", "Kernels", "CKernels", "TestSupport"]),
         .testTarget(name: "ModelHubTests", dependencies: ["ModelHub"]),
         .testTarget(name: "EPLBTests", dependencies: ["EPLB"]),
         .testTarget(name: "CLITests", dependencies: ["peregrine", "GGUF"]),
