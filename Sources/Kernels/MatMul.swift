@@ -69,6 +69,10 @@ final class PackedRows: @unchecked Sendable {
 public final class MatMulScratch: @unchecked Sendable {
     private(set) var quantized: UnsafeMutablePointer<pg_block_q8>
     private var capacity: Int
+    /// The parallel loops of the interleaved products and the activation quantization, reused
+    /// so that no call allocates.
+    let interleaved = InterleavedProducts()
+    let quantizeRows = QuantizeRows()
 
     public init() {
         capacity = 0
@@ -103,11 +107,14 @@ public func matmul(_ w: WeightMatrix, _ x: UnsafePointer<Float>, tokens: Int, in
     let chunks = tokens > 1 ? 4 : 8
     let packedRows = w.packed?.rows ?? 0
     var q: UnsafeMutablePointer<pg_block_q8>?
-    if let packed = w.packed {
+    if w.packed != nil {
         let blocks = quantizeActivations(x, columns: k, tokens: tokens, scratch: scratch, pool: pool)
         q = blocks
-        pool.parallelRanges(packedRows, granularity: 8, chunksPerThread: chunks) { rows in
-            pg_gemm_q_x8(wtype, packed.data, Int64(k), Int64(rows.lowerBound), Int64(rows.upperBound), blocks, Int64(tokens), y, Int64(w.rows))
+        withUnsafePointer(to: w) { matrix in
+            withUnsafePointer(to: y) { output in
+                scratch.interleaved.run(UnsafeBufferPointer(start: matrix, count: 1), blocks, tokens: tokens,
+                                        into: UnsafeBufferPointer(start: output, count: 1), pool: pool)
+            }
         }
     }
     if packedRows == w.rows { return }
@@ -148,26 +155,73 @@ public func matmul(_ ws: [WeightMatrix], _ x: UnsafePointer<Float>, tokens: Int,
         return
     }
     let q = quantizeActivations(x, columns: k, tokens: tokens, scratch: scratch, pool: pool)
-    matmul(ws, quantized: q, tokens: tokens, into: ys, pool: pool)
+    matmul(ws, quantized: q, tokens: tokens, into: ys, scratch: scratch, pool: pool)
 }
 
 /// Products of wholly interleaved matrices with activations the caller quantized: `q` holds
 /// `tokens` rows of `columns / 32` blocks.
 public func matmul(_ ws: [WeightMatrix], quantized q: UnsafePointer<pg_block_q8>, tokens: Int,
-                   into ys: [UnsafeMutablePointer<Float>], pool: ThreadPool) {
+                   into ys: [UnsafeMutablePointer<Float>], scratch: MatMulScratch, pool: ThreadPool) {
     precondition(ws.count == ys.count && ws.allSatisfy { $0.isFullyInterleaved }, "wholly interleaved matrices, one output each")
-    let k = ws[0].columns
-    let groups = ws.reduce(0) { $0 + $1.rows / 8 }
-    pool.parallelRanges(groups, chunksPerThread: tokens > 1 ? 4 : 8) { range in
-        var first = 0  // the first group of matrix i
-        for (w, y) in zip(ws, ys) {
-            let count = w.rows / 8
-            let lo = max(range.lowerBound, first), hi = min(range.upperBound, first + count)
+    ws.withUnsafeBufferPointer { matrices in
+        ys.withUnsafeBufferPointer { outputs in
+            scratch.interleaved.run(matrices, q, tokens: tokens, into: outputs, pool: pool)
+        }
+    }
+}
+
+/// The x8 products of one or more matrices over the same activations as one parallel loop over
+/// their groups of 8 rows (an object, so handing it to the workers allocates nothing). Rows
+/// past the interleaved ones are not its business.
+final class InterleavedProducts: ParallelLoop, @unchecked Sendable {
+    /// One matrix of the loop, as plain values (no reference counting on the workers' path).
+    private struct Entry {
+        var wtype: Int32 = 0
+        var packed: UnsafeRawPointer?
+        var columns = 0, rows = 0, groups = 0
+        var output: UnsafeMutablePointer<Float>?
+    }
+
+    private static let capacity = 8
+    private let entries = UnsafeMutablePointer<Entry>.allocate(capacity: capacity)
+    private var count = 0
+    private var x = UnsafePointer<pg_block_q8>(bitPattern: 64)!
+    private var tokens = 0
+    private var split = RangeSplit(0, threads: 1)
+
+    init() { entries.initialize(repeating: Entry(), count: Self.capacity) }
+
+    deinit { entries.deallocate() }
+
+    /// The caller keeps the matrices alive until it returns.
+    func run(_ ws: UnsafeBufferPointer<WeightMatrix>, _ q: UnsafePointer<pg_block_q8>, tokens: Int,
+             into ys: UnsafeBufferPointer<UnsafeMutablePointer<Float>>, pool: ThreadPool) {
+        precondition(ws.count <= Self.capacity && ws.count == ys.count)
+        var groups = 0
+        for i in ws.indices {
+            let w = ws[i], rows8 = w.packed?.rows ?? 0
+            entries[i] = Entry(wtype: Int32(w.type.rawValue), packed: w.packed.map { UnsafeRawPointer($0.data) }, columns: w.columns,
+                               rows: w.rows, groups: rows8 / 8, output: ys[i])
+            groups += rows8 / 8
+        }
+        count = ws.count
+        x = q
+        self.tokens = tokens
+        split = RangeSplit(groups, chunksPerThread: tokens > 1 ? 4 : 8, threads: pool.threadCount)
+        pool.parallelFor(split.count, self)
+    }
+
+    func run(_ index: Int) {
+        let range = split.range(index)
+        var first = 0  // the first group of entry i
+        for i in 0..<count {
+            let e = entries[i]
+            let lo = max(range.lowerBound, first), hi = min(range.upperBound, first + e.groups)
             if lo < hi {
-                pg_gemm_q_x8(Int32(w.type.rawValue), w.packed!.data, Int64(k), Int64((lo - first) * 8), Int64((hi - first) * 8),
-                             q, Int64(tokens), y, Int64(w.rows))
+                pg_gemm_q_x8(e.wtype, e.packed, Int64(e.columns), Int64((lo - first) * 8), Int64((hi - first) * 8), x, Int64(tokens),
+                             e.output, Int64(e.rows))
             }
-            first += count
+            first += e.groups
         }
     }
 }
@@ -179,11 +233,29 @@ private func quantizeActivations(_ x: UnsafePointer<Float>, columns k: Int, toke
     scratch.reserveBlocks(blocksPerToken * tokens)
     let q = scratch.quantized
     if tokens >= 8 {
-        pool.parallelRanges(tokens) { range in
-            for t in range { pg_quantize_q8(x + t * k, q + t * blocksPerToken, Int64(k)) }
-        }
+        scratch.quantizeRows.run(x, columns: k, tokens: tokens, into: q, pool: pool)
     } else {
         for t in 0..<tokens { pg_quantize_q8(x + t * k, q + t * blocksPerToken, Int64(k)) }
     }
     return q
+}
+
+/// Activation rows quantized in parallel, as a loop object (handing it over allocates nothing).
+final class QuantizeRows: ParallelLoop, @unchecked Sendable {
+    private var x = UnsafePointer<Float>(bitPattern: 64)!
+    private var q = UnsafeMutablePointer<pg_block_q8>(bitPattern: 64)!
+    private var k = 0
+    private var split = RangeSplit(0, threads: 1)
+
+    func run(_ x: UnsafePointer<Float>, columns k: Int, tokens: Int, into q: UnsafeMutablePointer<pg_block_q8>, pool: ThreadPool) {
+        self.x = x
+        self.q = q
+        self.k = k
+        split = RangeSplit(tokens, threads: pool.threadCount)
+        pool.parallelFor(split.count, self)
+    }
+
+    func run(_ index: Int) {
+        for t in split.range(index) { pg_quantize_q8(x + t * k, q + t * k / 32, Int64(k)) }
+    }
 }

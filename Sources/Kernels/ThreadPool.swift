@@ -16,10 +16,10 @@ import Darwin
 public final class ThreadPool: @unchecked Sendable {
     /// Total threads that run a loop, the caller included.
     public let threadCount: Int
-    /// Loops handed to the workers so far. Each hand-off makes one small allocation: Swift can
+    /// Closure loops handed to the workers so far. Each makes one small allocation: Swift can
     /// only pass a non-escaping closure to another thread through `withoutActuallyEscaping`,
-    /// whose thunk context lives on the heap. Everything else in a loop is allocation-free.
-    public private(set) var loopsHandedOff = 0
+    /// whose thunk context lives on the heap. ``ParallelLoop`` objects are handed over without.
+    public private(set) var closuresHandedOff = 0
 
     private let generation = Atomic<Int>(0)
     private let nextIndex = Atomic<Int>(0)
@@ -30,6 +30,8 @@ public final class ThreadPool: @unchecked Sendable {
     /// The loop body, valid while a loop runs. Not an optional: a closure inside a generic type is
     /// stored at another abstraction, and converting to it allocates a thunk on every loop.
     private var body: (Int) -> Void = { _ in }
+    /// The loop object, when the loop is one (then `body` is unused).
+    private var loop: (any ParallelLoop)?
     /// The caller's kernel instruction-set level (`pg_isa_thread_level`), adopted by the workers.
     private var callerLevel: Int32 = -1
     // pthread objects must not move: they live in manually allocated memory, never in Swift
@@ -82,6 +84,8 @@ public final class ThreadPool: @unchecked Sendable {
     }
 
     /// Runs `body(i)` for every i in 0..<n, spread over the pool; returns when all are done.
+    /// Handing the closure to the workers allocates (see ``closuresHandedOff``); the hot loops
+    /// run as ``ParallelLoop`` objects instead.
     public func parallelFor(_ n: Int, _ body: (Int) -> Void) {
         if n <= 0 { return }
         if n == 1 || threadCount == 1 {
@@ -90,41 +94,59 @@ public final class ThreadPool: @unchecked Sendable {
         }
         pthread_mutex_lock(callerMutex)
         defer { pthread_mutex_unlock(callerMutex) }
-        loopsHandedOff += 1
+        closuresHandedOff += 1
         withoutActuallyEscaping(body) { escaping in
             self.body = escaping
-            count = n
-            callerLevel = pg_isa_thread_level()
-            nextIndex.store(0, ordering: .relaxed)
-            finishedWorkers.store(0, ordering: .relaxed)
-            generation.add(1, ordering: .sequentiallyConsistent)
-            if sleepers.load(ordering: .sequentiallyConsistent) > 0 {
-                pthread_mutex_lock(mutex)
-                pthread_cond_broadcast(wake)
-                pthread_mutex_unlock(mutex)
-            }
+            startLoop(n)
             runItems(escaping)
-            var spins = 0
-            while finishedWorkers.load(ordering: .acquiring) < threadCount - 1 {
-                spins += 1
-                if spins < waitSpinLimit { spinPause() } else { sched_yield() }
-            }
+            waitForWorkers()
             self.body = { _ in }
+        }
+    }
+
+    /// Runs `loop.run(i)` for every i in 0..<n, spread over the pool, without allocating.
+    public func parallelFor(_ n: Int, _ loop: any ParallelLoop) {
+        if n <= 0 { return }
+        if n == 1 || threadCount == 1 {
+            for i in 0..<n { loop.run(i) }
+            return
+        }
+        pthread_mutex_lock(callerMutex)
+        defer { pthread_mutex_unlock(callerMutex) }
+        self.loop = loop
+        startLoop(n)
+        runItems { loop.run($0) }
+        waitForWorkers()
+        self.loop = nil
+    }
+
+    /// Publishes a loop of `n` items to the workers (the caller holds `callerMutex`).
+    private func startLoop(_ n: Int) {
+        count = n
+        callerLevel = pg_isa_thread_level()
+        nextIndex.store(0, ordering: .relaxed)
+        finishedWorkers.store(0, ordering: .relaxed)
+        generation.add(1, ordering: .sequentiallyConsistent)
+        if sleepers.load(ordering: .sequentiallyConsistent) > 0 {
+            pthread_mutex_lock(mutex)
+            pthread_cond_broadcast(wake)
+            pthread_mutex_unlock(mutex)
+        }
+    }
+
+    private func waitForWorkers() {
+        var spins = 0
+        while finishedWorkers.load(ordering: .acquiring) < threadCount - 1 {
+            spins += 1
+            if spins < waitSpinLimit { spinPause() } else { sched_yield() }
         }
     }
 
     /// Splits 0..<total into contiguous ranges (about `chunksPerThread` per thread, each a
     /// multiple of `granularity` except the last) and runs `body` on each.
     public func parallelRanges(_ total: Int, granularity: Int = 1, chunksPerThread: Int = 4, _ body: (Range<Int>) -> Void) {
-        if total <= 0 { return }
-        let units = (total + granularity - 1) / granularity
-        let chunks = min(units, threadCount * chunksPerThread)
-        let perChunk = (units + chunks - 1) / chunks
-        let n = (units + perChunk - 1) / perChunk
-        parallelFor(n) { i in
-            let lo = i * perChunk * granularity
-            body(lo..<min(total, lo + perChunk * granularity))
-        }
+        let split = RangeSplit(total, granularity: granularity, chunksPerThread: chunksPerThread, threads: threadCount)
+        parallelFor(split.count) { i in body(split.range(i)) }
     }
 
     private func runItems(_ body: (Int) -> Void) {
@@ -157,7 +179,7 @@ public final class ThreadPool: @unchecked Sendable {
             seen = generation.load(ordering: .acquiring)
             if stopping.load(ordering: .acquiring) { return }
             if pg_isa_thread_level() != callerLevel { pg_isa_set_thread_level(callerLevel) }
-            runItems(body)
+            if let loop { runItems { loop.run($0) } } else { runItems(body) }
             finishedWorkers.add(1, ordering: .releasing)
         }
     }
@@ -165,6 +187,34 @@ public final class ThreadPool: @unchecked Sendable {
     private final class WorkerStart {
         weak var pool: ThreadPool?
         init(pool: ThreadPool) { self.pool = pool }
+    }
+}
+
+/// A loop body as an object: the pool hands a class reference to its workers, which allocates
+/// nothing (a closure needs a heap thunk). Set the loop's inputs, then `pool.parallelFor(n, loop)`.
+public protocol ParallelLoop: AnyObject {
+    func run(_ index: Int)
+}
+
+/// `0..<total` cut into `count` contiguous ranges of whole `granularity` units (about
+/// `chunksPerThread` per thread; the last range may be short).
+public struct RangeSplit: Sendable {
+    public let total: Int
+    public let count: Int
+    private let span: Int
+
+    public init(_ total: Int, granularity: Int = 1, chunksPerThread: Int = 4, threads: Int) {
+        self.total = max(0, total)
+        let units = (self.total + granularity - 1) / granularity
+        let chunks = max(1, min(units, threads * chunksPerThread))
+        let perChunk = max(1, (units + chunks - 1) / chunks)
+        span = perChunk * granularity
+        count = units == 0 ? 0 : (units + perChunk - 1) / perChunk
+    }
+
+    public func range(_ i: Int) -> Range<Int> {
+        let lo = i * span
+        return lo..<min(total, lo + span)
     }
 }
 

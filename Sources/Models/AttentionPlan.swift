@@ -11,7 +11,7 @@ import Kernels
 ///   batch (batch invariance).
 /// - Items: (tile, partition) × KV head, and × query head when there are too few items to fill
 ///   the threads (the kernels give a head the same bits alone or grouped).
-final class AttentionPlan: @unchecked Sendable {
+final class AttentionPlan: ParallelLoop, @unchecked Sendable {
     static let tileTokens = 4
     static let partitionTokens = 256
 
@@ -84,64 +84,91 @@ final class AttentionPlan: @unchecked Sendable {
         headSplit = pairCount * c.numKVHeads < 4 * threads ? c.numHeads / c.numKVHeads : 1
     }
 
-    /// out[t, h] = attention of query q[t, h] over its sequence's cached keys and values.
-    func run(_ kv: KVLayerView, q: UnsafePointer<Float>, out: UnsafeMutablePointer<Float>, config c: ModelConfig,
-             meta: AttentionMetadata, pool: ThreadPool) {
-        let scale = 1 / Float(c.headDim).squareRoot()
-        let perPair = c.numKVHeads * headSplit
-        pool.parallelFor(pairCount * perPair) { item in
-            let pair = pairs.pointer[item / perPair], rest = item % perPair
-            runItem(kv, q: q, out: out, config: c, meta: meta, scale: scale, tile: tiles.pointer[Int(pair.tile)],
-                    partition: Int(pair.partition), kvHead: rest / headSplit, split: rest % headSplit)
-        }
-        if merges { merge(out: out, config: c, tokens: tiles.pointer[tileCount - 1].firstToken + tiles.pointer[tileCount - 1].tokens, pool: pool) }
+    // The inputs of the current layer's run, read by the workers through `run(_:)`.
+    private var kv: KVLayerView?
+    private var q = UnsafePointer<Float>(bitPattern: 64)!
+    private var out = UnsafeMutablePointer<Float>(bitPattern: 64)!
+    private var meta: AttentionMetadata?
+    private var shape = Shape()
+    private var merging = false
+    private var tokenCount = 0
+
+    /// The model's attention dimensions, as plain values.
+    private struct Shape {
+        var headDim = 0, qDim = 0, numHeads = 0, numKVHeads = 0
+        var scale: Float = 1
     }
 
-    private func runItem(_ kv: KVLayerView, q: UnsafePointer<Float>, out: UnsafeMutablePointer<Float>, config c: ModelConfig,
-                         meta: AttentionMetadata, scale: Float, tile: Tile, partition p: Int, kvHead g: Int, split s: Int) {
-        let d = c.headDim, groups = c.numHeads / c.numKVHeads
+    /// out[t, h] = attention of query q[t, h] over its sequence's cached keys and values: the
+    /// items in parallel, then (if a context was split) the merge, both as loops of this object.
+    func attend(_ kv: KVLayerView, q: UnsafePointer<Float>, out: UnsafeMutablePointer<Float>, config c: ModelConfig,
+                meta: AttentionMetadata, pool: ThreadPool) {
+        self.kv = kv
+        self.q = q
+        self.out = out
+        self.meta = meta
+        shape = Shape(headDim: c.headDim, qDim: c.qDim, numHeads: c.numHeads, numKVHeads: c.numKVHeads,
+                      scale: 1 / Float(c.headDim).squareRoot())
+        merging = false
+        pool.parallelFor(pairCount * shape.numKVHeads * headSplit, self)
+        if merges {
+            merging = true
+            tokenCount = tiles.pointer[tileCount - 1].firstToken + tiles.pointer[tileCount - 1].tokens
+            pool.parallelFor(tokenCount, self)
+        }
+        self.kv = nil
+        self.meta = nil
+    }
+
+    func run(_ index: Int) {
+        if merging { merge(token: index); return }
+        let perPair = shape.numKVHeads * headSplit
+        let pair = pairs.pointer[index / perPair], rest = index % perPair
+        runItem(tile: tiles.pointer[Int(pair.tile)], partition: Int(pair.partition), kvHead: rest / headSplit, split: rest % headSplit)
+    }
+
+    private func runItem(tile: Tile, partition p: Int, kvHead g: Int, split s: Int) {
+        let d = shape.headDim, qDim = shape.qDim, numHeads = shape.numHeads, groups = numHeads / shape.numKVHeads
         let count = groups / headSplit, firstHead = g * groups + s * count
-        let queries = AttentionQueries(q + tile.firstToken * c.qDim + firstHead * d, heads: count, tokens: tile.tokens,
-                                       tokenStride: c.qDim, firstContext: tile.firstContext)
+        let queries = AttentionQueries(q + tile.firstToken * qDim + firstHead * d, heads: count, tokens: tile.tokens,
+                                       tokenStride: qDim, firstContext: tile.firstContext)
         let blocks = (p * partitionBlocks)..<((p + 1) * partitionBlocks)
-        let table = meta.blockTable(ofToken: tile.firstToken)
+        let table = meta!.blockTable(ofToken: tile.firstToken), layer = kv!
         withUnsafeTemporaryAllocation(of: Float.self, capacity: 2 * tile.tokens * count) { state in
             let maxima = state.baseAddress!, sums = maxima + tile.tokens * count
             if tile.partitions == 1 {
-                let rows = out + tile.firstToken * c.qDim + firstHead * d
-                pagedAttention(queries, kvHead: g, layer: kv, blockTable: table, blocks: blocks, scale: scale,
-                               into: AttentionAccumulator(output: rows, tokenStride: c.qDim, maxima: maxima, sums: sums))
+                let rows = out + tile.firstToken * qDim + firstHead * d
+                pagedAttention(queries, kvHead: g, layer: layer, blockTable: table, blocks: blocks, scale: shape.scale,
+                               into: AttentionAccumulator(output: rows, tokenStride: qDim, maxima: maxima, sums: sums))
                 for t in 0..<tile.tokens {
-                    for h in 0..<count { normalizeAttention(rows + t * c.qDim + h * d, sum: sums[t * count + h], headDim: d) }
+                    for h in 0..<count { normalizeAttention(rows + t * qDim + h * d, sum: sums[t * count + h], headDim: d) }
                 }
             } else {
-                let entry = tile.partialBase + p * tile.tokens * c.numHeads + firstHead
-                pagedAttention(queries, kvHead: g, layer: kv, blockTable: table, blocks: blocks, scale: scale,
-                               into: AttentionAccumulator(output: partialRows.pointer + entry * d, tokenStride: c.numHeads * d,
+                let entry = tile.partialBase + p * tile.tokens * numHeads + firstHead
+                pagedAttention(queries, kvHead: g, layer: layer, blockTable: table, blocks: blocks, scale: shape.scale,
+                               into: AttentionAccumulator(output: partialRows.pointer + entry * d, tokenStride: numHeads * d,
                                                           maxima: maxima, sums: sums))
                 for t in 0..<tile.tokens {
                     for h in 0..<count {
-                        partialMaxima.pointer[entry + t * c.numHeads + h] = maxima[t * count + h]
-                        partialSums.pointer[entry + t * c.numHeads + h] = sums[t * count + h]
+                        partialMaxima.pointer[entry + t * numHeads + h] = maxima[t * count + h]
+                        partialSums.pointer[entry + t * numHeads + h] = sums[t * count + h]
                     }
                 }
             }
         }
     }
 
-    /// Combines the partitions of every token whose context was split.
-    private func merge(out: UnsafeMutablePointer<Float>, config c: ModelConfig, tokens n: Int, pool: ThreadPool) {
-        let d = c.headDim
-        forEachToken(n, pool) { token in
-            let tile = tiles.pointer[Int(tokenTile.pointer[token])]
-            if tile.partitions == 1 { return }
-            let t = token - tile.firstToken, stride = tile.tokens * c.numHeads
-            for h in 0..<c.numHeads {
-                let entry = tile.partialBase + t * c.numHeads + h
-                mergeAttention(rows: partialRows.pointer + entry * d, maxima: partialMaxima.pointer + entry, sums: partialSums.pointer + entry,
-                               parts: tile.partitions, rowStride: stride * d, scalarStride: stride, headDim: d,
-                               into: out + token * c.qDim + h * d)
-            }
+    /// Combines the partitions of `token`'s heads, if its context was split.
+    private func merge(token: Int) {
+        let tile = tiles.pointer[Int(tokenTile.pointer[token])]
+        if tile.partitions == 1 { return }
+        let d = shape.headDim, numHeads = shape.numHeads
+        let t = token - tile.firstToken, stride = tile.tokens * numHeads
+        for h in 0..<numHeads {
+            let entry = tile.partialBase + t * numHeads + h
+            mergeAttention(rows: partialRows.pointer + entry * d, maxima: partialMaxima.pointer + entry, sums: partialSums.pointer + entry,
+                           parts: tile.partitions, rowStride: stride * d, scalarStride: stride, headDim: d,
+                           into: out + token * shape.qDim + h * d)
         }
     }
 }

@@ -2,7 +2,7 @@ import CKernels
 import Kernels
 
 /// One decoder block's weights and its forward pass.
-struct LlamaLayer {
+final class LlamaLayer: @unchecked Sendable {
     let attentionNorm: [Float]
     let wq, wk, wv, wo: WeightMatrix
     let qBias, kBias, vBias: [Float]?
@@ -50,68 +50,66 @@ struct LlamaLayer {
 
     /// Runs the block on `ws.hidden`. The MLP's output is left in `ws.projected`, not yet added to
     /// the residual stream: the next block (`residualPending`) or the output norm adds it in the
-    /// same pass as its RMSNorm.
-    func forward(_ ws: Workspace, tokens n: Int, residualPending: Bool, meta: AttentionMetadata, attention: AttentionPlan,
-                 kv: KVLayerView, rope: Rope, config c: ModelConfig, scratch: MatMulScratch, pool: ThreadPool) {
-        if fusesQuantization {
-            forwardFused(ws, tokens: n, residualPending: residualPending, meta: meta, attention: attention, kv: kv, rope: rope,
-                         config: c, scratch: scratch, pool: pool)
-            return
+    /// same pass as its RMSNorm. With `fusesQuantization`, the activations of the QKV, gate/up
+    /// and down products are quantized in the same per-token pass as the RMSNorm or SwiGLU that
+    /// makes them (the same bits).
+    func forward(_ ws: Workspace, tokens n: Int, residualPending: Bool, meta: AttentionMetadata, kv: KVLayerView, rope: Rope,
+                 config c: ModelConfig, workspace: ForwardWorkspace, pool: ThreadPool) {
+        let scratch = workspace.scratch, steps = workspace.tokenSteps
+        // Room for the widest activations, so the output projection's own quantization (into the
+        // same scratch) never moves it.
+        let blocks = fusesQuantization ? scratch.activationBlocks(n * max(c.hiddenSize, c.intermediateSize, c.qDim) / 32) : nil
+        let pass = LayerPass(ws: ws, meta: meta, kv: kv, rope: rope, config: c, residualPending: residualPending, blocks: blocks)
+        steps.run(.attentionNorm, of: self, pass, tokens: n, pool: pool)
+        if let blocks {
+            matmul(qkv, quantized: blocks, tokens: n, into: ws.qkvOutputs, scratch: scratch, pool: pool)
+        } else {
+            matmul(qkv, ws.normed, tokens: n, into: ws.qkvOutputs, scratch: scratch, pool: pool)
         }
-        let d = c.hiddenSize, f = c.intermediateSize
-        forEachToken(n, pool) { t in
-            if residualPending {
-                addRMSNorm(ws.projected + t * d, into: ws.hidden + t * d, weight: attentionNorm, eps: c.rmsNormEps, out: ws.normed + t * d, d)
-            } else {
-                rmsNorm(ws.hidden + t * d, weight: attentionNorm, eps: c.rmsNormEps, into: ws.normed + t * d, d)
-            }
-        }
-        matmul(qkv, ws.normed, tokens: n, into: ws.qkvOutputs, scratch: scratch, pool: pool)
-        attend(ws, tokens: n, meta: meta, attention: attention, kv: kv, rope: rope, config: c, scratch: scratch, pool: pool)
-        forEachToken(n, pool) { t in
-            addRMSNorm(ws.projected + t * d, into: ws.hidden + t * d, weight: ffnNorm, eps: c.rmsNormEps, out: ws.normed + t * d, d)
-        }
-        matmul(gateUp, ws.normed, tokens: n, into: ws.gateUpOutputs, scratch: scratch, pool: pool)
-        forEachToken(n, pool) { t in siluMul(ws.gate + t * f, ws.up + t * f, f) }
-        matmul(down, ws.gate, tokens: n, into: ws.projected, scratch: scratch, pool: pool)
-    }
-
-    /// `forward` with the activations of the QKV, gate/up and down products quantized in the
-    /// same per-token pass as the RMSNorm or SwiGLU that makes them (the same bits).
-    private func forwardFused(_ ws: Workspace, tokens n: Int, residualPending: Bool, meta: AttentionMetadata, attention: AttentionPlan,
-                              kv: KVLayerView, rope: Rope, config c: ModelConfig, scratch: MatMulScratch, pool: ThreadPool) {
-        let d = c.hiddenSize, f = c.intermediateSize
-        let q8 = scratch.activationBlocks(n * max(d, f) / 32)
-        forEachToken(n, pool) { t in
-            if residualPending {
-                addRMSNormQuantized(ws.projected + t * d, into: ws.hidden + t * d, weight: attentionNorm, eps: c.rmsNormEps,
-                                    into: q8 + t * d / 32, d)
-            } else {
-                rmsNormQuantized(ws.hidden + t * d, weight: attentionNorm, eps: c.rmsNormEps, into: q8 + t * d / 32, d)
-            }
-        }
-        matmul(qkv, quantized: q8, tokens: n, into: ws.qkvOutputs, pool: pool)
-        attend(ws, tokens: n, meta: meta, attention: attention, kv: kv, rope: rope, config: c, scratch: scratch, pool: pool)
-        let mlp = scratch.activationBlocks(n * max(d, f) / 32)  // the output projection may have grown it
-        forEachToken(n, pool) { t in
-            addRMSNormQuantized(ws.projected + t * d, into: ws.hidden + t * d, weight: ffnNorm, eps: c.rmsNormEps, into: mlp + t * d / 32, d)
-        }
-        matmul(gateUp, quantized: mlp, tokens: n, into: ws.gateUpOutputs, pool: pool)
-        forEachToken(n, pool) { t in
-            siluMul(ws.gate + t * f, ws.up + t * f, f)
-            pg_quantize_q8(ws.gate + t * f, mlp + t * f / 32, Int64(f))
-        }
-        matmul(downOnly, quantized: mlp, tokens: n, into: ws.projectedOutputs, pool: pool)
-    }
-
-    /// Q/K/V preparation, attention over the cache, and the output projection into `ws.projected`.
-    private func attend(_ ws: Workspace, tokens n: Int, meta: AttentionMetadata, attention: AttentionPlan, kv: KVLayerView, rope: Rope,
-                        config c: ModelConfig, scratch: MatMulScratch, pool: ThreadPool) {
-        forEachToken(n, pool) { t in
-            prepareQKV(ws, token: t, position: Int(meta.positions[t]), slot: Int(meta.slots[t]), kv: kv, rope: rope, config: c)
-        }
-        attention.run(kv, q: ws.q, out: ws.attention, config: c, meta: meta, pool: pool)
+        steps.run(.prepareQKV, of: self, pass, tokens: n, pool: pool)
+        workspace.attention.attend(kv, q: ws.q, out: ws.attention, config: c, meta: meta, pool: pool)
         matmul(wo, ws.attention, tokens: n, into: ws.projected, scratch: scratch, pool: pool)
+        steps.run(.ffnNorm, of: self, pass, tokens: n, pool: pool)
+        if let blocks {
+            matmul(gateUp, quantized: blocks, tokens: n, into: ws.gateUpOutputs, scratch: scratch, pool: pool)
+        } else {
+            matmul(gateUp, ws.normed, tokens: n, into: ws.gateUpOutputs, scratch: scratch, pool: pool)
+        }
+        steps.run(.swiGLU, of: self, pass, tokens: n, pool: pool)
+        if let blocks {
+            matmul(downOnly, quantized: blocks, tokens: n, into: ws.projectedOutputs, scratch: scratch, pool: pool)
+        } else {
+            matmul(down, ws.gate, tokens: n, into: ws.projected, scratch: scratch, pool: pool)
+        }
+    }
+
+    /// One token's share of `step`.
+    func run(_ step: TokenStep, token t: Int, _ p: LayerPass) {
+        let c = p.config, ws = p.ws, f = c.intermediateSize
+        switch step {
+        case .attentionNorm:
+            norm(attentionNorm, token: t, p, addingProjection: p.residualPending)
+        case .prepareQKV:
+            prepareQKV(ws, token: t, position: Int(p.meta.positions[t]), slot: Int(p.meta.slots[t]), kv: p.kv, rope: p.rope, config: c)
+        case .ffnNorm:
+            norm(ffnNorm, token: t, p, addingProjection: true)
+        case .swiGLU:
+            siluMul(ws.gate + t * f, ws.up + t * f, f)
+            if let blocks = p.blocks { pg_quantize_q8(ws.gate + t * f, blocks + t * f / 32, Int64(f)) }
+        }
+    }
+
+    /// RMSNorm of token `t`'s residual (after adding the last projection to it, if asked) into
+    /// `ws.normed`, or straight into 8-bit blocks on the fused path.
+    private func norm(_ weight: [Float], token t: Int, _ p: LayerPass, addingProjection: Bool) {
+        let ws = p.ws, d = p.config.hiddenSize, eps = p.config.rmsNormEps
+        let residual = ws.hidden + t * d, projection = ws.projected + t * d
+        switch (p.blocks, addingProjection) {
+        case (let blocks?, true): addRMSNormQuantized(projection, into: residual, weight: weight, eps: eps, into: blocks + t * d / 32, d)
+        case (let blocks?, false): rmsNormQuantized(residual, weight: weight, eps: eps, into: blocks + t * d / 32, d)
+        case (nil, true): addRMSNorm(projection, into: residual, weight: weight, eps: eps, out: ws.normed + t * d, d)
+        case (nil, false): rmsNorm(residual, weight: weight, eps: eps, into: ws.normed + t * d, d)
+        }
     }
 
     /// Bias, Q/K norm and RoPE for one token, then its K/V into the cache.
@@ -127,15 +125,5 @@ struct LlamaLayer {
         rope.apply(q, heads: c.numHeads, headDim: c.headDim, position: position)
         rope.apply(k, heads: c.numKVHeads, headDim: c.headDim, position: position)
         kv.store(slot: slot, key: k, value: v)
-    }
-}
-
-/// Runs `body` per token: inline for a few tokens, spread over the pool for many.
-@inline(__always)
-func forEachToken(_ n: Int, _ pool: ThreadPool, _ body: (Int) -> Void) {
-    if n < 4 {
-        for t in 0..<n { body(t) }
-    } else {
-        pool.parallelRanges(n) { range in for t in range { body(t) } }
     }
 }

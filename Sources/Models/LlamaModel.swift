@@ -60,11 +60,10 @@ public final class LlamaModel: @unchecked Sendable {
                     batch.blockTables.withUnsafeBufferPointer { tables in
                         let meta = AttentionMetadata(positions: positions, slots: slots, sequences: seqs,
                                                      blockTables: tables, stride: batch.blockTableStride)
-                        let plan = workspace.attention
-                        plan.build(meta, tokens: n, blockSize: cache.blockSize, config: config, threads: pool.threadCount)
+                        workspace.attention.build(meta, tokens: n, blockSize: cache.blockSize, config: config, threads: pool.threadCount)
                         for (l, layer) in layers.enumerated() {
-                            layer.forward(ws, tokens: n, residualPending: l > 0, meta: meta, attention: plan, kv: cache.layer(l), rope: rope, config: config,
-                                          scratch: scratch, pool: pool)
+                            layer.forward(ws, tokens: n, residualPending: l > 0, meta: meta, kv: cache.layer(l), rope: rope, config: config,
+                                          workspace: workspace, pool: pool)
                         }
                     }
                 }

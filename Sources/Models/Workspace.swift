@@ -7,6 +7,7 @@ public final class ForwardWorkspace: @unchecked Sendable {
     var buffers = Workspace()
     let scratch = MatMulScratch()
     let attention = AttentionPlan()
+    let tokenSteps = TokenSteps()
 
     public init() {}
 }

@@ -1,0 +1,53 @@
+import CKernels
+import Kernels
+
+/// The per-token steps of a decoder block, between its matrix products.
+enum TokenStep {
+    /// RMSNorm before attention (adding the previous block's output first, when it is pending).
+    case attentionNorm
+    /// Biases, Q/K norms, RoPE, and the token's K/V into the cache.
+    case prepareQKV
+    /// Residual add and RMSNorm before the MLP.
+    case ffnNorm
+    /// silu(gate) · up (and its quantization for the down projection).
+    case swiGLU
+}
+
+/// What a block's per-token steps read, fixed for one block's pass.
+struct LayerPass {
+    let ws: Workspace
+    let meta: AttentionMetadata
+    let kv: KVLayerView
+    let rope: Rope
+    let config: ModelConfig
+    let residualPending: Bool
+    /// Activation blocks of the fused path (nil: the products quantize floats themselves).
+    let blocks: UnsafeMutablePointer<pg_block_q8>?
+}
+
+/// Runs a ``TokenStep`` over a batch's tokens: inline for a few, otherwise as one parallel loop
+/// of this object (handing an object to the pool's workers allocates nothing; a closure would).
+final class TokenSteps: ParallelLoop, @unchecked Sendable {
+    private unowned(unsafe) var layer: LlamaLayer?
+    private var pass: LayerPass?
+    private var step = TokenStep.attentionNorm
+    private var split = RangeSplit(0, threads: 1)
+
+    func run(_ step: TokenStep, of layer: LlamaLayer, _ pass: LayerPass, tokens n: Int, pool: ThreadPool) {
+        if n < 4 {
+            for t in 0..<n { layer.run(step, token: t, pass) }
+            return
+        }
+        self.layer = layer
+        self.pass = pass
+        self.step = step
+        split = RangeSplit(n, threads: pool.threadCount)
+        pool.parallelFor(split.count, self)
+        self.pass = nil
+    }
+
+    func run(_ index: Int) {
+        guard let layer, let pass else { return }
+        for t in split.range(index) { layer.run(step, token: t, pass) }
+    }
+}
