@@ -26,7 +26,7 @@ final class AttentionPlan: ParallelLoop, @unchecked Sendable {
 
     private var tiles = ScratchBuffer<Tile>()
     private var tileCount = 0
-    /// (tile, partition) pairs, partition in the low bits.
+    /// (tile, partition) pairs: one per partition of each tile.
     private var pairs = ScratchBuffer<(tile: Int32, partition: Int32)>()
     private var pairCount = 0
     private var tokenTile = ScratchBuffer<Int32>()

@@ -60,27 +60,23 @@ final class LlamaLayer: @unchecked Sendable {
         // same scratch) never moves it.
         let blocks = fusesQuantization ? scratch.activationBlocks(n * max(c.hiddenSize, c.intermediateSize, c.qDim) / 32) : nil
         let pass = LayerPass(ws: ws, meta: meta, kv: kv, rope: rope, config: c, residualPending: residualPending, blocks: blocks)
-        steps.run(.attentionNorm, of: self, pass, tokens: n, pool: pool)
-        if let blocks {
-            matmul(qkv, quantized: blocks, tokens: n, into: ws.qkvOutputs, scratch: scratch, pool: pool)
-        } else {
-            matmul(qkv, ws.normed, tokens: n, into: ws.qkvOutputs, scratch: scratch, pool: pool)
+        // The products of `matrices` over the last step's activations: its 8-bit blocks, or `floats`.
+        func multiply(_ matrices: [WeightMatrix], _ floats: UnsafePointer<Float>, into ys: [UnsafeMutablePointer<Float>]) {
+            if let blocks {
+                matmul(matrices, quantized: blocks, tokens: n, into: ys, scratch: scratch, pool: pool)
+            } else {
+                matmul(matrices, floats, tokens: n, into: ys, scratch: scratch, pool: pool)
+            }
         }
+        steps.run(.attentionNorm, of: self, pass, tokens: n, pool: pool)
+        multiply(qkv, ws.normed, into: ws.qkvOutputs)
         steps.run(.prepareQKV, of: self, pass, tokens: n, pool: pool)
         workspace.attention.attend(kv, q: ws.q, out: ws.attention, config: c, meta: meta, pool: pool)
         matmul(wo, ws.attention, tokens: n, into: ws.projected, scratch: scratch, pool: pool)
         steps.run(.ffnNorm, of: self, pass, tokens: n, pool: pool)
-        if let blocks {
-            matmul(gateUp, quantized: blocks, tokens: n, into: ws.gateUpOutputs, scratch: scratch, pool: pool)
-        } else {
-            matmul(gateUp, ws.normed, tokens: n, into: ws.gateUpOutputs, scratch: scratch, pool: pool)
-        }
+        multiply(gateUp, ws.normed, into: ws.gateUpOutputs)
         steps.run(.swiGLU, of: self, pass, tokens: n, pool: pool)
-        if let blocks {
-            matmul(downOnly, quantized: blocks, tokens: n, into: ws.projectedOutputs, scratch: scratch, pool: pool)
-        } else {
-            matmul(down, ws.gate, tokens: n, into: ws.projected, scratch: scratch, pool: pool)
-        }
+        multiply(downOnly, ws.gate, into: ws.projectedOutputs)
     }
 
     /// One token's share of `step`.

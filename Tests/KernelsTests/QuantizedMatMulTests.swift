@@ -68,17 +68,23 @@ import Testing
         #expect(pg_gemm_f(Int32(GGMLType.q8_0.rawValue), w, Int64(k), 0, 1, x, 1, &y, 1) == -1)
     }
 
-    /// Reference: dequantized weights · dequantized 8-bit activations.
-    static func reference(_ type: GGMLType, _ w: [UInt8], rows: Int, k: Int, x: [Float], tokens: Int) -> [Float] {
-        let weights = w.withUnsafeBytes { Dequantize.toFloats(type, $0, count: rows * k) }
-        var blocks = [pg_block_q8](repeating: pg_block_q8(), count: tokens * k / 32)
-        pg_quantize_q8(x, &blocks, Int64(tokens * k))
-        var xq = [Float](repeating: 0, count: tokens * k)
+    /// `x` in 8-bit blocks, and those blocks read back as floats.
+    static func quantized(_ x: [Float]) -> (blocks: [pg_block_q8], values: [Float]) {
+        var blocks = [pg_block_q8](repeating: pg_block_q8(), count: x.count / 32)
+        pg_quantize_q8(x, &blocks, Int64(x.count))
+        var xq = [Float](repeating: 0, count: x.count)
         for (b, block) in blocks.enumerated() {
             withUnsafeBytes(of: block.qs) { qs in
                 for j in 0..<32 { xq[b * 32 + j] = Float(Int8(bitPattern: qs[j])) * block.d }
             }
         }
+        return (blocks, xq)
+    }
+
+    /// Reference: dequantized weights · dequantized 8-bit activations.
+    static func reference(_ type: GGMLType, _ w: [UInt8], rows: Int, k: Int, x: [Float], tokens: Int) -> [Float] {
+        let weights = w.withUnsafeBytes { Dequantize.toFloats(type, $0, count: rows * k) }
+        let (blocks, xq) = Self.quantized(x)
         var y = [Float](repeating: 0, count: tokens * rows)
         for t in 0..<tokens {
             for r in 0..<rows {
@@ -155,14 +161,7 @@ import Testing
         let w = Self.randomKWeights(type, rows: rows, columns: k, rng: &rng)
         let weights = w.withUnsafeBytes { Dequantize.toFloats(type, $0, count: rows * k) }
         let x = (0..<(tokens * k)).map { _ in Float.random(in: -2...2, using: &rng) }
-        var blocks = [pg_block_q8](repeating: pg_block_q8(), count: tokens * k / 32)
-        pg_quantize_q8(x, &blocks, Int64(tokens * k))
-        var xq = [Float](repeating: 0, count: tokens * k)
-        for (b, block) in blocks.enumerated() {
-            withUnsafeBytes(of: block.qs) { qs in
-                for j in 0..<32 { xq[b * 32 + j] = Float(Int8(bitPattern: qs[j])) * block.d }
-            }
-        }
+        let (blocks, xq) = Self.quantized(x)
         for level in Self.levels {
             InstructionSets.with(level) {
                 var y = [Float](repeating: .nan, count: tokens * rows)
