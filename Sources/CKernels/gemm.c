@@ -130,6 +130,34 @@ static float dot_q4_1_scalar(const uint8_t *row, const pg_block_q8 *x, int64_t n
     return acc;
 }
 
+// Q5_0 (half d, uint32 qh, 16 bytes of nibbles; d * (q - 16)) and Q5_1 (half d, half m, qh,
+// nibbles; d * q + m): element j is nibble j of qs (low nibbles first) with bit j of qh as its
+// fifth bit. Q5_0's offset meets the activations' sum as m = -16d, as the other kernels take it.
+static float dot_q5_scalar(int wtype, const uint8_t *row, const pg_block_q8 *x, int64_t nb) {
+    const int64_t blockBytes = wtype == 6 ? 22 : 24;
+    float acc = 0;
+    for (int64_t b = 0; b < nb; b++) {
+        const uint8_t *blk = row + b * blockBytes, *qs = blk + blockBytes - 16;
+        uint16_t dh, mh;
+        uint32_t qh;
+        memcpy(&dh, blk, 2);
+        memcpy(&qh, qs - 4, 4);
+        const float d = half_to_float(dh);
+        float m = -16.0f * d;
+        if (wtype == 7) {
+            memcpy(&mh, blk + 2, 2);
+            m = half_to_float(mh);
+        }
+        int isum = 0;
+        for (int j = 0; j < 16; j++) {
+            const int lo = (qs[j] & 0xF) | (int)((qh >> j) & 1) << 4, hi = (qs[j] >> 4) | (int)((qh >> (j + 16)) & 1) << 4;
+            isum += lo * x[b].qs[j] + hi * x[b].qs[j + 16];
+        }
+        acc += d * x[b].d * (float)isum + m * x[b].s;
+    }
+    return acc;
+}
+
 static float dot_q8_0_scalar(const uint8_t *row, const pg_block_q8 *x, int64_t nb) {
     float acc = 0;
     for (int64_t b = 0; b < nb; b++) {
@@ -208,6 +236,8 @@ static float dot_q6_K_scalar(const uint8_t *row, const pg_block_q8 *x, int64_t n
 static float dot_scalar(int wtype, const uint8_t *row, const pg_block_q8 *x, int64_t nb) {
     switch (wtype) {
     case 3: return dot_q4_1_scalar(row, x, nb);
+    case 6:
+    case 7: return dot_q5_scalar(wtype, row, x, nb);
     case 8: return dot_q8_0_scalar(row, x, nb);
     case 12: return dot_q4_K_scalar(row, x, nb / 8);
     default: return dot_q6_K_scalar(row, x, nb / 8);
@@ -217,8 +247,8 @@ static float dot_scalar(int wtype, const uint8_t *row, const pg_block_q8 *x, int
 static int gemm_scalar(int wtype, const void *w, int64_t k, int64_t r0, int64_t r1, const pg_block_q8 *x,
                        int64_t ntok, float *y, int64_t ldy) {
     const int64_t nb = k / 32;
-    const int64_t rowBytes = wtype == 3 ? nb * 20 : wtype == 8 ? nb * 34 : wtype == 12 ? k / 256 * 144
-                           : wtype == 14 ? k / 256 * 210 : 0;
+    const int64_t rowBytes = wtype == 3 ? nb * 20 : wtype == 6 ? nb * 22 : wtype == 7 ? nb * 24 : wtype == 8 ? nb * 34
+                           : wtype == 12 ? k / 256 * 144 : wtype == 14 ? k / 256 * 210 : 0;
     if (!rowBytes) return -1;
     for (int64_t r = r0; r < r1; r++) {
         const uint8_t *row = (const uint8_t *)w + r * rowBytes;
@@ -249,10 +279,23 @@ int pg_gemm_q(int wtype, const void *w, int64_t k, int64_t r0, int64_t r1, const
 // element 4i + j and its high nibble element 16 + 4i + j. Q8_0 (272 bytes): 8 half d, then 8
 // vectors; byte 4r + j of vector i is element 4i + j of row r. Q4_0 (d * (q - 8)) takes the
 // Q4_1 layout with m = -8d, exact in half precision (a power-of-two multiple).
+//
+// Q5_1 (192 bytes, GGML's size): 8 half d, 8 half m, a 32-byte plane, then 4 vectors of 32
+// bytes. Q5_0 (176 bytes, GGML's size): 8 half d, the plane, the vectors; its offset -16d is
+// formed in the kernels rather than stored. Byte 4r + j of vector i holds element 4i + j of
+// row r whole in bits 0-4 and the top 3 bits of element 16 + 4i + j in bits 5-7; bits 2i and
+// 2i + 1 of byte 4r + j of the plane hold that element's low 2 bits. Still 5 bits a weight, and
+// the kernels unpack element 4i + j with one mask, element 16 + 4i + j with two shifts, two
+// masks and an or.
 static int packed_type(int wtype) { return wtype == 2 ? 3 : wtype; }
 static int64_t group_block_bytes(int wtype) {
-    wtype = packed_type(wtype);
-    return wtype == 3 ? 160 : wtype == 8 ? 272 : -1;
+    switch (packed_type(wtype)) {
+    case 3: return 160;
+    case 6: return 176;
+    case 7: return 192;
+    case 8: return 272;
+    default: return -1;
+    }
 }
 
 int64_t pg_packed_bytes(int wtype, int64_t k, int64_t rows8) {
@@ -260,18 +303,29 @@ int64_t pg_packed_bytes(int wtype, int64_t k, int64_t rows8) {
     return g < 0 ? -1 : rows8 / 8 * (k / 32) * g;
 }
 
+static int64_t ggml_block_bytes(int wtype) {
+    switch (wtype) {
+    case 2: return 18;
+    case 3: return 20;
+    case 6: return 22;
+    case 7: return 24;
+    default: return 34;
+    }
+}
+
 int pg_repack_x8(int wtype, const void *w, int64_t k, int64_t rows8, void *out) {
     const int64_t gb = group_block_bytes(wtype);
     if (gb < 0 || k % 32 != 0 || rows8 % 8 != 0) return -1;
-    const int64_t blockBytes = wtype == 2 ? 18 : wtype == 3 ? 20 : 34, nb = k / 32, rowBytes = nb * blockBytes;
-    const int nibbles = wtype != 8, quantBytes = nibbles ? 16 : 32, headerBytes = nibbles ? 32 : 16;
+    const int64_t blockBytes = ggml_block_bytes(wtype), nb = k / 32, rowBytes = nb * blockBytes;
+    const int nibbles = wtype != 8, fifth = wtype == 6 || wtype == 7, quantBytes = nibbles ? 16 : 32;
+    const int scaleBytes = wtype == 6 || wtype == 8 ? 16 : 32, headerBytes = scaleBytes + (fifth ? 32 : 0);
     for (int64_t g = 0; g < rows8 / 8; g++) {
         for (int64_t b = 0; b < nb; b++) {
             uint8_t *dst = (uint8_t *)out + (g * nb + b) * gb;
             for (int r = 0; r < 8; r++) {
                 const uint8_t *blk = (const uint8_t *)w + (g * 8 + r) * rowBytes + b * blockBytes;
                 memcpy(dst + 2 * r, blk, 2);
-                if (wtype == 3) memcpy(dst + 16 + 2 * r, blk + 2, 2);
+                if (wtype == 3 || wtype == 7) memcpy(dst + 16 + 2 * r, blk + 2, 2);
                 if (wtype == 2) {
                     uint16_t dh, mh;
                     memcpy(&dh, blk, 2);
@@ -279,6 +333,22 @@ int pg_repack_x8(int wtype, const void *w, int64_t k, int64_t rows8, void *out) 
                     memcpy(dst + 16 + 2 * r, &mh, 2);
                 }
                 const uint8_t *qs = blk + blockBytes - quantBytes;
+                if (fifth) {
+                    uint32_t qh;
+                    memcpy(&qh, qs - 4, 4);
+                    uint8_t q[32];
+                    for (int e = 0; e < 32; e++) q[e] = (uint8_t)((e < 16 ? qs[e] & 0xF : qs[e - 16] >> 4) | ((qh >> e) & 1) << 4);
+                    for (int j = 0; j < 4; j++) {
+                        uint8_t plane = 0;
+                        for (int i = 0; i < 4; i++) {
+                            const uint8_t hi = q[16 + 4 * i + j];
+                            dst[headerBytes + 32 * i + 4 * r + j] = (uint8_t)(q[4 * i + j] | (hi >> 2) << 5);
+                            plane |= (uint8_t)((hi & 3) << (2 * i));
+                        }
+                        dst[scaleBytes + 4 * r + j] = plane;
+                    }
+                    continue;
+                }
                 for (int i = 0; i < quantBytes / 4; i++) memcpy(dst + headerBytes + 32 * i + 4 * r, qs + 4 * i, 4);
             }
         }
@@ -300,15 +370,29 @@ static void gemm_x8_scalar(int wtype0, const uint8_t *packed, int64_t k, int64_t
                 uint16_t dh;
                 memcpy(&dh, g + 2 * lane, 2);
                 int isum = 0;
-                if (wtype == 3) {
+                if (wtype == 3 || wtype == 6 || wtype == 7) {
+                    // Q5: the plane after the scales, then the 5-bit fields (see above).
+                    const uint8_t *plane = wtype == 3 ? 0 : g + (wtype == 6 ? 16 : 32);
+                    const uint8_t *qs = wtype == 3 ? g + 32 : plane + 32;
                     for (int i = 0; i < 4; i++)
                         for (int j = 0; j < 4; j++) {
-                            const uint8_t q = g[32 + 32 * i + 4 * lane + j];
-                            isum += (q & 0xF) * xb->qs[4 * i + j] + (q >> 4) * xb->qs[16 + 4 * i + j];
+                            const uint8_t q = qs[32 * i + 4 * lane + j];
+                            int lo = q & 0xF, hi = q >> 4;
+                            if (plane) {
+                                lo = q & 0x1F;
+                                hi = (q >> 5) << 2 | ((plane[4 * lane + j] >> (2 * i)) & 3);
+                            }
+                            isum += lo * xb->qs[4 * i + j] + hi * xb->qs[16 + 4 * i + j];
                         }
-                    uint16_t mh;
-                    memcpy(&mh, g + 16 + 2 * lane, 2);
-                    acc += half_to_float(dh) * xb->d * (float)isum + half_to_float(mh) * xb->s;
+                    float m;
+                    if (wtype == 6) {
+                        m = -16.0f * half_to_float(dh);
+                    } else {
+                        uint16_t mh;
+                        memcpy(&mh, g + 16 + 2 * lane, 2);
+                        m = half_to_float(mh);
+                    }
+                    acc += half_to_float(dh) * xb->d * (float)isum + m * xb->s;
                 } else {
                     for (int i = 0; i < 8; i++)
                         for (int j = 0; j < 4; j++) isum += (int8_t)g[16 + 32 * i + 4 * lane + j] * xb->qs[4 * i + j];

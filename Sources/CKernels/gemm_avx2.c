@@ -24,6 +24,20 @@ static inline __m256i sum_u4s8_avx2(const __m256i w[8], const int8_t *xq) {
     return _mm256_madd_epi16(s, _mm256_set1_epi16(1));
 }
 #define PG_SUM_U8S8(w, xq) sum_u4s8_avx2(w, xq)
+
+// 5-bit weights: four products per lane pair stay within int16 (4 * 2 * 31 * 127 < 32768), so
+// each half of the block widens on its own.
+static inline __m256i sum_u5s8_avx2(const __m256i w[8], const int8_t *xq) {
+    const __m256i ones = _mm256_set1_epi16(1);
+    __m256i s[2];
+    for (int h = 0; h < 2; h++) {
+        s[h] = _mm256_maddubs_epi16(w[4 * h], bcast32_avx2(xq + 16 * h));
+        for (int j = 1; j < 4; j++)
+            s[h] = _mm256_add_epi16(s[h], _mm256_maddubs_epi16(w[4 * h + j], bcast32_avx2(xq + 16 * h + 4 * j)));
+    }
+    return _mm256_add_epi32(_mm256_madd_epi16(s[0], ones), _mm256_madd_epi16(s[1], ones));
+}
+#define PG_SUM_U5S8(w, xq) sum_u5s8_avx2(w, xq)
 #include "gemm_x8.inc"
 #include "gemm_f.inc"
 

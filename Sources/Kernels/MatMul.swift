@@ -39,7 +39,7 @@ extension GGMLType {
     /// Whether `pg_gemm_q` multiplies rows of this type in GGML layout.
     var hasRowKernel: Bool {
         switch self {
-        case .q4_1, .q8_0, .q4_K, .q6_K: true
+        case .q4_1, .q5_0, .q5_1, .q8_0, .q4_K, .q6_K: true
         default: false
         }
     }
@@ -99,7 +99,7 @@ public final class MatMulScratch: @unchecked Sendable {
 /// Y = X · Wᵀ: `x` holds `tokens` rows of `w.columns` floats, `y` gets `tokens` rows of `w.rows`.
 ///
 /// Interleaved rows go through the x8 integer kernels (activations quantized to 8 bits once);
-/// remaining rows through the GGML-layout integer kernels (Q4_1, Q8_0, Q4_K, Q6_K), the float
+/// remaining rows through the GGML-layout integer kernels (Q4_1, Q5_0, Q5_1, Q8_0, Q4_K, Q6_K), the float
 /// kernels (F32, F16, BF16), or dequantization to floats (other types).
 public func matmul(_ w: WeightMatrix, _ x: UnsafePointer<Float>, tokens: Int, into y: UnsafeMutablePointer<Float>,
                    scratch: MatMulScratch, pool: ThreadPool) {

@@ -39,7 +39,7 @@ struct KernelBench: ParsableCommand {
         Case(name: "gemv ffn down 576x1536", type: .q6_K, rows: 576, columns: 1536, tokens: 1),
         Case(name: "gemv > 2 x L3 32768x4096", type: .q4_K, rows: 32768, columns: 4096, tokens: 1),
         Case(name: "gemv > 2 x L3 32768x4096", type: .q6_K, rows: 32768, columns: 4096, tokens: 1),
-        Case(name: "gemv 1536x576 (dequantize path)", type: .q5_0, rows: 1536, columns: 576, tokens: 1),
+        Case(name: "gemv > 2 x L3 32768x4096", type: .q5_0, rows: 32768, columns: 4096, tokens: 1),
         Case(name: "gemv ffn up 1536x576", type: .q4_0, rows: 1536, columns: 576, tokens: 1),
         Case(name: "gemv ffn up 1536x576", type: .f16, rows: 1536, columns: 576, tokens: 1),
         Case(name: "gemv ffn up 1536x576", type: .bf16, rows: 1536, columns: 576, tokens: 1),

@@ -20,6 +20,10 @@ import Testing
             case .q4_0:
                 bytes += le(floatToHalf(Float.random(in: -0.05...0.05, using: &rng)))
                 bytes += (0..<16).map { _ in UInt8.random(in: 0...255, using: &rng) }
+            case .q5_0, .q5_1:
+                bytes += le(floatToHalf(Float.random(in: type == .q5_0 ? -0.05...0.05 : 0.001...0.05, using: &rng)))
+                if type == .q5_1 { bytes += le(floatToHalf(Float.random(in: -0.8...0, using: &rng))) }
+                bytes += (0..<20).map { _ in UInt8.random(in: 0...255, using: &rng) }  // qh, then nibbles
             default:
                 bytes += le(floatToHalf(Float.random(in: 0.001...0.02, using: &rng)))
                 bytes += (0..<32).map { _ in UInt8.random(in: 0...255, using: &rng) }  // includes -128
@@ -90,13 +94,14 @@ import Testing
             for r in 0..<rows {
                 var s = 0.0
                 for j in 0..<k { s += Double(weights[r * k + j]) * Double(xq[t * k + j]) }
-                if type == .q4_1 || type == .q4_0 {
-                    // The kernel takes the block minimum (Q4_0: -8d) times the activations' stored
-                    // sum `s` (kept at half precision, as GGML does) instead of summing the values.
+                if let offset = Self.offset(type) {
+                    // The kernel takes the block minimum (Q4_0: -8d, Q5_0: -16d) times the
+                    // activations' stored sum `s` (kept at half precision, as GGML does) instead
+                    // of summing the values.
                     for b in 0..<(k / 32) {
-                        let at = type == .q4_1 ? (r * k / 32 + b) * 20 + 2 : (r * k / 32 + b) * 18
+                        let at = (r * k / 32 + b) * type.blockBytes + (offset == 0 ? 2 : 0)
                         let half = Double(halfToFloat(UInt16(w[at]) | UInt16(w[at + 1]) << 8))
-                        let m = type == .q4_1 ? half : -8 * half
+                        let m = offset == 0 ? half : offset * half
                         let block = blocks[t * k / 32 + b]
                         let exactSum = (0..<32).reduce(0.0) { $0 + Double(xq[t * k + b * 32 + $1]) }
                         s += m * (Double(block.s) - exactSum)
@@ -108,9 +113,20 @@ import Testing
         return y
     }
 
+    /// For types whose kernels apply an offset through the activations' sum: 0 when it is stored
+    /// (Q4_1, Q5_1), else the multiple of d it is (Q4_0: -8, Q5_0: -16).
+    static func offset(_ type: GGMLType) -> Double? {
+        switch type {
+        case .q4_1, .q5_1: 0
+        case .q4_0: -8
+        case .q5_0: -16
+        default: nil
+        }
+    }
+
     static let levels = InstructionSets.available
 
-    @Test(arguments: [GGMLType.q4_1, .q8_0], [(rows: 13, k: 96, tokens: 7), (rows: 64, k: 576, tokens: 1), (rows: 8, k: 32, tokens: 9)])
+    @Test(arguments: [GGMLType.q4_1, .q5_0, .q5_1, .q8_0], [(rows: 13, k: 96, tokens: 7), (rows: 64, k: 576, tokens: 1), (rows: 8, k: 32, tokens: 9)])
     func kernelsMatchReference(type: GGMLType, shape: (rows: Int, k: Int, tokens: Int)) throws {
         var rng = SeededRandom(seed: 42)
         let w = Self.randomWeights(type, rows: shape.rows, columns: shape.k, rng: &rng)
@@ -189,7 +205,7 @@ import Testing
     }
 
     /// The interleaved (x8) kernels: every token-tile width (1…4 and remainders), split row ranges.
-    @Test(arguments: [GGMLType.q4_1, .q8_0, .q4_0], [(rows: 16, k: 96, tokens: 7), (rows: 64, k: 576, tokens: 1), (rows: 24, k: 32, tokens: 10)])
+    @Test(arguments: [GGMLType.q4_1, .q8_0, .q4_0, .q5_0, .q5_1], [(rows: 16, k: 96, tokens: 7), (rows: 64, k: 576, tokens: 1), (rows: 24, k: 32, tokens: 10)])
     func interleavedKernelsMatchReference(type: GGMLType, shape: (rows: Int, k: Int, tokens: Int)) throws {
         var rng = SeededRandom(seed: 43)
         let w = Self.randomWeights(type, rows: shape.rows, columns: shape.k, rng: &rng)
@@ -218,7 +234,39 @@ import Testing
         var y = [Float](repeating: 0, count: shape.tokens * shape.rows)
         let blocks = [pg_block_q8](repeating: pg_block_q8(), count: shape.tokens * shape.k / 32)
         #expect(pg_gemm_q_x8(wtype, packed, Int64(shape.k), 4, 8, blocks, 1, &y, Int64(shape.rows)) == -1)
-        #expect(pg_packed_bytes(Int32(GGMLType.q5_0.rawValue), Int64(shape.k), 8) == -1)
+        #expect(pg_packed_bytes(Int32(GGMLType.q8_1.rawValue), Int64(shape.k), 8) == -1)
+    }
+
+    /// 5-bit weights at their largest (every quant 31) against activations at theirs (±127): the
+    /// largest partial sums the kernels form, on both layouts and every level. (Four-bit sums
+    /// widen late on AVX2; five-bit ones must widen twice as often.)
+    @Test(arguments: [GGMLType.q5_0, .q5_1])
+    func fiveBitKernelsDoNotSaturate(type: GGMLType) {
+        var rng = SeededRandom(seed: 45)
+        let rows = 19, k = 128, tokens = 5
+        var w = Self.randomWeights(type, rows: rows, columns: k, rng: &rng)
+        for b in 0..<(rows * k / 32) {
+            for i in (type.blockBytes - 20)..<type.blockBytes { w[b * type.blockBytes + i] = 0xFF }
+        }
+        let x = (0..<(tokens * k)).map { i in (i / 32) % 2 == 0 ? Float(1.5) : -1.5 }
+        let expected = Self.reference(type, w, rows: rows, k: k, x: x, tokens: tokens)
+        let (blocks, _) = Self.quantized(x)
+        #expect(blocks.allSatisfy { b in withUnsafeBytes(of: b.qs) { $0.allSatisfy { $0 == 127 || $0 == 129 } } })
+        let wtype = Int32(type.rawValue), rows8 = rows / 8 * 8
+        var packed = [UInt8](repeating: 0, count: Int(pg_packed_bytes(wtype, Int64(k), Int64(rows8))))
+        #expect(pg_repack_x8(wtype, w, Int64(k), Int64(rows8), &packed) == 0)
+        for level in Self.levels {
+            InstructionSets.with(level) {
+                var rowPath = [Float](repeating: .nan, count: tokens * rows), interleaved = rowPath
+                #expect(pg_gemm_q(wtype, w, Int64(k), 0, Int64(rows), blocks, Int64(tokens), &rowPath, Int64(rows)) == 0)
+                #expect(pg_gemm_q_x8(wtype, packed, Int64(k), 0, Int64(rows8), blocks, Int64(tokens), &interleaved, Int64(rows)) == 0)
+                #expect(pg_gemm_q(wtype, w, Int64(k), Int64(rows8), Int64(rows), blocks, Int64(tokens), &interleaved, Int64(rows)) == 0)
+                for i in expected.indices {
+                    #expect(abs(rowPath[i] - expected[i]) <= 1e-4 * max(1, abs(expected[i])), "ISA \(level.rawValue) rows")
+                    #expect(abs(interleaved[i] - expected[i]) <= 1e-4 * max(1, abs(expected[i])), "ISA \(level.rawValue) x8")
+                }
+            }
+        }
     }
 
     /// Activation quantization gives identical blocks on every level (an all-zero block, ties
@@ -307,7 +355,7 @@ import Testing
     /// `matmul` through the pool, for quantized and dequantized weight types, with and without
     /// the interleaved copy (37 rows: 32 interleaved, 5 in GGML layout).
     @Test(arguments: [(GGMLType.q4_1, true), (.q4_1, false), (.q8_0, true), (.q8_0, false), (.q4_0, true), (.q4_0, false),
-                      (.f32, true), (.f16, true), (.bf16, true), (.q4_K, true), (.q6_K, true)])
+                      (.q5_0, true), (.q5_0, false), (.q5_1, true), (.q5_1, false), (.f32, true), (.f16, true), (.bf16, true), (.q4_K, true), (.q6_K, true)])
     func matmulThroughPool(type: GGMLType, repack: Bool) {
         var rng = SeededRandom(seed: 7)
         let rows = 37, k = type.blockSize == 256 ? 256 : 64, tokens = 5

@@ -46,8 +46,8 @@ void pg_quantize_q8(const float *x, pg_block_q8 *y, int64_t k);
 void pg_quantize_q8_scaled(const float *x, const float *w, float scale, pg_block_q8 *y, int64_t k);
 
 /// y[t * ldy + r] = dot(row r of W, token t of x) for rows [r0, r1) and tokens [0, ntok).
-/// W holds rows of k elements in GGML's Q4_1 (wtype 3), Q8_0 (wtype 8), Q4_K (wtype 12) or Q6_K
-/// (wtype 14) block layout; x holds ntok rows of k/32 quantized blocks each. k is a multiple of 32,
+/// W holds rows of k elements in GGML's Q4_1 (wtype 3), Q5_0 (6), Q5_1 (7), Q8_0 (8), Q4_K (12) or
+/// Q6_K (14) block layout; x holds ntok rows of k/32 quantized blocks each. k is a multiple of 32,
 /// of 256 for Q4_K and Q6_K. Returns 0, or -1 for an unsupported wtype or k.
 int pg_gemm_q(int wtype, const void *w, int64_t k, int64_t r0, int64_t r1,
               const pg_block_q8 *x, int64_t ntok, float *y, int64_t ldy);
@@ -57,9 +57,11 @@ int pg_gemm_q(int wtype, const void *w, int64_t k, int64_t r0, int64_t r1,
 int64_t pg_packed_bytes(int wtype, int64_t k, int64_t rows8);
 
 /// Copies rows [0, rows8) of W (GGML layout, rows8 a multiple of 8) into `out`, interleaved for
-/// the x8 kernels: per group of 8 rows and per block, the 8 scales (and for Q4_1 the 8 minimums)
-/// as halves, then the quants as vectors that hold four consecutive bytes of each row. Q4_1 (3),
-/// Q8_0 (8), and Q4_0 (2, stored as Q4_1 with m = -8d). Returns 0, or -1 for another wtype.
+/// the x8 kernels: per group of 8 rows and per block, the 8 scales (and for Q4_1 and Q5_1 the 8
+/// minimums) as halves, then the quants as vectors that hold four consecutive bytes of each row
+/// (Q5_0 and Q5_1: a 32-byte plane of high bits, then 5-bit fields rearranged within the same
+/// 5 bits a weight; see gemm.c). Q4_1 (3), Q5_0 (6), Q5_1 (7), Q8_0 (8), and Q4_0 (2, stored as
+/// Q4_1 with m = -8d); all but Q4_0 keep GGML's size. Returns 0, or -1 for another wtype.
 int pg_repack_x8(int wtype, const void *w, int64_t k, int64_t rows8, void *out);
 
 /// pg_gemm_q over an interleaved copy: rows [r0, r1), both multiples of 8.
