@@ -62,7 +62,8 @@ let package = Package(
         .testTarget(name: "TokenizationTests", dependencies: ["Tokenization", "GGUF", "TestSupport"]),
         .testTarget(
             name: "ModelsTests",
-            dependencies: ["Models", "Engine", "GGUF", "Kernels", "CKernels", "ModelHub", "Tokenization", "TestSupport", "MallocCounter"]),
+            dependencies: ["Models", "Engine", "GGUF", "Kernels", "CKernels", "ModelHub", "Tokenization", "TestSupport", "MallocCounter"],
+            exclude: ["Fixtures"]),
         .testTarget(name: "EngineTests", dependencies: ["Engine", "Models", "GGUF", "Tokenization", "ModelHub", "Kernels", "CKernels", "TestSupport"]),
         .testTarget(name: "ModelHubTests", dependencies: ["ModelHub"]),
         .testTarget(name: "EPLBTests", dependencies: ["EPLB"]),

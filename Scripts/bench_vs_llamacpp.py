@@ -27,6 +27,8 @@ llama_batch). It is not installed by this script:  Scripts/install_llamacpp.sh
     Scripts/bench_vs_llamacpp.py                      # default model, 2 threads, 3 repetitions
     Scripts/bench_vs_llamacpp.py --threads 2 --repetitions 5 --json
     Scripts/bench_vs_llamacpp.py --no-peregrine       # llama.cpp half only
+    Scripts/bench_vs_llamacpp.py --model ~/.cache/peregrine/models/gemma3-270m/gemma-3-270m-q4_k_m.gguf
+                                                      # any GGUF file (here: `peregrine pull gemma3-270m`)
 """
 import argparse
 import ctypes

@@ -15,7 +15,13 @@ Supported `general.architecture` values:
                   converter already permuted the Q/K rows for it), GQA, SwiGLU MLP.
   qwen2           as llama, but NeoX RoPE (pairs x[i], x[i + rope_dim/2]) and Q/K/V biases.
   qwen3           NeoX RoPE, no biases, per-head RMSNorm of q and k (attn_q_norm / attn_k_norm) before RoPE.
-Not handled: llama-3 `rope_freqs.weight` frequency factors, sliding windows, MoE.
+  gemma3          as qwen3, plus: embeddings scaled by sqrt(d); RMSNorm of the attention and MLP outputs
+                  (post_attention_norm / post_ffw_norm) before each residual add; GeGLU with tanh GELU;
+                  sliding-window attention (key p0 visible from query p1 when p1 - p0 < window) on every
+                  layer but each sixth (or as `attention.sliding_window_pattern` says), with RoPE base
+                  `rope.freq_base_swa` (default 10000) there and `rope.freq_base` on the global layers;
+                  optional final logit soft-capping.
+Not handled: llama-3 `rope_freqs.weight` frequency factors, MoE.
 
 GGUF shapes: the reader reports `ne`, ne[0] = row length = input features. gguf.quants.dequantize returns
 the tensor as (ne[1], ne[0]) = (out_features, in_features), so a projection is x @ W.T.
@@ -33,6 +39,7 @@ ARCHS = {
     "mistral": (False, False, False),
     "qwen2":   (True, True, False),
     "qwen3":   (True, False, True),
+    "gemma3":  (True, False, True),
 }
 
 
@@ -61,6 +68,24 @@ class Model:
         if "rope_freqs.weight" in self.tensors:
             print("warning: rope_freqs.weight present but ignored", file=sys.stderr)
         self.out_name = "output.weight" if "output.weight" in self.tensors else "token_embd.weight"
+        self.gemma = arch == "gemma3"
+        self.window = [0] * self.n_layer
+        self.rope_bases = [self.rope_base] * self.n_layer
+        self.softcap = 0.0
+        if self.gemma:
+            self.eps = float(self.meta(a + "attention.layer_norm_rms_epsilon", 1e-6))
+            self.rope_base = float(self.meta(a + "rope.freq_base", 1e6))
+            swa_base = float(self.meta(a + "rope.freq_base_swa", 10000.0))
+            self.softcap = float(self.meta(a + "final_logit_softcapping", 0.0))
+            w = int(self.meta(a + "attention.sliding_window", 0))
+            pattern = self.reader.fields.get(a + "attention.sliding_window_pattern")
+            if pattern is None:
+                sliding = [(i + 1) % 6 != 0 for i in range(self.n_layer)]
+            else:
+                c = pattern.contents()
+                sliding = [bool(v) for v in c] if isinstance(c, list) else [(i + 1) % int(c) != 0 for i in range(self.n_layer)]
+            self.window = [w if (w > 0 and sliding[i]) else 0 for i in range(self.n_layer)]
+            self.rope_bases = [swa_base if self.window[i] else self.rope_base for i in range(self.n_layer)]
         self.vocab = int(self.tensors["token_embd.weight"].shape[1])
 
     def meta(self, key, default=None):
@@ -89,11 +114,11 @@ class Model:
         ms = np.mean(x.astype(np.float64) ** 2, axis=-1, keepdims=True)
         return (x / np.sqrt(ms + self.eps)).astype(np.float32) * weight
 
-    def rope(self, x: np.ndarray, pos: np.ndarray) -> np.ndarray:
+    def rope(self, x: np.ndarray, pos: np.ndarray, base: float, scale: float) -> np.ndarray:
         """x: (n_tokens, heads, head_dim); rotates the first rope_dim dims of each head."""
         half = self.rope_dim // 2
-        inv_freq = self.rope_base ** (-2.0 * np.arange(half) / self.rope_dim)           # (half,)
-        ang = (pos.astype(np.float64) / self.rope_scale)[:, None] * inv_freq[None, :]  # (n, half)
+        inv_freq = base ** (-2.0 * np.arange(half) / self.rope_dim)                    # (half,)
+        ang = (pos.astype(np.float64) / scale)[:, None] * inv_freq[None, :]            # (n, half)
         cos = np.cos(ang)[:, None, :].astype(np.float32)
         sin = np.sin(ang)[:, None, :].astype(np.float32)
         x = x.copy()
@@ -124,10 +149,15 @@ class Model:
         hd, nh, nkv = self.head_dim, self.n_head, self.n_kv
         group = nh // nkv
         scale = np.float32(1.0 / np.sqrt(hd))
-        mask = np.triu(np.full((n, n), -np.inf, dtype=np.float32), k=1)  # causal, by sequence order
+        causal = np.triu(np.full((n, n), -np.inf, dtype=np.float32), k=1)  # causal, by sequence order
 
         x = self.w("token_embd.weight")[tokens]                        # (n, d)
+        if self.gemma:
+            x = x * np.float32(np.sqrt(self.d))
         for L in range(self.n_layer):
+            mask = causal.copy()
+            if self.window[L]:
+                mask[(pos[:, None] - pos[None, :]) >= self.window[L]] = -np.inf
             p = f"blk.{L}."
             h = self.rmsnorm(x, self.w(p + "attn_norm.weight"))
             bias = (lambda s: p + s + ".bias") if self.qkv_bias else (lambda s: None)
@@ -137,7 +167,8 @@ class Model:
             if self.qk_norm:
                 q = self.rmsnorm(q, self.w(p + "attn_q_norm.weight"))
                 k = self.rmsnorm(k, self.w(p + "attn_k_norm.weight"))
-            q, k = self.rope(q, pos), self.rope(k, pos)
+            scale_l = self.rope_scale if not self.window[L] else 1.0
+            q, k = self.rope(q, pos, self.rope_bases[L], scale_l), self.rope(k, pos, self.rope_bases[L], scale_l)
 
             k = np.repeat(k, group, axis=1)                             # GQA: q head j uses kv head j // group
             v = np.repeat(v, group, axis=1)
@@ -145,15 +176,28 @@ class Model:
             s = np.exp(s - s.max(axis=-1, keepdims=True))
             s /= s.sum(axis=-1, keepdims=True)
             o = np.einsum("hqk,khd->qhd", s, v).reshape(n, nh * hd)
-            x = x + self.linear(o, p + "attn_output.weight")
+            a = self.linear(o, p + "attn_output.weight")
+            if self.gemma:
+                a = self.rmsnorm(a, self.w(p + "post_attention_norm.weight"))
+            x = x + a
 
             h = self.rmsnorm(x, self.w(p + "ffn_norm.weight"))
             g = self.linear(h, p + "ffn_gate.weight")
             u = self.linear(h, p + "ffn_up.weight")
-            x = x + self.linear(g / (1.0 + np.exp(-g)) * u, p + "ffn_down.weight")
+            if self.gemma:
+                act = 0.5 * g * (1.0 + np.tanh(np.sqrt(2.0 / np.pi) * (g + 0.044715 * g ** 3)))
+            else:
+                act = g / (1.0 + np.exp(-g))
+            f = self.linear((act * u).astype(np.float32), p + "ffn_down.weight")
+            if self.gemma:
+                f = self.rmsnorm(f, self.w(p + "post_ffw_norm.weight"))
+            x = x + f
 
         x = self.rmsnorm(x, self.w("output_norm.weight"))
-        return self.linear(x, self.out_name).astype(np.float32)         # (n, vocab)
+        logits = self.linear(x, self.out_name).astype(np.float32)      # (n, vocab)
+        if self.softcap > 0:
+            logits = (self.softcap * np.tanh(logits / self.softcap)).astype(np.float32)
+        return logits
 
 
 def parse_ints(s: str) -> list[int]:

@@ -1,4 +1,4 @@
-/// All KV blocks, the free queue and the prefix cache's hash → block map.
+/// All KV blocks, the free queue and the prefix cache's (hash, KV cache group) → block map.
 ///
 /// Eviction is lazy: a freed block keeps its hash and can still be hit until it is handed out
 /// again; only then is its map entry dropped.
@@ -7,7 +7,13 @@ public final class BlockPool {
     public let freeQueue: FreeBlockQueue
     public let enableCaching: Bool
     let blockSize: Int
-    private(set) var cachedBlocks: [BlockHash: KVCacheBlock] = [:]
+    private(set) var cachedBlocks: [CacheKey: KVCacheBlock] = [:]
+
+    /// A cached block's key: the same tokens are cached once per KV cache group.
+    struct CacheKey: Hashable {
+        var hash: BlockHash
+        var group: Int
+    }
 
     public init(numBlocks: Int, blockSize: Int, enableCaching: Bool) {
         precondition(numBlocks > 0 && blockSize > 0)
@@ -25,9 +31,9 @@ public final class BlockPool {
     /// Number of blocks currently in the hash map.
     public var numCachedBlocks: Int { cachedBlocks.count }
 
-    /// The cached block with this hash, if it holds exactly `tokens`.
-    func cachedBlock(_ hash: BlockHash, tokens: ArraySlice<Int>) -> KVCacheBlock? {
-        guard let block = cachedBlocks[hash], block.tokenIds.elementsEqual(tokens) else { return nil }
+    /// The cached block of `group` with this hash, if it holds exactly `tokens`.
+    func cachedBlock(_ hash: BlockHash, group: Int = 0, tokens: ArraySlice<Int>) -> KVCacheBlock? {
+        guard let block = cachedBlocks[CacheKey(hash: hash, group: group)], block.tokenIds.elementsEqual(tokens) else { return nil }
         return block
     }
 
@@ -47,7 +53,8 @@ public final class BlockPool {
 
     private func evict(_ block: KVCacheBlock) {
         guard let hash = block.blockHash else { return }
-        if cachedBlocks[hash] === block { cachedBlocks[hash] = nil }
+        let key = CacheKey(hash: hash, group: block.cacheGroup)
+        if cachedBlocks[key] === block { cachedBlocks[key] = nil }
         block.blockHash = nil
         block.tokenIds.removeAll(keepingCapacity: true)
     }
@@ -60,15 +67,17 @@ public final class BlockPool {
         }
     }
 
-    /// Marks a newly full block as cached under `hash`.
-    func cache(_ block: KVCacheBlock, hash: BlockHash, tokens: ArraySlice<Int>) {
+    /// Marks a newly full block of KV cache group `group` as cached under `hash`.
+    func cache(_ block: KVCacheBlock, hash: BlockHash, group: Int = 0, tokens: ArraySlice<Int>) {
         guard enableCaching, block.blockHash == nil else { return }
         block.blockHash = hash
+        block.cacheGroup = group
         block.tokenIds.removeAll(keepingCapacity: true)
         block.tokenIds.append(contentsOf: tokens)
         // An identical copy may already be cached (two requests computed the same block at once):
         // the first stays in the map; this one is evicted normally when reused.
-        if cachedBlocks[hash] == nil { cachedBlocks[hash] = block }
+        let key = CacheKey(hash: hash, group: group)
+        if cachedBlocks[key] == nil { cachedBlocks[key] = block }
     }
 
     /// Drops a reference from each block, in the given order; blocks reaching zero go to the back

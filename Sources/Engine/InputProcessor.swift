@@ -31,6 +31,7 @@ public enum InputError: Error, Equatable, Sendable, CustomStringConvertible {
     case tokenOutOfRange(id: Int, vocabSize: Int)
     case invalidSamplingParams(SamplingParamsError)
     case duplicateRequestId(String)
+    case chatTemplate(ChatTemplateError)
 
     public var description: String {
         switch self {
@@ -39,6 +40,7 @@ public enum InputError: Error, Equatable, Sendable, CustomStringConvertible {
         case .tokenOutOfRange(let id, let v): "token id \(id) is outside the vocabulary (0..<\(v))"
         case .invalidSamplingParams(let e): e.description
         case .duplicateRequestId(let id): "request id '\(id)' is already in use"
+        case .chatTemplate(let e): e.description
         }
     }
 }
@@ -48,26 +50,30 @@ public enum InputError: Error, Equatable, Sendable, CustomStringConvertible {
 public struct InputProcessor: Sendable {
     public let tokenizer: Tokenizer
     public let maxModelLength: Int
+    /// How chat messages become a prompt: the model's template, or one the caller gave.
+    public let chatTemplate: ChatTemplate
 
-    public init(tokenizer: Tokenizer, maxModelLength: Int) {
+    public init(tokenizer: Tokenizer, maxModelLength: Int, chatTemplate: ChatTemplate? = nil) {
         self.tokenizer = tokenizer
         self.maxModelLength = maxModelLength
+        self.chatTemplate = chatTemplate ?? tokenizer.chatTemplate()
     }
 
-    public func tokenize(_ prompt: PromptInput) -> [Int] {
+    /// The prompt's token ids; chat goes through ``Tokenizer/encodeChat(_:template:addGenerationPrompt:variables:)``,
+    /// exactly as the server renders it.
+    public func tokenize(_ prompt: PromptInput) throws(InputError) -> [Int] {
         switch prompt {
         case .text(let s): return tokenizer.encode(s, addSpecial: true, parseSpecial: false)
         case .tokens(let ids): return ids
         case .chat(let messages):
-            let text = ChatTemplate(source: tokenizer.chatTemplate).render(messages, addGenerationPrompt: true)
-            return tokenizer.encode(text, addSpecial: true, parseSpecial: true)
+            do throws(ChatTemplateError) { return try tokenizer.encodeChat(messages, template: chatTemplate) } catch { throw .chatTemplate(error) }
         }
     }
 
     public func process(_ prompt: PromptInput, params: SamplingParams, requestId: String? = nil, priority: Int = 0,
                         arrivalTime: Double = Date().timeIntervalSinceReferenceDate) throws(InputError) -> [EngineCoreRequest] {
         do { try params.validate(vocabSize: tokenizer.vocabSize) } catch { throw .invalidSamplingParams(error) }
-        let ids = tokenize(prompt)
+        let ids = try tokenize(prompt)
         guard !ids.isEmpty else { throw .emptyPrompt }
         guard ids.count < maxModelLength else { throw .promptTooLong(tokens: ids.count, maxModelLength: maxModelLength) }
         if let bad = ids.first(where: { $0 < 0 || $0 >= tokenizer.vocabSize }) { throw .tokenOutOfRange(id: bad, vocabSize: tokenizer.vocabSize) }

@@ -6,6 +6,8 @@ public final class KVCacheBlock {
     public internal(set) var refCount = 0
     /// Set when the block is full and cached; kept while free until the block is reused.
     public internal(set) var blockHash: BlockHash?
+    /// The KV cache group the block was cached for (meaningful while `blockHash` is set).
+    public internal(set) var cacheGroup = 0
     /// The token ids a cached block holds (checked on every hit).
     var tokenIds: [Int]
     // Intrusive links of the free queue; only FreeBlockQueue touches them.

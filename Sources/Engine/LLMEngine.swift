@@ -8,7 +8,7 @@ import Tokenization
 ///
 /// Not thread-safe: drive it from one thread (``AsyncLLMEngine`` does that for async callers).
 public final class LLMEngine {
-    public let model: LlamaModel
+    public let model: any CausalLM
     public let tokenizer: Tokenizer
     public let config: EngineConfig
     public let inputProcessor: InputProcessor
@@ -20,25 +20,32 @@ public final class LLMEngine {
     /// Core request ids of each caller request (one, or n children).
     private var childIds: [String: [String]] = [:]
 
-    public init(model: LlamaModel, tokenizer: Tokenizer, config: EngineConfig = EngineConfig()) throws(EngineConfigError) {
+    /// - Parameter chatTemplate: Jinja source that replaces the model's own chat template.
+    public init(model: any CausalLM, tokenizer: Tokenizer, config: EngineConfig = EngineConfig(),
+                chatTemplate: String? = nil) throws(EngineConfigError) {
         self.model = model
         self.tokenizer = tokenizer
         self.config = config
         let c = model.config
-        let bytesPerBlock = KVCache.bytesPerToken(numLayers: c.numLayers, kvHeads: c.numKVHeads, headDim: c.headDim,
-                                                 precision: config.kvCacheDtype) * config.blockSize
+        let layout = model.kvCacheLayout
+        let bytesPerBlock = layout.bytesPerBlock(blockSize: config.blockSize, kvHeads: c.numKVHeads, headDim: c.headDim,
+                                                 precision: config.kvCacheDtype)
         let bytes = config.kvCacheBytes(physicalMemory: ProcessInfo.processInfo.physicalMemory)
         let numBlocks = bytes / bytesPerBlock
         guard numBlocks > 0 else { throw .kvCacheTooSmall(bytes: bytes, bytesPerBlock: bytesPerBlock) }
         guard config.scheduler.maxNumBatchedTokens > 0, config.scheduler.maxNumSeqs > 0, config.blockSize > 0 else {
             throw .invalid("max_num_batched_tokens, max_num_seqs and block_size must be positive")
         }
-        let maxModelLength = min(config.maxModelLength ?? c.contextLength, c.contextLength, numBlocks * config.blockSize)
+        let fits = layout.maxTokens(numBlocks: numBlocks, blockSize: config.blockSize, chunkTokens: config.scheduler.maxNumBatchedTokens)
+        let maxModelLength = min(config.maxModelLength ?? c.contextLength, c.contextLength, fits)
+        guard maxModelLength > 0 else { throw .kvCacheTooSmall(bytes: bytes, bytesPerBlock: bytesPerBlock) }
         let kvCache = model.makeKVCache(numBlocks: numBlocks, blockSize: config.blockSize, precision: config.kvCacheDtype)
-        let manager = KVCacheManager(numBlocks: numBlocks, blockSize: config.blockSize, enableCaching: config.enablePrefixCaching)
+        let manager = KVCacheManager(numBlocks: numBlocks, blockSize: config.blockSize, enableCaching: config.enablePrefixCaching,
+                                     groups: layout.groups.map(\.attention))
         scheduler = Scheduler(config: config.scheduler, kvCacheManager: manager, maxModelLength: maxModelLength)
         runner = ModelRunner(model: model, kvCache: kvCache)
-        inputProcessor = InputProcessor(tokenizer: tokenizer, maxModelLength: maxModelLength)
+        inputProcessor = InputProcessor(tokenizer: tokenizer, maxModelLength: maxModelLength,
+                                        chatTemplate: tokenizer.chatTemplate(overriding: chatTemplate))
         outputProcessor = OutputProcessor(tokenizer: tokenizer)
         eosTokenIds = tokenizer.vocabulary.endOfGenerationIds
     }

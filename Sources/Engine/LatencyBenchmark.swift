@@ -11,6 +11,9 @@ public struct LatencyBenchmark {
         /// Tokens per second of each timed repetition.
         public var promptRuns: [Double]
         public var generationRuns: [Double]
+        /// Microseconds per call of the sampler on one decode step's logits, by setting
+        /// (greedy; the CLI's default top-k/top-p/min-p; top-p alone; with 5 logprobs).
+        public var samplerMicroseconds: [String: Double] = [:]
 
         public var promptTokensPerSecond: Double { Self.median(promptRuns) }
         public var generationTokensPerSecond: Double { Self.median(generationRuns) }
@@ -22,13 +25,13 @@ public struct LatencyBenchmark {
         }
     }
 
-    public let model: LlamaModel
+    public let model: any CausalLM
     public let promptTokens: Int
     public let generatedTokens: Int
     /// The KV cache's element type.
     public let kvCacheDtype: KVPrecision
 
-    public init(model: LlamaModel, promptTokens: Int = 512, generatedTokens: Int = 128, kvCacheDtype: KVPrecision = .float16) {
+    public init(model: any CausalLM, promptTokens: Int = 512, generatedTokens: Int = 128, kvCacheDtype: KVPrecision = .float16) {
         self.model = model
         self.kvCacheDtype = kvCacheDtype
         self.promptTokens = promptTokens
@@ -39,37 +42,70 @@ public struct LatencyBenchmark {
     public func run(repetitions: Int) -> Result {
         let blockSize = 16
         let length = max(promptTokens, generatedTokens)
-        let cache = model.makeKVCache(numBlocks: (length + blockSize - 1) / blockSize, blockSize: blockSize, precision: kvCacheDtype)
+        let layout = model.kvCacheLayout, blocks = (length + blockSize - 1) / blockSize
+        let cache = model.makeKVCache(numBlocks: layout.contiguousBlockCount(sequences: 1, blocks: blocks), blockSize: blockSize,
+                                      precision: kvCacheDtype)
         let workspace = ForwardWorkspace()
-        let blockTable = (0..<Int32(cache.numBlocks)).map { $0 }
+        let blockTables = layout.contiguousBlockTables(sequence: 0, blocks: blocks)
         var batch = ForwardBatch()
         var rng = RandomGenerator(seed: 1234)
         let vocab = model.config.vocabSize
         let tokens = (0..<length).map { _ in Int32(truncatingIfNeeded: rng.next() % UInt64(vocab)) }
         var result = Result(promptRuns: [], generationRuns: [])
+        var lastLogits: [Float] = []
         for rep in 0...repetitions {
             if promptTokens > 0 {
-                let t = time { _ = forward(tokens[0..<promptTokens], from: 0, blockTable: blockTable, batch: &batch, cache: cache, workspace: workspace) }
+                let t = time { _ = forward(tokens[0..<promptTokens], from: 0, blockTable: blockTables, batch: &batch, cache: cache, workspace: workspace) }
                 if rep > 0 { result.promptRuns.append(Double(promptTokens) / t) }
             }
             if generatedTokens > 0 {
                 let t = time {
-                    for i in 0..<generatedTokens { _ = forward(tokens[i...i], from: i, blockTable: blockTable, batch: &batch, cache: cache, workspace: workspace) }
+                    for i in 0..<generatedTokens {
+                        let logits = forward(tokens[i...i], from: i, blockTable: blockTables, batch: &batch, cache: cache, workspace: workspace)
+                        if rep == repetitions && i == generatedTokens - 1 { lastLogits = Array(logits) }
+                    }
                 }
                 if rep > 0 { result.generationRuns.append(Double(generatedTokens) / t) }
             }
         }
+        if !lastLogits.isEmpty { result.samplerMicroseconds = Self.timeSampler(lastLogits) }
         return result
     }
 
+    /// The sampler's cost on real logits, per call, median of 5 rounds of 20.
+    static func timeSampler(_ logits: [Float]) -> [String: Double] {
+        let settings: [(String, SamplingParams)] = [
+            ("greedy", .greedy(maxTokens: 1)),
+            ("top_k 40, top_p 0.95, min_p 0.05", SamplingParams(temperature: 0.8, topK: 40, topP: 0.95, minP: 0.05, maxTokens: 1)),
+            ("top_p 0.95", SamplingParams(temperature: 0.8, topK: 0, topP: 0.95, minP: 0, maxTokens: 1)),
+        ]
+        var sampler = Sampler()
+        var rng = RandomGenerator(seed: 7)
+        var out: [String: Double] = [:]
+        logits.withUnsafeBufferPointer { row in
+            func median(_ body: () -> Void) -> Double {
+                var rounds: [Double] = []
+                for _ in 0..<5 {
+                    let start = DispatchTime.now().uptimeNanoseconds
+                    for _ in 0..<20 { body() }
+                    rounds.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 20_000)
+                }
+                return Result.median(rounds)
+            }
+            for (name, params) in settings { out[name] = median { _ = sampler.sample(row, params: params, rng: &rng) } }
+            out["greedy + 5 logprobs"] = median { _ = Logprobs.compute(row, token: Sampler.argmax(row), topN: 5) }
+        }
+        return out
+    }
+
     /// One forward pass of `tokens` at positions `start…`, one sequence, logits of the last token.
-    private func forward(_ tokens: ArraySlice<Int32>, from start: Int, blockTable: [Int32], batch: inout ForwardBatch,
+    private func forward(_ tokens: ArraySlice<Int32>, from start: Int, blockTable tables: [[Int32]], batch: inout ForwardBatch,
                          cache: KVCache, workspace: ForwardWorkspace) -> UnsafeBufferPointer<Float> {
-        batch.removeAll(blockTableStride: cache.numBlocks)
-        let seq = batch.addSequence(blockTable: blockTable)
+        batch.removeAll(blockTableStride: tables[0].count, groups: tables.count)
+        let seq = batch.addSequence(blockTables: tables)
         for (i, id) in tokens.enumerated() {
             let position = Int32(start + i)
-            batch.addToken(id, position: position, sequence: seq, slot: position, wantsLogits: i == tokens.count - 1)
+            batch.addToken(id, position: position, sequence: seq, wantsLogits: i == tokens.count - 1)
         }
         return model.forward(batch, cache: cache, workspace: workspace)
     }

@@ -3,7 +3,7 @@ import Models
 /// Turns a ``SchedulerOutput`` into one flat batch, runs the model over the paged KV cache and
 /// samples a token for every request whose scheduled chunk reached its last known token.
 public final class ModelRunner {
-    public let model: LlamaModel
+    public let model: any CausalLM
     public let kvCache: KVCache
     private var batch = ForwardBatch()
     private let workspace = ForwardWorkspace()
@@ -11,7 +11,7 @@ public final class ModelRunner {
     private var processed: [Float]
     private var rows: [(sample: Int?, promptStart: Int, promptRows: Range<Int>)] = []
 
-    public init(model: LlamaModel, kvCache: KVCache) {
+    public init(model: any CausalLM, kvCache: KVCache) {
         self.model = model
         self.kvCache = kvCache
         processed = [Float](repeating: 0, count: model.config.vocabSize)
@@ -59,25 +59,24 @@ public final class ModelRunner {
     }
 
     private func buildBatch(_ output: SchedulerOutput) {
-        let stride = output.scheduled.map { $0.request.blockIds.count }.max() ?? 0
-        batch.removeAll(blockTableStride: stride)
+        var stride = 0
+        for item in output.scheduled { for table in item.request.blockIds { stride = max(stride, table.count) } }
+        batch.removeAll(blockTableStride: stride, groups: kvCache.layout.numGroups)
         rows.removeAll(keepingCapacity: true)
-        let bs = kvCache.blockSize
         var nextRow = 0
         for item in output.scheduled {
             let request = item.request
-            let seq = batch.addSequence(blockTable: request.blockIds)
+            let seq = batch.addSequence(blockTables: request.blockIds)
             let end = item.startPosition + item.numTokens
             let wantsPrompt = request.samplingParams.promptLogprobs != nil
             let promptEnd = min(end, request.numPromptTokens - 1)
             let promptRows = wantsPrompt && promptEnd > item.startPosition ? nextRow..<(nextRow + promptEnd - item.startPosition) : nextRow..<nextRow
             var sampleRow: Int?
             for p in item.startPosition..<end {
-                let slot = request.blockIds[p / bs] * Int32(bs) + Int32(p % bs)
                 let isPromptRow = wantsPrompt && p < promptEnd
                 let isSampleRow = item.samplesToken && p == end - 1
                 if isSampleRow { sampleRow = nextRow }
-                batch.addToken(Int32(request.allTokenIds[p]), position: Int32(p), sequence: seq, slot: slot,
+                batch.addToken(Int32(request.allTokenIds[p]), position: Int32(p), sequence: seq,
                                wantsLogits: isPromptRow || isSampleRow)
                 if isPromptRow || isSampleRow { nextRow += 1 }
             }

@@ -19,14 +19,14 @@ public struct PerplexityEvaluator {
         public var meanNegativeLogLikelihood: Double
     }
 
-    public let model: LlamaModel
+    public let model: any CausalLM
     public let contextLength: Int
     /// When set, each chunk's first token is replaced by this BOS id (as llama.cpp does for models that add BOS).
     public let bosTokenID: Int?
     /// The KV cache's element type.
     public let kvCacheDtype: KVPrecision
 
-    public init(model: LlamaModel, contextLength: Int = 512, bosTokenID: Int? = nil, kvCacheDtype: KVPrecision = .float16) {
+    public init(model: any CausalLM, contextLength: Int = 512, bosTokenID: Int? = nil, kvCacheDtype: KVPrecision = .float16) {
         self.model = model
         self.kvCacheDtype = kvCacheDtype
         self.contextLength = contextLength
@@ -41,7 +41,10 @@ public struct PerplexityEvaluator {
         let n = contextLength, first = n / 2
         let chunks = min(chunkCount(tokenCount: tokens.count), maxChunks ?? Int.max)
         let blockSize = 16
-        let cache = model.makeKVCache(numBlocks: (n + blockSize - 1) / blockSize, blockSize: blockSize, precision: kvCacheDtype)
+        let layout = model.kvCacheLayout, blocks = (n + blockSize - 1) / blockSize
+        let cache = model.makeKVCache(numBlocks: layout.contiguousBlockCount(sequences: 1, blocks: blocks), blockSize: blockSize,
+                                      precision: kvCacheDtype)
+        let tables = layout.contiguousBlockTables(sequence: 0, blocks: blocks)
         let vocab = model.config.vocabSize
         var nll = 0.0, count = 0
         var result = Result(perplexity: .nan, chunks: 0, tokensScored: 0, meanNegativeLogLikelihood: .nan)
@@ -49,11 +52,11 @@ public struct PerplexityEvaluator {
         let workspace = ForwardWorkspace()
         for c in 0..<chunks {
             let chunk = Array(tokens[(c * n)..<((c + 1) * n)])
-            batch.removeAll(blockTableStride: cache.numBlocks)
-            let seq = batch.addSequence(blockTable: (0..<Int32(cache.numBlocks)).map { $0 })
+            batch.removeAll(blockTableStride: blocks, groups: layout.numGroups)
+            let seq = batch.addSequence(blockTables: tables)
             for (i, id) in chunk.enumerated() {
                 let token = i == 0 ? (bosTokenID ?? id) : id
-                batch.addToken(Int32(token), position: Int32(i), sequence: seq, slot: Int32(i), wantsLogits: i >= first && i < n - 1)
+                batch.addToken(Int32(token), position: Int32(i), sequence: seq, wantsLogits: i >= first && i < n - 1)
             }
             let logits = model.forward(batch, cache: cache, workspace: workspace)
             for (r, i) in (first..<(n - 1)).enumerated() {

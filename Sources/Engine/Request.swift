@@ -22,8 +22,9 @@ public final class Request {
     public internal(set) var numPreemptions = 0
     /// Hashes of the full blocks of `allTokenIds`.
     public internal(set) var blockHashes: [BlockHash] = []
-    /// Block ids of the request's KV, in position order (its block table).
-    public internal(set) var blockIds: [Int32] = []
+    /// Block ids of the request's KV, one table per KV cache group, in position order (-1 where a
+    /// sliding-window group freed a block or never needed it).
+    public internal(set) var blockIds: [[Int32]] = []
     var rng: RandomGenerator
     let blockSize: Int
     /// How often each output token appeared (for presence/frequency penalties).

@@ -78,7 +78,7 @@ public final class Scheduler {
 
         // 2. Waiting requests, only when nothing was preempted this step.
         while !preemptedThisStep && budget > 0 && running.count < config.maxNumSeqs, let request = waiting.first {
-            var hits: [KVCacheBlock] = []
+            var hits: [[KVCacheBlock?]] = []
             var numHitTokens = 0
             if request.numComputedTokens == 0 {
                 (hits, numHitTokens) = kvCacheManager.computedBlocks(for: request)

@@ -7,7 +7,8 @@ import Darwin
 
 /// Query tokens for the attention kernels: `tokens` consecutive tokens of one sequence, each with
 /// `heads` query heads of `headDim` floats, one after another, that share one KV head. Token `t`
-/// attends to positions `0..<firstContext + t` (causal: later keys are never read).
+/// attends to positions `0..<firstContext + t` (causal: later keys are never read), or with a
+/// sliding `window` to the last `window` of them.
 public struct AttentionQueries {
     public var pointer: UnsafePointer<Float>
     public var heads: Int
@@ -15,16 +16,24 @@ public struct AttentionQueries {
     /// Floats from one token's first head to the next token's.
     public var tokenStride: Int
     public var firstContext: Int
+    /// Positions each query sees, its own included (llama.cpp's SWA: a key at p0 is visible from
+    /// p1 when p1 - p0 < window); 0 for all of them.
+    public var window: Int
 
-    public init(_ pointer: UnsafePointer<Float>, heads: Int, tokens: Int = 1, tokenStride: Int = 0, firstContext: Int) {
+    public init(_ pointer: UnsafePointer<Float>, heads: Int, tokens: Int = 1, tokenStride: Int = 0, firstContext: Int, window: Int = 0) {
         self.pointer = pointer
         self.heads = heads
         self.tokens = tokens
         self.tokenStride = tokenStride
         self.firstContext = firstContext
+        self.window = window
     }
 
     var lastContext: Int { firstContext + tokens - 1 }
+
+    /// First position token `t` sees.
+    @inline(__always)
+    func firstVisible(_ t: Int) -> Int { window > 0 ? max(0, firstContext + t - window) : 0 }
 }
 
 /// The online-softmax state of every (token, head) of an ``AttentionQueries``: the output rows
@@ -111,11 +120,13 @@ func attend<E: KVElement>(_ e: E.Type, _ q: AttentionQueries, _ kvHead: Int, _ l
         }
     }
     let end = min(blocks.upperBound, (q.lastContext + layer.blockSize - 1) / layer.blockSize)
-    if blocks.lowerBound >= end { return }
+    // Blocks before the first token's window are never read (a sliding-window group frees them).
+    let start = max(blocks.lowerBound, q.firstVisible(0) / layer.blockSize)
+    if start >= end { return }
     if layer.blockSize == 16 && d % 16 == 0 && d <= 256 {
-        attend16(e, q, kvHead, layer, blockTable, blocks.lowerBound..<end, scale, acc)
+        attend16(e, q, kvHead, layer, blockTable, start..<end, scale, acc)
     } else {
-        attendAnyShape(e, q, kvHead, layer, blockTable, blocks.lowerBound..<end, scale, acc)
+        attendAnyShape(e, q, kvHead, layer, blockTable, start..<end, scale, acc)
     }
 }
 
@@ -130,8 +141,8 @@ func attend16<E: KVElement>(_ e: E.Type, _ q: AttentionQueries, _ kvHead: Int, _
             let start = b * 16
             let base = layer.base(block: Int(blockTable[b]), kvHead: kvHead)
             if b + 1 < blocks.upperBound { prefetchBlock(layer, Int(blockTable[b + 1]), kvHead: kvHead) }
-            for t in 0..<q.tokens where q.firstContext + t > start {
-                let n = min(16, q.firstContext + t - start)
+            for t in 0..<q.tokens where q.firstContext + t > start && q.firstVisible(t) < start + 16 {
+                let n = min(16, q.firstContext + t - start), first = max(0, q.firstVisible(t) - start)
                 var h0 = 0
                 while h0 < q.heads {
                     let count = min(4, q.heads - h0)
@@ -139,7 +150,7 @@ func attend16<E: KVElement>(_ e: E.Type, _ q: AttentionQueries, _ kvHead: Int, _
                                 scale: scale, into: scores)
                     for h in 0..<count {
                         let i = t * q.heads + h0 + h
-                        accumulate(e, scores + h * 16, n: n, values: layer.values, base: base, headDim: d,
+                        accumulate(e, scores + h * 16, first: first, n: n, values: layer.values, base: base, headDim: d,
                                    row: acc.output + t * acc.tokenStride + (h0 + h) * d, max: &acc.maxima[i], sum: &acc.sums[i])
                     }
                     h0 += count
@@ -149,14 +160,14 @@ func attend16<E: KVElement>(_ e: E.Type, _ q: AttentionQueries, _ kvHead: Int, _
     }
 }
 
-/// One head's online-softmax step over one block: rescale if the max grew, exponentiate the
-/// scores, and add the weighted values key by key (the sum too, so its bits do not depend on
-/// the vector width).
+/// One head's online-softmax step over keys `first..<n` of one block: rescale if the max grew,
+/// exponentiate the scores, and add the weighted values key by key (the sum too, so its bits do
+/// not depend on the vector width).
 @inline(__always)
-func accumulate<E: KVElement>(_: E.Type, _ p: UnsafeMutablePointer<Float>, n: Int, values: UnsafeRawPointer, base: Int, headDim d: Int,
-                              row o: UnsafeMutablePointer<Float>, max runningMax: inout Float, sum: inout Float) {
+func accumulate<E: KVElement>(_: E.Type, _ p: UnsafeMutablePointer<Float>, first: Int, n: Int, values: UnsafeRawPointer, base: Int,
+                              headDim d: Int, row o: UnsafeMutablePointer<Float>, max runningMax: inout Float, sum: inout Float) {
     var blockMax = -Float.infinity
-    for j in 0..<n { blockMax = max(blockMax, p[j]) }
+    for j in first..<n { blockMax = max(blockMax, p[j]) }
     var correction: Float = 1
     if blockMax > runningMax {
         correction = expf(runningMax - blockMax)
@@ -164,7 +175,7 @@ func accumulate<E: KVElement>(_: E.Type, _ p: UnsafeMutablePointer<Float>, n: In
         runningMax = blockMax
     }
     store16(exp16(load16(p) - Vec16(repeating: runningMax)), p)
-    for j in 0..<n { sum += p[j] }
+    for j in first..<n { sum += p[j] }
     // 64 columns at a time: four independent FMA chains (one would wait on the FMA latency).
     var c = 0
     while c + 64 <= d {
@@ -173,7 +184,7 @@ func accumulate<E: KVElement>(_: E.Type, _ p: UnsafeMutablePointer<Float>, n: In
             let cv = Vec16(repeating: correction)
             o0 *= cv; o1 *= cv; o2 *= cv; o3 *= cv
         }
-        for j in 0..<n {
+        for j in first..<n {
             let w = Vec16(repeating: p[j]), v = base &+ j &* d &+ c
             o0 = o0.addingProduct(w, E.load16(values, v))
             o1 = o1.addingProduct(w, E.load16(values, v &+ 16))
@@ -186,7 +197,7 @@ func accumulate<E: KVElement>(_: E.Type, _ p: UnsafeMutablePointer<Float>, n: In
     while c < d {
         var oc = load16(o + c)
         if correction != 1 { oc *= Vec16(repeating: correction) }
-        for j in 0..<n { oc = oc.addingProduct(Vec16(repeating: p[j]), E.load16(values, base &+ j &* d &+ c)) }
+        for j in first..<n { oc = oc.addingProduct(Vec16(repeating: p[j]), E.load16(values, base &+ j &* d &+ c)) }
         store16(oc, o + c)
         c += 16
     }
@@ -231,14 +242,15 @@ func attendAnyShape<E: KVElement>(_: E.Type, _ q: AttentionQueries, _ kvHead: In
     withUnsafeTemporaryAllocation(of: Float.self, capacity: bs) { buffer in
         let scores = buffer.baseAddress!
         for t in 0..<q.tokens {
-            let context = q.firstContext + t
+            let context = q.firstContext + t, visible = q.firstVisible(t)
             for h in 0..<q.heads {
                 let query = q.pointer + t * q.tokenStride + h * d, o = acc.output + t * acc.tokenStride + h * d
                 var runningMax = acc.maxima[t * q.heads + h], sum = acc.sums[t * q.heads + h]
-                for b in blocks where b * bs < context {
-                    let n = min(bs, context - b * bs), base = layer.base(block: Int(blockTable[b]), kvHead: kvHead)
+                for b in blocks where b * bs < context && (b + 1) * bs > visible {
+                    let n = min(bs, context - b * bs), first = max(0, visible - b * bs)
+                    let base = layer.base(block: Int(blockTable[b]), kvHead: kvHead)
                     var blockMax = -Float.infinity
-                    for j in 0..<n {
+                    for j in first..<n {
                         var s: Float = 0
                         for i in 0..<d { s += query[i] * E.load(layer.keys, base + i * bs + j) }
                         scores[j] = s * scale
@@ -250,7 +262,7 @@ func attendAnyShape<E: KVElement>(_: E.Type, _ q: AttentionQueries, _ kvHead: In
                         Kernels.scale(o, by: c, d)
                         runningMax = blockMax
                     }
-                    for j in 0..<n {
+                    for j in first..<n {
                         let w = expf(scores[j] - runningMax)
                         sum += w
                         for i in 0..<d { o[i] += w * E.load(layer.values, base + j * d + i) }

@@ -92,6 +92,8 @@ final class AttentionPlan: ParallelLoop, @unchecked Sendable {
     private var shape = Shape()
     private var merging = false
     private var tokenCount = 0
+    private var group = 0
+    private var window = 0
 
     /// The model's attention dimensions, as plain values.
     private struct Shape {
@@ -99,16 +101,20 @@ final class AttentionPlan: ParallelLoop, @unchecked Sendable {
         var scale: Float = 1
     }
 
-    /// out[t, h] = attention of query q[t, h] over its sequence's cached keys and values: the
-    /// items in parallel, then (if a context was split) the merge, both as loops of this object.
+    /// out[t, h] = attention of query q[t, h] over its sequence's cached keys and values (the
+    /// last `window` positions, or all with 0), found through the block tables of KV cache group
+    /// `group`: the items in parallel, then (if a context was split) the merge, both as loops of
+    /// this object. Partitions wholly before a sliding window read nothing and merge as nothing,
+    /// so the cut stays the same for full and sliding layers.
     func attend(_ kv: KVLayerView, q: UnsafePointer<Float>, out: UnsafeMutablePointer<Float>, config c: ModelConfig,
-                meta: AttentionMetadata, pool: ThreadPool) {
+                group: Int, window: Int, meta: AttentionMetadata, pool: ThreadPool) {
         self.kv = kv
         self.q = q
         self.out = out
         self.meta = meta
-        shape = Shape(headDim: c.headDim, qDim: c.qDim, numHeads: c.numHeads, numKVHeads: c.numKVHeads,
-                      scale: 1 / Float(c.headDim).squareRoot())
+        self.group = group
+        self.window = window
+        shape = Shape(headDim: c.headDim, qDim: c.qDim, numHeads: c.numHeads, numKVHeads: c.numKVHeads, scale: c.attentionScale)
         merging = false
         pool.parallelFor(pairCount * shape.numKVHeads * headSplit, self)
         if merges {
@@ -131,9 +137,9 @@ final class AttentionPlan: ParallelLoop, @unchecked Sendable {
         let d = shape.headDim, qDim = shape.qDim, numHeads = shape.numHeads, groups = numHeads / shape.numKVHeads
         let count = groups / headSplit, firstHead = g * groups + s * count
         let queries = AttentionQueries(q + tile.firstToken * qDim + firstHead * d, heads: count, tokens: tile.tokens,
-                                       tokenStride: qDim, firstContext: tile.firstContext)
+                                       tokenStride: qDim, firstContext: tile.firstContext, window: window)
         let blocks = (p * partitionBlocks)..<((p + 1) * partitionBlocks)
-        let table = meta!.blockTable(ofToken: tile.firstToken), layer = kv!
+        let table = meta!.blockTable(ofToken: tile.firstToken, group: group), layer = kv!
         withUnsafeTemporaryAllocation(of: Float.self, capacity: 2 * tile.tokens * count) { state in
             let maxima = state.baseAddress!, sums = maxima + tile.tokens * count
             if tile.partitions == 1 {

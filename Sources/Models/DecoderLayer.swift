@@ -1,21 +1,32 @@
 import CKernels
 import Kernels
 
-/// One decoder block's weights and its forward pass.
-final class LlamaLayer: @unchecked Sendable {
+/// One decoder block's weights and its forward pass, built from the options of ``ModelConfig``:
+/// pre-norm attention (Q/K/V biases, per-head Q/K norms, rope, full or sliding-window attention),
+/// then a gated MLP (SwiGLU or GeGLU), each optionally followed by its own RMSNorm before it joins
+/// the residual stream (Gemma's post-norms).
+final class DecoderLayer: @unchecked Sendable {
     let attentionNorm: [Float]
     let wq, wk, wv, wo: WeightMatrix
     let qBias, kBias, vBias: [Float]?
     let qNorm, kNorm: [Float]?
+    /// Norm of the attention output before the residual add (Gemma).
+    let postAttentionNorm: [Float]?
     let ffnNorm: [Float]
     let gate, up, down: WeightMatrix
+    /// Norm of the MLP output before the residual add (Gemma); the next block applies it.
+    let postFFNNorm: [Float]?
     /// Q, K, V and gate, up: matrices that read the same input, multiplied in one parallel region.
     let qkv, gateUp, downOnly: [WeightMatrix]
     /// Whether the QKV, gate/up and down products take activations quantized in the pass that
-    /// makes them (RMSNorm or SwiGLU fused with the quantization): every row interleaved.
+    /// makes them (RMSNorm or the gated activation fused with the quantization): every row interleaved.
     let fusesQuantization: Bool
+    /// This layer's attention: which keys, which rope, which KV cache group.
+    let attention: AttentionType
+    let rope: Rope
+    let kvGroup: Int
 
-    init(index i: Int, config c: ModelConfig, loader: WeightLoader) throws(ModelError) {
+    init(index i: Int, config c: ModelConfig, layout: KVCacheLayout, loader: WeightLoader) throws(ModelError) {
         let p = "blk.\(i)."
         attentionNorm = try loader.vector(p + "attn_norm.weight", count: c.hiddenSize)
         wq = try loader.matrix(p + "attn_q.weight", rows: c.qDim, columns: c.hiddenSize)
@@ -38,28 +49,35 @@ final class LlamaLayer: @unchecked Sendable {
             qNorm = nil
             kNorm = nil
         }
+        postAttentionNorm = c.hasPostNorms ? try loader.vector(p + "post_attention_norm.weight", count: c.hiddenSize) : nil
         ffnNorm = try loader.vector(p + "ffn_norm.weight", count: c.hiddenSize)
         gate = try loader.matrix(p + "ffn_gate.weight", rows: c.intermediateSize, columns: c.hiddenSize)
         up = try loader.matrix(p + "ffn_up.weight", rows: c.intermediateSize, columns: c.hiddenSize)
         down = try loader.matrix(p + "ffn_down.weight", rows: c.hiddenSize, columns: c.intermediateSize)
+        postFFNNorm = c.hasPostNorms ? try loader.vector(p + "post_ffw_norm.weight", count: c.hiddenSize) : nil
         qkv = [wq, wk, wv]
         gateUp = [gate, up]
         downOnly = [down]
         fusesQuantization = (qkv + gateUp + downOnly).allSatisfy { $0.isFullyInterleaved }
+        attention = c.layerTypes[i]
+        let base = attention == .full ? c.ropeBase : c.ropeBaseSliding
+        rope = Rope(layout: c.ropeLayout, dimensions: c.ropeDimensions, base: base,
+                    linearScalingFactor: attention == .full ? c.ropeLinearScaling : 1)
+        kvGroup = layout.groupOfLayer[i]
     }
 
     /// Runs the block on `ws.hidden`. The MLP's output is left in `ws.projected`, not yet added to
-    /// the residual stream: the next block (`residualPending`) or the output norm adds it in the
-    /// same pass as its RMSNorm. With `fusesQuantization`, the activations of the QKV, gate/up
-    /// and down products are quantized in the same per-token pass as the RMSNorm or SwiGLU that
-    /// makes them (the same bits).
-    func forward(_ ws: Workspace, tokens n: Int, residualPending: Bool, meta: AttentionMetadata, kv: KVLayerView, rope: Rope,
+    /// the residual stream: the next block (`pending`) or the output norm adds it (after its
+    /// post-norm, if the block has one) in the same pass as its RMSNorm. With
+    /// `fusesQuantization`, the activations of the QKV, gate/up and down products are quantized
+    /// in the same per-token pass as the RMSNorm or gated activation that makes them (the same bits).
+    func forward(_ ws: Workspace, tokens n: Int, pending: PendingProjection, meta: AttentionMetadata, kv: KVLayerView,
                  config c: ModelConfig, workspace: ForwardWorkspace, pool: ThreadPool) {
         let scratch = workspace.scratch, steps = workspace.tokenSteps
         // Room for the widest activations, so the output projection's own quantization (into the
         // same scratch) never moves it.
         let blocks = fusesQuantization ? scratch.activationBlocks(n * max(c.hiddenSize, c.intermediateSize, c.qDim) / 32) : nil
-        let pass = LayerPass(ws: ws, meta: meta, kv: kv, rope: rope, config: c, residualPending: residualPending, blocks: blocks)
+        let pass = LayerPass(ws: ws, meta: meta, kv: kv, config: c, pending: pending, blocks: blocks)
         // The products of `matrices` over the last step's activations: its 8-bit blocks, or `floats`.
         func multiply(_ matrices: [WeightMatrix], _ floats: UnsafePointer<Float>, into ys: [UnsafeMutablePointer<Float>]) {
             if let blocks {
@@ -71,11 +89,12 @@ final class LlamaLayer: @unchecked Sendable {
         steps.run(.attentionNorm, of: self, pass, tokens: n, pool: pool)
         multiply(qkv, ws.normed, into: ws.qkvOutputs)
         steps.run(.prepareQKV, of: self, pass, tokens: n, pool: pool)
-        workspace.attention.attend(kv, q: ws.q, out: ws.attention, config: c, meta: meta, pool: pool)
+        workspace.attention.attend(kv, q: ws.q, out: ws.attention, config: c, group: kvGroup, window: attention.window ?? 0,
+                                   meta: meta, pool: pool)
         matmul(wo, ws.attention, tokens: n, into: ws.projected, scratch: scratch, pool: pool)
         steps.run(.ffnNorm, of: self, pass, tokens: n, pool: pool)
         multiply(gateUp, ws.normed, into: ws.gateUpOutputs)
-        steps.run(.swiGLU, of: self, pass, tokens: n, pool: pool)
+        steps.run(.gatedActivation, of: self, pass, tokens: n, pool: pool)
         multiply(downOnly, ws.gate, into: ws.projectedOutputs)
     }
 
@@ -84,32 +103,44 @@ final class LlamaLayer: @unchecked Sendable {
         let c = p.config, ws = p.ws, f = c.intermediateSize
         switch step {
         case .attentionNorm:
-            norm(attentionNorm, token: t, p, addingProjection: p.residualPending)
+            norm(attentionNorm, token: t, p, adding: p.pending)
         case .prepareQKV:
-            prepareQKV(ws, token: t, position: Int(p.meta.positions[t]), slot: Int(p.meta.slots[t]), kv: p.kv, rope: p.rope, config: c)
+            prepareQKV(ws, token: t, p)
         case .ffnNorm:
-            norm(ffnNorm, token: t, p, addingProjection: true)
-        case .swiGLU:
-            siluMul(ws.gate + t * f, ws.up + t * f, f)
+            norm(ffnNorm, token: t, p, adding: .projection(postNorm: postAttentionNorm))
+        case .gatedActivation:
+            switch c.activation {
+            case .silu: siluMul(ws.gate + t * f, ws.up + t * f, f)
+            case .geluTanh: geluTanhMul(ws.gate + t * f, ws.up + t * f, f)
+            }
             if let blocks = p.blocks { pg_quantize_q8(ws.gate + t * f, blocks + t * f / 32, Int64(f)) }
         }
     }
 
-    /// RMSNorm of token `t`'s residual (after adding the last projection to it, if asked) into
-    /// `ws.normed`, or straight into 8-bit blocks on the fused path.
-    private func norm(_ weight: [Float], token t: Int, _ p: LayerPass, addingProjection: Bool) {
+    /// RMSNorm of token `t`'s residual (after adding the pending projection to it, normed first
+    /// if it has a post-norm) into `ws.normed`, or straight into 8-bit blocks on the fused path.
+    private func norm(_ weight: [Float], token t: Int, _ p: LayerPass, adding pending: PendingProjection) {
         let ws = p.ws, d = p.config.hiddenSize, eps = p.config.rmsNormEps
         let residual = ws.hidden + t * d, projection = ws.projected + t * d
-        switch (p.blocks, addingProjection) {
-        case (let blocks?, true): addRMSNormQuantized(projection, into: residual, weight: weight, eps: eps, into: blocks + t * d / 32, d)
-        case (let blocks?, false): rmsNormQuantized(residual, weight: weight, eps: eps, into: blocks + t * d / 32, d)
-        case (nil, true): addRMSNorm(projection, into: residual, weight: weight, eps: eps, out: ws.normed + t * d, d)
-        case (nil, false): rmsNorm(residual, weight: weight, eps: eps, into: ws.normed + t * d, d)
+        guard case .projection(let postNorm) = pending else {
+            if let blocks = p.blocks {
+                rmsNormQuantized(residual, weight: weight, eps: eps, into: blocks + t * d / 32, d)
+            } else {
+                rmsNorm(residual, weight: weight, eps: eps, into: ws.normed + t * d, d)
+            }
+            return
+        }
+        if let postNorm { rmsNorm(projection, weight: postNorm, eps: eps, into: projection, d) }
+        if let blocks = p.blocks {
+            addRMSNormQuantized(projection, into: residual, weight: weight, eps: eps, into: blocks + t * d / 32, d)
+        } else {
+            addRMSNorm(projection, into: residual, weight: weight, eps: eps, out: ws.normed + t * d, d)
         }
     }
 
-    /// Bias, Q/K norm and RoPE for one token, then its K/V into the cache.
-    private func prepareQKV(_ ws: Workspace, token t: Int, position: Int, slot: Int, kv: KVLayerView, rope: Rope, config c: ModelConfig) {
+    /// Bias, Q/K norm and RoPE for one token, then its K/V into its slot of the cache.
+    private func prepareQKV(_ ws: Workspace, token t: Int, _ p: LayerPass) {
+        let c = p.config, kv = p.kv
         let q = ws.q + t * c.qDim, k = ws.k + t * c.kvDim, v = ws.v + t * c.kvDim
         if let qBias { add(qBias, into: q, c.qDim) }
         if let kBias { add(kBias, into: k, c.kvDim) }
@@ -118,8 +149,18 @@ final class LlamaLayer: @unchecked Sendable {
             for h in 0..<c.numHeads { rmsNorm(q + h * c.headDim, weight: qNorm, eps: c.rmsNormEps, into: q + h * c.headDim, c.headDim) }
             for h in 0..<c.numKVHeads { rmsNorm(k + h * c.headDim, weight: kNorm, eps: c.rmsNormEps, into: k + h * c.headDim, c.headDim) }
         }
+        let position = Int(p.meta.positions[t])
         rope.apply(q, heads: c.numHeads, headDim: c.headDim, position: position)
         rope.apply(k, heads: c.numKVHeads, headDim: c.headDim, position: position)
-        kv.store(slot: slot, key: k, value: v)
+        let block = Int(p.meta.blockTable(ofToken: t, group: kvGroup)[position / kv.blockSize])
+        kv.store(slot: block * kv.blockSize + position % kv.blockSize, key: k, value: v)
     }
+}
+
+/// What a block adds to its residual stream before its first norm.
+enum PendingProjection {
+    /// Nothing (the first block).
+    case none
+    /// `ws.projected`, after an RMSNorm with `postNorm` if it is set.
+    case projection(postNorm: [Float]?)
 }

@@ -1,27 +1,35 @@
 import Kernels
 
-/// The paged key/value store of every layer: `numBlocks` blocks of `blockSize` token slots.
-/// Which request owns which block is the engine's business; the model only reads and writes slots.
+/// The paged key/value store: `numBlocks` blocks of `blockSize` token slots in each of the
+/// layout's tensor slots. Layer `l` reads and writes the tensor of its slot, with block ids from
+/// its group's block table. Which request owns which block is the engine's business; the model
+/// only reads and writes slots.
 public final class KVCache: @unchecked Sendable {
     public let numBlocks: Int
     public let blockSize: Int
-    public let numLayers: Int
+    public let layout: KVCacheLayout
     public let kvHeads: Int
     public let headDim: Int
     public let precision: KVPrecision
     private let keys: [UnsafeMutableRawPointer]
     private let values: [UnsafeMutableRawPointer]
 
-    public init(numBlocks: Int, blockSize: Int, numLayers: Int, kvHeads: Int, headDim: Int, precision: KVPrecision = .float16) {
+    public init(numBlocks: Int, blockSize: Int, layout: KVCacheLayout, kvHeads: Int, headDim: Int, precision: KVPrecision = .float16) {
         self.precision = precision
         self.numBlocks = numBlocks
         self.blockSize = blockSize
-        self.numLayers = numLayers
+        self.layout = layout
         self.kvHeads = kvHeads
         self.headDim = headDim
-        let perLayer = numBlocks * blockSize * kvHeads * headDim * precision.bytes
-        keys = (0..<numLayers).map { _ in .allocate(byteCount: perLayer, alignment: 64) }
-        values = (0..<numLayers).map { _ in .allocate(byteCount: perLayer, alignment: 64) }
+        let perSlot = numBlocks * blockSize * kvHeads * headDim * precision.bytes
+        keys = (0..<layout.tensorsPerGroup).map { _ in .allocate(byteCount: perSlot, alignment: 64) }
+        values = (0..<layout.tensorsPerGroup).map { _ in .allocate(byteCount: perSlot, alignment: 64) }
+    }
+
+    /// A cache with one group of `numLayers` full-attention layers.
+    public convenience init(numBlocks: Int, blockSize: Int, numLayers: Int, kvHeads: Int, headDim: Int, precision: KVPrecision = .float16) {
+        self.init(numBlocks: numBlocks, blockSize: blockSize, layout: KVCacheLayout(layerTypes: Array(repeating: .full, count: numLayers)),
+                  kvHeads: kvHeads, headDim: headDim, precision: precision)
     }
 
     deinit {
@@ -29,12 +37,13 @@ public final class KVCache: @unchecked Sendable {
         values.forEach { $0.deallocate() }
     }
 
-    /// Bytes one token occupies across all layers.
-    public static func bytesPerToken(numLayers: Int, kvHeads: Int, headDim: Int, precision: KVPrecision) -> Int {
-        2 * numLayers * kvHeads * headDim * precision.bytes
-    }
+    public var numLayers: Int { layout.groupOfLayer.count }
+
+    /// Bytes one block id takes across all tensor slots.
+    public var bytesPerBlock: Int { layout.bytesPerBlock(blockSize: blockSize, kvHeads: kvHeads, headDim: headDim, precision: precision) }
 
     public func layer(_ l: Int) -> KVLayerView {
-        KVLayerView(keys: keys[l], values: values[l], blockSize: blockSize, kvHeads: kvHeads, headDim: headDim, precision: precision)
+        let slot = layout.slotOfLayer[l]
+        return KVLayerView(keys: keys[slot], values: values[slot], blockSize: blockSize, kvHeads: kvHeads, headDim: headDim, precision: precision)
     }
 }

@@ -12,7 +12,7 @@ public enum ModelError: Error, Equatable, Sendable, CustomStringConvertible {
 
     public var description: String {
         switch self {
-        case .unsupportedArchitecture(let a): "unsupported architecture '\(a)' (supported: \(ModelConfig.supportedArchitectures.joined(separator: ", ")))"
+        case .unsupportedArchitecture(let a): "unsupported architecture '\(a)' (supported: \(ModelArchitectures.supported.joined(separator: ", ")))"
         case .missingKey(let k): "missing metadata key '\(k)'"
         case .invalidConfig(let why): "invalid model configuration: \(why)"
         case .missingTensor(let n): "missing tensor '\(n)'"

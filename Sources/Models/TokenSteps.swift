@@ -9,8 +9,8 @@ enum TokenStep {
     case prepareQKV
     /// Residual add and RMSNorm before the MLP.
     case ffnNorm
-    /// silu(gate) · up (and its quantization for the down projection).
-    case swiGLU
+    /// act(gate) · up (and its quantization for the down projection).
+    case gatedActivation
 }
 
 /// What a block's per-token steps read, fixed for one block's pass.
@@ -18,9 +18,8 @@ struct LayerPass {
     let ws: Workspace
     let meta: AttentionMetadata
     let kv: KVLayerView
-    let rope: Rope
     let config: ModelConfig
-    let residualPending: Bool
+    let pending: PendingProjection
     /// Activation blocks of the fused path (nil: the products quantize floats themselves).
     let blocks: UnsafeMutablePointer<pg_block_q8>?
 }
@@ -28,12 +27,12 @@ struct LayerPass {
 /// Runs a ``TokenStep`` over a batch's tokens: inline for a few, otherwise as one parallel loop
 /// of this object (handing an object to the pool's workers allocates nothing; a closure would).
 final class TokenSteps: ParallelLoop, @unchecked Sendable {
-    private unowned(unsafe) var layer: LlamaLayer?
+    private unowned(unsafe) var layer: DecoderLayer?
     private var pass: LayerPass?
     private var step = TokenStep.attentionNorm
     private var split = RangeSplit(0, threads: 1)
 
-    func run(_ step: TokenStep, of layer: LlamaLayer, _ pass: LayerPass, tokens n: Int, pool: ThreadPool) {
+    func run(_ step: TokenStep, of layer: DecoderLayer, _ pass: LayerPass, tokens n: Int, pool: ThreadPool) {
         if n < 4 {
             for t in 0..<n { layer.run(step, token: t, pass) }
             return

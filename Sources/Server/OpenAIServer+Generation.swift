@@ -77,16 +77,16 @@ extension OpenAIServer {
                                       param: "messages[\(i)].role")
             }
         }
-        let text: String
         do throws(ChatTemplateError) {
-            text = try chatTemplate.apply(conversation, addGenerationPrompt: addGenerationPrompt)
+            return try tokenizer.encodeChat(conversation, template: chatTemplate, addGenerationPrompt: addGenerationPrompt)
         } catch .raised(let message) {
             throw .invalidRequest(message, param: "messages")
+        } catch .missing {
+            throw .invalidRequest("This model has no chat template (it is a base model): use /v1/completions, or start the server with --chat-template FILE.",
+                                  param: "messages")
         } catch {
             throw .invalidRequest("The chat template could not render these messages: \(error)", param: "messages")
         }
-        let templateHasBOS = !tokenizer.bosTokenText.isEmpty && text.hasPrefix(tokenizer.bosTokenText)
-        return tokenizer.encode(text, addSpecial: !templateHasBOS, parseSpecial: true)
     }
 
     /// Token ids of each prompt of a completion request, checked against the vocabulary.

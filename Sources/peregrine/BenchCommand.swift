@@ -197,6 +197,7 @@ struct LatencyBench: ParsableCommand {
             var object: [String: Any] = ["threads": threads, "repetitions": repetitions]
             if nPrompt > 0 { object["pp\(nPrompt)"] = result.promptTokensPerSecond; object["pp\(nPrompt)_runs"] = result.promptRuns }
             if nGen > 0 { object["tg\(nGen)"] = result.generationTokensPerSecond; object["tg\(nGen)_runs"] = result.generationRuns }
+            if !result.samplerMicroseconds.isEmpty { object["sampler_us"] = result.samplerMicroseconds }
             let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])
             Terminal.stdout(String(decoding: data, as: UTF8.self) + "\n")
             return
@@ -206,6 +207,10 @@ struct LatencyBench: ParsableCommand {
         }
         if nPrompt > 0 { Terminal.stdout("pp\(nPrompt): \(spread(result.promptRuns))\n") }
         if nGen > 0 { Terminal.stdout("tg\(nGen): \(spread(result.generationRuns))\n") }
+        let step = 1e6 / result.generationTokensPerSecond
+        for (name, us) in result.samplerMicroseconds.sorted(by: { $0.key < $1.key }) {
+            Terminal.stdout("sampler, \(name): " + String(format: "%.1f µs per token (%.1f%% of a tg step)\n", us, 100 * us / step))
+        }
         Terminal.stdout("threads \(threads), median of \(repetitions) after a warm-up\n")
     }
 }

@@ -16,6 +16,9 @@ struct GenerateCommand: ParsableCommand {
     @Option(help: "A user message, sent through the model's chat template.")
     var chat: String?
 
+    @Option(help: "A Jinja chat template file used instead of the model's own (needed to chat with a base model).")
+    var chatTemplate: String?
+
     @Option(help: "Most tokens to generate.")
     var maxTokens = 128
 
@@ -46,7 +49,12 @@ struct GenerateCommand: ParsableCommand {
                                     maxTokens: maxTokens, ignoreEOS: ignoreEOS)
         try params.validate()
         let loaded = try LoadedModel(modelOptions)
-        let engine = try LLMEngine(model: loaded.model, tokenizer: loaded.tokenizer, config: engineOptions.config(maxNumSeqs: 1))
+        let template = try chatTemplate.map { path in
+            guard let data = FileManager.default.contents(atPath: path) else { throw ValidationError("cannot read \(path)") }
+            return String(decoding: data, as: UTF8.self)
+        }
+        let engine = try LLMEngine(model: loaded.model, tokenizer: loaded.tokenizer, config: engineOptions.config(maxNumSeqs: 1),
+                                   chatTemplate: template)
         let prompt: PromptInput = chat.map { .chat([.user($0)]) } ?? .text(self.prompt ?? "")
         try engine.addRequest(prompt, params: params)
         if let text = self.prompt { Terminal.stdout(text) }

@@ -33,7 +33,7 @@ struct ModelOptions: ParsableArguments {
 /// A loaded model with its tokenizer, and how long loading took.
 struct LoadedModel {
     let file: GGUFFile
-    let model: LlamaModel
+    let model: any CausalLM
     let tokenizer: Tokenizer
     let seconds: Double
 
@@ -42,7 +42,7 @@ struct LoadedModel {
         let start = Date()
         file = try GGUFFile(path: path)
         tokenizer = try Tokenizer(metadata: file.metadata)
-        model = try LlamaModel(file: file, pool: ThreadPool(threadCount: try options.threadCount()))
+        model = try ModelArchitectures.load(file: file, pool: ThreadPool(threadCount: try options.threadCount()))
         let name = URL(fileURLWithPath: path).lastPathComponent
         _ = file.prefault { fraction in
             if showProgress { Terminal.progress("Loading \(name)", fraction) }

@@ -36,7 +36,9 @@ struct PerplexityCommand: ParsableCommand {
         guard ctx <= loaded.model.config.contextLength else {
             throw ValidationError("--ctx \(ctx) exceeds the model's context length \(loaded.model.config.contextLength)")
         }
-        let tokens = loaded.tokenizer.encode(String(decoding: data, as: UTF8.self), addSpecial: false, parseSpecial: false)
+        // As llama-perplexity: the text is tokenized whole with BOS (for models that add one), and
+        // each chunk's first token then becomes BOS.
+        let tokens = loaded.tokenizer.encode(String(decoding: data, as: UTF8.self), addSpecial: true, parseSpecial: false)
         let addsBOS = loaded.tokenizer.vocabulary.addBOS
         let evaluator = PerplexityEvaluator(model: loaded.model, contextLength: ctx,
                                             bosTokenID: addsBOS ? loaded.tokenizer.bosTokenId : nil, kvCacheDtype: kvCacheDtype)

@@ -67,7 +67,7 @@ struct ServeCommand: AsyncParsableCommand {
         }
         let loaded = try LoadedModel(modelOptions)
         let config = engineOptions.config()
-        let llm = try LLMEngine(model: loaded.model, tokenizer: loaded.tokenizer, config: config)
+        let llm = try LLMEngine(model: loaded.model, tokenizer: loaded.tokenizer, config: config, chatTemplate: template)
         let name = (try? loaded.file.metadata.string("general.name")) ?? "model"
         logger.info("Loaded \(name) in \(String(format: "%.2f", loaded.seconds)) s; max model length \(llm.maxModelLength), KV blocks \(llm.stats.numKVBlocks)")
         let engine = AsyncLLMEngine(engine: llm)

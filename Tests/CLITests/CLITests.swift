@@ -89,4 +89,26 @@ import Testing
         #expect(r.stdout.contains("general.architecture = \"llama\""))
         #expect(r.stdout.contains("blk.0.attn_q.weight") && r.stdout.contains("Q4_1"))
     }
+
+    /// Gemma 3 270M is a base model: chat is a clear one-line error until a template is given.
+    @Test func baseModelChatNeedsATemplate() throws {
+        let refused = try Self.run(["generate", "--model", "gemma3-270m", "--chat", "Hi", "--max-tokens", "2", "--threads", "2"])
+        #expect(refused.status != 0)
+        #expect(refused.stderr.contains("no chat template") && refused.stderr.contains("--chat-template"), "\(refused.stderr)")
+        let template = FileManager.default.temporaryDirectory.appendingPathComponent("template-\(UUID()).jinja")
+        defer { try? FileManager.default.removeItem(at: template) }
+        try "{{ bos_token }}{% for m in messages %}{{ m.content }}{% endfor %}".write(to: template, atomically: true, encoding: .utf8)
+        let chat = try Self.run(["generate", "--model", "gemma3-270m", "--chat", "The capital of France is", "--chat-template", template.path,
+                                 "--temperature", "0", "--max-tokens", "4", "--threads", "2"])
+        #expect(chat.status == 0, "\(chat.stderr)")
+        #expect(chat.stderr.contains("prompt 6 tokens"), "\(chat.stderr)")
+    }
+
+    @Test func inspectShowsTheLayerPattern() throws {
+        let r = try Self.run(["inspect", "gemma3-270m"])
+        #expect(r.status == 0)
+        #expect(r.stdout.contains("layer pattern (G global, S sliding): SSSSSGSSSSSGSSSSSG"))
+        #expect(r.stdout.contains("sliding window 512 on layers 0,1,2,3,4,6,"), "\(r.stdout.prefix(3000))")
+        #expect(r.stdout.contains("rope base 10000.0") && r.stdout.contains("rope base 1000000.0"))
+    }
 }

@@ -10,13 +10,13 @@ import Tokenization
 enum TinyEngine {
     static let pool = ThreadPool(threadCount: 2)
     static let file = try! GGUFFile(bytes: TinyModel(architecture: "qwen2", contextLength: 4096, seed: 21).write())
-    static let model = try! LlamaModel(file: file, pool: pool)
+    static let model = try! ModelArchitectures.load(file: file, pool: pool)
     static let tokenizer = try! Tokenizer(metadata: file.metadata)
 
     /// KV bytes for `blocks` blocks of `blockSize` tokens of this model.
     static func bytes(blocks: Int, blockSize: Int) -> Int {
         let c = model.config
-        return KVCache.bytesPerToken(numLayers: c.numLayers, kvHeads: c.numKVHeads, headDim: c.headDim, precision: .float16) * blockSize * blocks
+        return model.kvCacheLayout.bytesPerBlock(blockSize: blockSize, kvHeads: c.numKVHeads, headDim: c.headDim, precision: .float16) * blocks
     }
 
     static func make(blocks: Int = 200, blockSize: Int = 4, budget: Int = 64, maxSeqs: Int = 16, caching: Bool = true,

@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import Engine
 import GGUF
 import Kernels
@@ -27,6 +30,20 @@ import Testing
         #expect(kept.count == 1)
     }
 
+    /// malloc behind a mutable global, so the optimizer cannot pair it with its free and drop both.
+    nonisolated(unsafe) static var allocate: (Int) -> UnsafeMutableRawPointer? = { malloc($0) }
+
+    /// A watched pool's workers are counted: 100,000 allocating items keep both threads busy.
+    @Test func counterSeesAPoolWorkersAllocations() {
+        let pool = ThreadPool(threadCount: 2)
+        let workers = pool.workerThreadIDs.map { UInt($0) }
+        workers.withUnsafeBufferPointer { pg_malloc_counter_watch($0.baseAddress, Int32($0.count)) }
+        defer { pg_malloc_counter_watch(nil, 0) }
+        let before = pg_malloc_counter_watched_count()
+        pool.parallelFor(100_000) { i in free(Self.allocate(16 + i % 3)) }
+        #expect(pg_malloc_counter_watched_count() - before >= 1)
+    }
+
     /// Greedy decode of `sequences` sequences, one token each per step; the steps after warm-up
     /// must not allocate. With one thread every kernel runs on this thread; with two, this
     /// thread's share and the hand-offs to the worker (ten sequences take the parallel per-token
@@ -35,8 +52,8 @@ import Testing
           [KVPrecision.float16, .float32])
     func steadyStateDecodeStepAllocatesNothing(shape: (threads: Int, sequences: Int), precision: KVPrecision) throws {
         let file = try GGUFFile(path: TestPaths.defaultModel)
-        let model = try LlamaModel(file: file, pool: ThreadPool(threadCount: shape.threads))
-        let blockSize = 16, blocksPerSequence = 8, s = shape.sequences
+        let model = try ModelArchitectures.load(file: file, pool: ThreadPool(threadCount: shape.threads))
+        let blocksPerSequence = 8, s = shape.sequences
         let cache = model.makeKVCache(numBlocks: s * blocksPerSequence, precision: precision)
         let tables = (0..<s).map { q in (0..<Int32(blocksPerSequence)).map { Int32(q * blocksPerSequence) + $0 } }
         let workspace = ForwardWorkspace()
@@ -50,8 +67,7 @@ import Testing
             batch.removeAll(blockTableStride: blocksPerSequence)
             for q in 0..<s {
                 let seq = batch.addSequence(blockTable: tables[q])
-                let slot = tables[q][Int(position) / blockSize] * Int32(blockSize) + position % Int32(blockSize)
-                batch.addToken(tokens[q], position: position, sequence: seq, slot: slot, wantsLogits: true)
+                batch.addToken(tokens[q], position: position, sequence: seq, wantsLogits: true)
             }
             let logits = model.forward(batch, cache: cache, workspace: workspace)
             let v = model.config.vocabSize
@@ -64,12 +80,19 @@ import Testing
         var counts: [Int64] = [], handOffs: [Int64] = []
         counts.reserveCapacity(8)
         handOffs.reserveCapacity(8)
+        // The pool's workers are counted too (their allocations go into one shared count).
+        let workers = model.pool.workerThreadIDs.map { UInt($0) }
+        workers.withUnsafeBufferPointer { pg_malloc_counter_watch($0.baseAddress, Int32($0.count)) }
+        defer { pg_malloc_counter_watch(nil, 0) }
         for _ in 0..<8 {
             let before = model.pool.closuresHandedOff
-            counts.append(Self.allocations(step))
+            let workersBefore = pg_malloc_counter_watched_count()
+            let mine = Self.allocations(step)
+            counts.append(mine + pg_malloc_counter_watched_count() - workersBefore)
             handOffs.append(Int64(model.pool.closuresHandedOff - before))
         }
-        print("decode step, \(shape.threads) threads, \(s) sequences, \(precision.rawValue) KV: allocations \(counts)")
+        print("decode step, \(shape.threads) threads (\(workers.count) workers watched), \(s) sequences, \(precision.rawValue) KV: allocations, every thread \(counts)")
+        #expect(workers.count == shape.threads - 1)
         #expect(counts.allSatisfy { $0 == 0 }, "allocations per decode step: \(counts)")
         #expect(handOffs.allSatisfy { $0 == 0 }, "closures handed to the pool per step: \(handOffs)")
     }

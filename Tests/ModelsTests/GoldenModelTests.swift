@@ -16,23 +16,25 @@ import Testing
         let steps: [Step]
     }
 
-    static let model: LlamaModel = {
+    static let model: any CausalLM = {
         let file = try! GGUFFile(path: TestPaths.defaultModel)
-        return try! LlamaModel(file: file, pool: ThreadPool(threadCount: 2))
+        return try! ModelArchitectures.load(file: file, pool: ThreadPool(threadCount: 2))
     }()
 
     func load(_ url: URL) throws -> Completion {
         try JSONDecoder().decode(Completion.self, from: Data(contentsOf: url))
     }
 
-    /// Runs `tokens` as one sequence from position `start` and returns log-softmax rows for `wanted` indices.
-    static func logProbs(_ model: LlamaModel, cache: KVCache, tokens: [Int], start: Int = 0, wanted: [Int]) -> [[Float]] {
+    /// Runs `tokens` as one sequence from position `start` and returns log-softmax rows for
+    /// `wanted` indices. `cache` holds one contiguous run of blocks per KV cache group.
+    static func logProbs(_ model: any CausalLM, cache: KVCache, tokens: [Int], start: Int = 0, wanted: [Int]) -> [[Float]] {
         var batch = ForwardBatch()
-        batch.removeAll(blockTableStride: cache.numBlocks)
-        let seq = batch.addSequence(blockTable: (0..<Int32(cache.numBlocks)).map { $0 })
+        let layout = model.kvCacheLayout, blocks = cache.numBlocks / layout.numGroups
+        batch.removeAll(blockTableStride: blocks, groups: layout.numGroups)
+        let seq = batch.addSequence(blockTables: layout.contiguousBlockTables(sequence: 0, blocks: blocks))
         for (i, id) in tokens.enumerated() {
             let pos = start + i
-            batch.addToken(Int32(id), position: Int32(pos), sequence: seq, slot: Int32(pos), wantsLogits: wanted.contains(i))
+            batch.addToken(Int32(id), position: Int32(pos), sequence: seq, wantsLogits: wanted.contains(i))
         }
         let logits = model.forward(batch, cache: cache, workspace: ForwardWorkspace())
         let v = model.config.vocabSize

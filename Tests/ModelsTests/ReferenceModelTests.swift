@@ -34,20 +34,20 @@ import Testing
     }
 
     /// Our logits for one sequence (all positions), optionally in prefill chunks.
-    static func ourLogits(_ model: LlamaModel, tokens: [Int], chunk: Int = .max, blockSize: Int = 4) -> [Float] {
+    static func ourLogits(_ model: any CausalLM, tokens: [Int], chunk: Int = .max, blockSize: Int = 4) -> [Float] {
         let positions = Array(0..<tokens.count)
-        let cache = model.makeKVCache(numBlocks: tokens.count / blockSize + 1, blockSize: blockSize, precision: .float32)
-        // Blocks in reverse order, so the block table matters.
-        let table = (0..<Int32(cache.numBlocks)).reversed().map { $0 }
+        let layout = model.kvCacheLayout, blocks = tokens.count / blockSize + 1
+        let cache = model.makeKVCache(numBlocks: layout.contiguousBlockCount(sequences: 1, blocks: blocks), blockSize: blockSize,
+                                      precision: .float32)
+        // Blocks in reverse order, so the block tables matter.
+        let tables = layout.contiguousBlockTables(sequence: 0, blocks: blocks).map { Array($0.reversed()) }
         var result: [Float] = []
         var batch = ForwardBatch()
         for start in stride(from: 0, to: tokens.count, by: chunk) {
-            batch.removeAll(blockTableStride: table.count)
-            let seq = batch.addSequence(blockTable: table)
+            batch.removeAll(blockTableStride: blocks, groups: layout.numGroups)
+            let seq = batch.addSequence(blockTables: tables)
             for i in start..<min(tokens.count, start + chunk) {
-                let p = positions[i]
-                batch.addToken(Int32(tokens[i]), position: Int32(p), sequence: seq,
-                               slot: table[p / blockSize] * Int32(blockSize) + Int32(p % blockSize), wantsLogits: true)
+                batch.addToken(Int32(tokens[i]), position: Int32(positions[i]), sequence: seq, wantsLogits: true)
             }
             result += model.forward(batch, cache: cache, workspace: ForwardWorkspace())
         }
@@ -76,14 +76,23 @@ import Testing
         ("qwen2", TinyModel(architecture: "qwen2", seed: 3)),
         ("qwen3", TinyModel(architecture: "qwen3", hidden: 48, heads: 4, kvHeads: 1, headDim: 16, seed: 4)),
         ("llama partial rope, linear scaling, MHA", TinyModel(architecture: "llama", kvHeads: 4, ropeDimensions: 8, ropeBase: 500, linearRopeScaling: 2, seed: 5)),
+        ("gemma3 (window 5, five sliding layers and a global one)", tinyGemma(window: 5, seed: 6)),
     ]
+
+    /// A Gemma-3-shaped model: six layers (the sixth global), head dim twice hidden / heads.
+    static func tinyGemma(window: Int, hidden: Int = 64, headDim: Int = 32, seed: UInt64) -> TinyModel {
+        var spec = TinyModel(architecture: "gemma3", hidden: hidden, heads: 4, kvHeads: 1, headDim: headDim, layers: 6,
+                             contextLength: 1024, ropeBase: 1_000_000, seed: seed)
+        spec.slidingWindow = window
+        return spec
+    }
 
     @Test(arguments: variants.map(\.0))
     func matchesNumPyReference(_ name: String) throws {
         let spec = try #require(Self.variants.first { $0.0 == name }?.1)
         let path = try Self.temporaryFile(spec.write())
         defer { try? FileManager.default.removeItem(atPath: path) }
-        let model = try LlamaModel(file: GGUFFile(path: path), pool: Self.pool)
+        let model = try ModelArchitectures.load(file: GGUFFile(path: path), pool: Self.pool)
         let tokens = [3, 17, 0, 63, 22, 22, 5, 40, 9, 11, 2, 60, 33]
         let expected = try Self.referenceLogits(path, tokens: tokens)
         let got = Self.ourLogits(model, tokens: tokens)
@@ -100,7 +109,7 @@ import Testing
         let spec = TinyModel(architecture: "llama", hidden: 64, heads: 4, kvHeads: 2, headDim: 64, contextLength: 512, seed: 12)
         let path = try Self.temporaryFile(spec.write())
         defer { try? FileManager.default.removeItem(atPath: path) }
-        let model = try LlamaModel(file: GGUFFile(path: path), pool: Self.pool)
+        let model = try ModelArchitectures.load(file: GGUFFile(path: path), pool: Self.pool)
         var rng = SeededRandom(seed: 13)
         let tokens = (0..<300).map { _ in Int.random(in: 0..<64, using: &rng) }
         let expected = try Self.referenceLogits(path, tokens: tokens)
@@ -110,11 +119,28 @@ import Testing
         #expect(Self.maxError(Self.ourLogits(model, tokens: tokens, chunk: 7, blockSize: 16), got) < 1e-5)
     }
 
+    /// Gemma's sliding window across attention partitions and blocks of 16: a 300-token context,
+    /// window 40 (so each sliding query skips whole blocks and partitions, and masks part of one).
+    @Test func slidingWindowLongContextMatchesNumPyReference() throws {
+        let path = try Self.temporaryFile(Self.tinyGemma(window: 40, headDim: 64, seed: 16).write())
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let model = try ModelArchitectures.load(file: GGUFFile(path: path), pool: Self.pool)
+        #expect(model.kvCacheLayout.numGroups == 6 && model.config.layerTypes.filter { $0 == .full }.count == 1)
+        var rng = SeededRandom(seed: 17)
+        let tokens = (0..<300).map { _ in Int.random(in: 0..<64, using: &rng) }
+        let expected = try Self.referenceLogits(path, tokens: tokens)
+        let got = Self.ourLogits(model, tokens: tokens, blockSize: 16)
+        let err = Self.maxError(got, expected)
+        #expect(err < 2e-4, "max |Δ logit| \(err)")
+        #expect(Self.maxError(Self.ourLogits(model, tokens: tokens, chunk: 7, blockSize: 16), got) < 1e-5)
+        #expect(Self.maxError(Self.ourLogits(model, tokens: tokens, chunk: 1, blockSize: 16), got) < 1e-5)
+    }
+
     @Test(arguments: [GGMLType.q8_0, .q4_1, .f16])
     func quantizedWeightsMatchReference(_ type: GGMLType) throws {
         let path = try Self.temporaryFile(TinyModel(matrixType: type, seed: 9).write())
         defer { try? FileManager.default.removeItem(atPath: path) }
-        let model = try LlamaModel(file: GGUFFile(path: path), pool: Self.pool)
+        let model = try ModelArchitectures.load(file: GGUFFile(path: path), pool: Self.pool)
         let tokens = [1, 2, 3, 4, 5, 6, 7, 8]
         let got = Self.ourLogits(model, tokens: tokens)
         let expected = try Self.referenceLogits(path, tokens: tokens)
@@ -136,7 +162,7 @@ import Testing
         spec.feedForward = 512
         let path = try Self.temporaryFile(spec.write())
         defer { try? FileManager.default.removeItem(atPath: path) }
-        let model = try LlamaModel(file: GGUFFile(path: path), pool: Self.pool)
+        let model = try ModelArchitectures.load(file: GGUFFile(path: path), pool: Self.pool)
         let tokens = [1, 2, 3, 4, 5, 6, 7, 8, 40, 41]
         let got = Self.ourLogits(model, tokens: tokens, blockSize: 16)
         let expected = try Self.referenceLogits(path, tokens: tokens)
@@ -161,7 +187,7 @@ import Testing
     @Test func batchOfSequencesMatchesSeparateRuns() throws {
         let path = try Self.temporaryFile(TinyModel(architecture: "qwen2", seed: 11).write())
         defer { try? FileManager.default.removeItem(atPath: path) }
-        let model = try LlamaModel(file: GGUFFile(path: path), pool: Self.pool)
+        let model = try ModelArchitectures.load(file: GGUFFile(path: path), pool: Self.pool)
         let sequences = [[5, 6, 7, 8, 9], [40, 41], [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11]]
         let alone = sequences.map { Self.ourLogits(model, tokens: $0) }
         let blockSize = 4
@@ -174,8 +200,7 @@ import Testing
         // Interleave tokens of the sequences.
         for i in 0..<11 {
             for s in sequences.indices where i < sequences[s].count {
-                let slot = tables[s][i / blockSize] * Int32(blockSize) + Int32(i % blockSize)
-                batch.addToken(Int32(sequences[s][i]), position: Int32(i), sequence: ids[s], slot: slot, wantsLogits: true)
+                batch.addToken(Int32(sequences[s][i]), position: Int32(i), sequence: ids[s], wantsLogits: true)
                 order.append((s, i))
             }
         }
@@ -191,11 +216,11 @@ import Testing
     @Test func configErrorsAreClear() throws {
         var w = GGUFWriter()
         w.set("general.architecture", .string("mamba"))
-        #expect(throws: ModelError.unsupportedArchitecture("mamba")) { try LlamaModel(file: GGUFFile(bytes: w.bytes()), pool: Self.pool) }
+        #expect(throws: ModelError.unsupportedArchitecture("mamba")) { try ModelArchitectures.load(file: GGUFFile(bytes: w.bytes()), pool: Self.pool) }
         w.set("general.architecture", .string("llama"))
-        #expect(throws: ModelError.missingKey("llama.embedding_length")) { try LlamaModel(file: GGUFFile(bytes: w.bytes()), pool: Self.pool) }
+        #expect(throws: ModelError.missingKey("llama.embedding_length")) { try ModelArchitectures.load(file: GGUFFile(bytes: w.bytes()), pool: Self.pool) }
         var tiny = try GGUFFile(bytes: TinyModel().write())
-        _ = try LlamaModel(file: tiny, pool: Self.pool)
+        _ = try ModelArchitectures.load(file: tiny, pool: Self.pool)
         // Drop a tensor: a clear error naming it.
         let file = tiny
         var writer = GGUFWriter()
@@ -204,6 +229,6 @@ import Testing
             writer.add(.init(name: t.name, shape: t.shape, type: t.type, data: Array(file.tensorData(t))))
         }
         tiny = try GGUFFile(bytes: writer.bytes())
-        #expect(throws: ModelError.missingTensor("blk.1.ffn_up.weight")) { try LlamaModel(file: tiny, pool: Self.pool) }
+        #expect(throws: ModelError.missingTensor("blk.1.ffn_up.weight")) { try ModelArchitectures.load(file: tiny, pool: Self.pool) }
     }
 }

@@ -4,7 +4,7 @@ import Testing
 
 /// `POST /v1/chat/completions` with a chat template the tiny vocabulary can spell.
 @Suite struct ChatCompletionsTests {
-    static let template = "{% for m in messages %}{{ m.role | upper }}: {{ m.content }}\n{% endfor %}{% if add_generation_prompt %}ASSISTANT:{% endif %}"
+    static let template = TestServer.chatTemplate
 
     static func server() throws -> OpenAIServer {
         try TestServer.make(TestServer.configuration { $0.chatTemplate = template })
@@ -77,8 +77,18 @@ import Testing
         }
     }
 
-    @Test func modelsWithoutTemplateUseChatML() async throws {
-        try await TestServer.withServer(try TestServer.make()) { client in
+    /// A base model (no template) refuses chat with a clear 400, and still completes plain text;
+    /// a template given at start-up makes chat work.
+    @Test func modelsWithoutTemplateRefuseChat() async throws {
+        try await TestServer.withServer(try TestServer.make(TestServer.configuration { $0.chatTemplate = nil })) { client in
+            let r = try await client.post("/v1/chat/completions", #"{"messages": [{"role": "user", "content": "HI"}], "max_tokens": 2}"#)
+            #expect(r.status == .badRequest)
+            #expect(r.error.message?.contains("no chat template") == true)
+            let plain = try await client.post("/v1/completions", #"{"prompt": "HI", "max_tokens": 2}"#)
+            #expect(plain.status == .ok)
+        }
+        let given = "{% for m in messages %}{{ m.content }}{% endfor %}"
+        try await TestServer.withServer(try TestServer.make(TestServer.configuration { $0.chatTemplate = given })) { client in
             let r = try await client.post("/v1/chat/completions", #"{"messages": [{"role": "user", "content": "HI"}], "max_tokens": 2}"#)
             #expect(r.status == .ok)
         }

@@ -25,17 +25,22 @@ enum TestServer {
         return try! GGUFFile(bytes: tiny.write())
     }()
 
+    /// The tiny models carry no chat template; the servers get this one, which their vocabulary
+    /// can spell (a test sets `chatTemplate` to nil to see a base model's refusal).
+    static let chatTemplate = "{% for m in messages %}{{ m.role | upper }}: {{ m.content }}\n{% endfor %}{% if add_generation_prompt %}ASSISTANT:{% endif %}"
+
     static func configuration(_ change: (inout ServerConfiguration) -> Void = { _ in }) -> ServerConfiguration {
-        var c = ServerConfiguration(host: "127.0.0.1", port: 0, servedModelName: modelName, maxNumSeqs: 8, maxWaitingRequests: 32)
+        var c = ServerConfiguration(host: "127.0.0.1", port: 0, servedModelName: modelName, maxNumSeqs: 8, maxWaitingRequests: 32,
+                                    chatTemplate: chatTemplate)
         change(&c)
         return c
     }
 
     static func make(_ configuration: ServerConfiguration = configuration(), file: GGUFFile = file, blocks: Int = 256,
                      blockSize: Int = 4, onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }) throws -> OpenAIServer {
-        let model = try LlamaModel(file: file, pool: pool)
+        let model = try ModelArchitectures.load(file: file, pool: pool)
         let c = model.config
-        let bytes = KVCache.bytesPerToken(numLayers: c.numLayers, kvHeads: c.numKVHeads, headDim: c.headDim, precision: .float16) * blockSize * blocks
+        let bytes = model.kvCacheLayout.bytesPerBlock(blockSize: blockSize, kvHeads: c.numKVHeads, headDim: c.headDim, precision: .float16) * blocks
         let engine = try LLMEngine(model: model, tokenizer: tokenizer, config: EngineConfig(
             scheduler: SchedulerConfig(maxNumBatchedTokens: 128, maxNumSeqs: configuration.maxNumSeqs), blockSize: blockSize,
             kvCacheMemory: bytes))

@@ -15,6 +15,15 @@ public enum TestPaths {
         return home.appendingPathComponent("models/smollm2-135m/SmolLM2-135M-Instruct.Q4_1.gguf").path
     }
 
+    /// The second real model, Gemma 3 270M Q4_K_M (`peregrine pull gemma3-270m`).
+    public static var gemmaModel: String {
+        let env = ProcessInfo.processInfo.environment
+        if let path = env["PEREGRINE_GEMMA_MODEL"] { return path }
+        let home = env["PEREGRINE_HOME"].map { URL(fileURLWithPath: $0) }
+            ?? FileManager.default.homeDirectoryForCurrentUser.appendingPathComponent(".cache/peregrine")
+        return home.appendingPathComponent("models/gemma3-270m/gemma-3-270m-q4_k_m.gguf").path
+    }
+
     public static func goldenFiles(_ folder: String) throws -> [URL] {
         let dir = golden.appendingPathComponent(folder)
         let files = try FileManager.default.contentsOfDirectory(at: dir, includingPropertiesForKeys: nil)

@@ -20,6 +20,8 @@ public struct TinyModel: Sendable {
     public var matrixType: GGMLType = .f32
     public var tiedEmbeddings = true
     public var seed: UInt64 = 1
+    /// `gemma3.attention.sliding_window`: five layers of six slide (gemma3 only).
+    public var slidingWindow: Int? = nil
 
     public init(architecture: String = "llama", hidden: Int = 64, heads: Int = 4, kvHeads: Int = 2, headDim: Int = 16,
                 ropeDimensions: Int? = nil, layers: Int = 2, contextLength: Int = 256, ropeBase: Float = 10_000,
@@ -74,6 +76,7 @@ public struct TinyModel: Sendable {
         w.set("\(a).attention.layer_norm_rms_epsilon", .float32(1e-5))
         if headDim * heads != hidden { w.set("\(a).attention.key_length", .uint32(UInt32(headDim))) }
         if let ropeDimensions { w.set("\(a).rope.dimension_count", .uint32(UInt32(ropeDimensions))) }
+        if let slidingWindow { w.set("\(a).attention.sliding_window", .uint32(UInt32(slidingWindow))) }
         if let linearRopeScaling {
             w.set("\(a).rope.scaling.type", .string("linear"))
             w.set("\(a).rope.scaling.factor", .float32(linearRopeScaling))
@@ -100,14 +103,16 @@ public struct TinyModel: Sendable {
                 vector(p + "attn_k.bias", kv, around: 0, spread: 0.3)
                 vector(p + "attn_v.bias", kv, around: 0, spread: 0.3)
             }
-            if a == "qwen3" {
+            if a == "qwen3" || a == "gemma3" {
                 vector(p + "attn_q_norm.weight", headDim, around: 1, spread: 0.3)
                 vector(p + "attn_k_norm.weight", headDim, around: 1, spread: 0.3)
             }
+            if a == "gemma3" { vector(p + "post_attention_norm.weight", hidden, around: 1, spread: 0.3) }
             vector(p + "ffn_norm.weight", hidden, around: 1, spread: 0.2)
             matrix(p + "ffn_gate.weight", rows: feedForward, columns: hidden)
             matrix(p + "ffn_up.weight", rows: feedForward, columns: hidden)
             matrix(p + "ffn_down.weight", rows: hidden, columns: feedForward)
+            if a == "gemma3" { vector(p + "post_ffw_norm.weight", hidden, around: 1, spread: 0.3) }
         }
         vector("output_norm.weight", hidden, around: 1, spread: 0.2)
         if !tiedEmbeddings { matrix("output.weight", rows: vocab, columns: hidden) }

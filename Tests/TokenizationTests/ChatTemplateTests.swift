@@ -8,18 +8,15 @@ import Tokenization
         let tokenizer = try TestSupport.modelTokenizer()
         let file = TestSupport.goldenDirectory.appendingPathComponent("tokenize/06_chat_template_raw.json")
         let golden = try JSONDecoder().decode(GoldenTokenizationTests.GoldenCase.self, from: Data(contentsOf: file))
-        let prompt = tokenizer.applyChatML(messages: [.user("What is the boiling point of water?")], addGenerationPrompt: true)
+        let prompt = try tokenizer.chatTemplate().apply([.user("What is the boiling point of water?")], addGenerationPrompt: true)
         #expect(prompt == golden.text)
-        #expect(tokenizer.encode(prompt, addSpecial: true, parseSpecial: true) == golden.ids)
-        let tuples = tokenizer.applyChatML(messages: [(role: "user", content: "What is the boiling point of water?")],
-                                           addGenerationPrompt: true)
-        #expect(tuples == prompt)
+        #expect(try tokenizer.encodeChat([.user("What is the boiling point of water?")], template: tokenizer.chatTemplate()) == golden.ids)
     }
 
     @Test func givenSystemMessageReplacesTheDefault() throws {
         let tokenizer = try TestSupport.modelTokenizer()
-        let prompt = tokenizer.applyChatML(
-            messages: [.system("Be brief."), .user("Hi"), .assistant("Hello!"), .user("Bye")], addGenerationPrompt: false)
+        let prompt = try tokenizer.chatTemplate().apply(
+            [.system("Be brief."), .user("Hi"), .assistant("Hello!"), .user("Bye")], addGenerationPrompt: false)
         #expect(prompt == """
             <|im_start|>system
             Be brief.<|im_end|>
@@ -33,20 +30,21 @@ import Tokenization
             """)
     }
 
-    @Test func plainChatMLWithoutTemplate() {
-        let template = ChatTemplate(source: nil)
-        #expect(template.defaultSystemMessage == nil)
-        #expect(template.render([.user("Hi")], addGenerationPrompt: true)
-            == "<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n")
-        #expect(template.render([], addGenerationPrompt: true) == "<|im_start|>assistant\n")
-        #expect(ChatTemplate(source: "{% for m in messages %}…{% endfor %}").defaultSystemMessage == nil)
+    /// A base model has no template: rendering is a typed error, never a silent ChatML.
+    @Test func noTemplateIsAnError() {
+        #expect(throws: ChatTemplateError.missing) { try ChatTemplate(source: nil).apply([.user("Hi")], addGenerationPrompt: true) }
+        #expect(ChatTemplate(source: nil).exists == false)
     }
 
-    @Test func smolLMDefaultSystemMessageIsReadFromTheTemplate() throws {
+    /// A broken template is its error at render time, not a fallback.
+    @Test func brokenTemplateIsItsError() {
+        #expect(throws: ChatTemplateError.self) { try ChatTemplate(source: "{% for m in messages %}").apply([.user("Hi")], addGenerationPrompt: true) }
+    }
+
+    /// An overriding template replaces the model's, with the model's BOS and EOS texts.
+    @Test func overridingTemplateSeesTheModelsSpecialTokens() throws {
         let tokenizer = try TestSupport.modelTokenizer()
-        let template = ChatTemplate(source: tokenizer.chatTemplate)
-        #expect(template.defaultSystemMessage == "You are a helpful AI assistant named SmolLM, trained by Hugging Face")
-        // An empty conversation has no first message, so the template adds no system message.
-        #expect(template.render([], addGenerationPrompt: false) == "")
+        let template = tokenizer.chatTemplate(overriding: "{{ eos_token }}{% for m in messages %}[{{ m.content }}]{% endfor %}")
+        #expect(try template.apply([.user("Hi")], addGenerationPrompt: true) == tokenizer.eosTokenText + "[Hi]")
     }
 }

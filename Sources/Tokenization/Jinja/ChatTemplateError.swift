@@ -10,6 +10,9 @@ public enum ChatTemplateError: Error, Equatable, Sendable, CustomStringConvertib
     case raised(String)
     /// An operation failed while rendering (wrong types, a bad index).
     case runtime(message: String, line: Int)
+    /// The model has no chat template (a base model): chat needs one given by the caller
+    /// (`--chat-template FILE`); plain completion works without.
+    case missing
 
     public var description: String {
         switch self {
@@ -17,6 +20,8 @@ public enum ChatTemplateError: Error, Equatable, Sendable, CustomStringConvertib
         case .unsupported(let feature, let line): "chat template uses unsupported Jinja on line \(line): \(feature)"
         case .raised(let message): message
         case .runtime(let message, let line): "chat template error on line \(line): \(message)"
+        case .missing:
+            "this model has no chat template (it is a base model): use plain completion, or give a template with --chat-template FILE"
         }
     }
 }

@@ -1,0 +1,14 @@
+import GGUF
+
+/// The Llama family (llama, mistral, qwen2, qwen3): pre-norm blocks, RMSNorm, RoPE, grouped-query
+/// attention over every earlier position, SwiGLU MLP, tied or separate output head. qwen2 adds
+/// Q/K/V biases and NeoX rope; qwen3 adds per-head Q/K RMSNorm and NeoX rope.
+enum Llama {
+    static func configure(_ metadata: GGUFMetadata, _ arch: String) throws(ModelError) -> ModelConfig {
+        var c = try ModelConfig(metadata: metadata, architecture: arch)
+        c.ropeLayout = arch == "qwen2" || arch == "qwen3" ? .neox : .interleaved
+        c.hasQKVBias = arch == "qwen2"
+        c.hasQKNorm = arch == "qwen3"
+        return c
+    }
+}
