@@ -83,6 +83,10 @@ public final class ThreadPool: @unchecked Sendable {
         callerMutex.deallocate()
     }
 
+    /// The workers' pthread ids (the caller's thread is not among them), for tools that watch
+    /// them, such as a test's allocation counter.
+    public var workerThreadIDs: [UInt] { threads.map { UInt(bitPattern: Int(bitPattern: $0)) } }
+
     /// Runs `body(i)` for every i in 0..<n, spread over the pool; returns when all are done.
     /// Handing the closure to the workers allocates (see ``closuresHandedOff``); the hot loops
     /// run as ``ParallelLoop`` objects instead.

@@ -3,6 +3,8 @@
 #if defined(__linux__) && defined(__GLIBC__)
 #include <errno.h>
 #include <execinfo.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <unistd.h>
 
@@ -14,8 +16,29 @@ extern void __libc_free(void *);
 
 static _Thread_local int armed, tracing, inside;
 static _Thread_local int64_t counted;
+
+// Other threads counted together (a thread pool's workers): their ids, and one shared count.
+#define PG_WATCHED_MAX 16
+static _Atomic(unsigned long) watched[PG_WATCHED_MAX];
+static _Atomic int watchedCount;
+static _Atomic int64_t watchedCounted;
+
+static int isWatched(void) {
+    const int n = atomic_load_explicit(&watchedCount, memory_order_acquire);
+    if (n == 0) return 0;
+    const unsigned long self = (unsigned long)pthread_self();
+    for (int i = 0; i < n; i++) {
+        if (atomic_load_explicit(&watched[i], memory_order_relaxed) == self) return 1;
+    }
+    return 0;
+}
+
 static void note(void) {
-    if (!armed || inside) return;
+    if (inside) return;
+    if (!armed) {
+        if (isWatched()) atomic_fetch_add_explicit(&watchedCounted, 1, memory_order_relaxed);
+        return;
+    }
     counted++;
     if (tracing) {
         inside = 1;  // backtrace itself may allocate
@@ -43,9 +66,19 @@ int posix_memalign(void **out, size_t alignment, size_t n) {
     return 0;
 }
 
+void pg_malloc_counter_watch(const unsigned long *threads, int count) {
+    atomic_store_explicit(&watchedCount, 0, memory_order_release);
+    const int n = count < PG_WATCHED_MAX ? count : PG_WATCHED_MAX;
+    for (int i = 0; i < n; i++) atomic_store_explicit(&watched[i], threads[i], memory_order_relaxed);
+    atomic_store_explicit(&watchedCount, n, memory_order_release);
+}
+int64_t pg_malloc_counter_watched_count(void) { return atomic_load_explicit(&watchedCounted, memory_order_relaxed); }
+
 #else
 static _Thread_local int armed, tracing;
 static _Thread_local int64_t counted;
+void pg_malloc_counter_watch(const unsigned long *threads, int count) { (void)threads; (void)count; }
+int64_t pg_malloc_counter_watched_count(void) { return 0; }
 #endif
 
 void pg_malloc_counter_arm(int on) { armed = on; }

@@ -17,6 +17,12 @@ void pg_malloc_counter_arm(int on);
 int64_t pg_malloc_counter_count(void);
 /// Prints a backtrace of every counted allocation to standard error while on (to find them).
 void pg_malloc_counter_trace(int on);
+/// Counts, from now on, every allocation made by these threads (pthread ids; at most 16; an
+/// empty list stops), into one shared count: other threads' work, such as a thread pool's
+/// workers, which cannot arm themselves.
+void pg_malloc_counter_watch(const unsigned long *threads, int count);
+/// Allocations the watched threads have made so far.
+int64_t pg_malloc_counter_watched_count(void);
 
 #ifdef __cplusplus
 }
