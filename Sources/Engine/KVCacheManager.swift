@@ -95,18 +95,24 @@ public final class KVCacheManager {
             numCachedBlocks[id] = Array(repeating: 0, count: groups.count)
             request.blockIds = Array(repeating: [], count: groups.count)
         }
-        for g in groups.indices {
-            let held = requestBlocks[id]![g].count
-            let hits = g < newComputedBlocks.count ? newComputedBlocks[g] : []
-            let fresh = max(0, required - held - hits.count)
-            if hits.isEmpty && fresh == 0 { continue }
+        // Every group's hits leave the free queue before any group takes new blocks: a hit of one
+        // group still in the queue could otherwise be handed to another as a fresh block.
+        for (g, hits) in newComputedBlocks.enumerated() {
             blockPool.touch(hits.compactMap { $0 })
-            // Appended in place: most decode steps add no block, and none should copy the table.
             requestBlocks[id]![g].append(contentsOf: hits)
-            for block in blockPool.getNewBlocks(fresh) { requestBlocks[id]![g].append(block) }
-            for block in requestBlocks[id]![g][request.blockIds[g].count...] { request.blockIds[g].append(block.map { Int32($0.blockId) } ?? -1) }
         }
-        cacheFullBlocks(request, upTo: min(total, request.numTokens))
+        for g in groups.indices {
+            let fresh = max(0, required - requestBlocks[id]![g].count)
+            // Appended in place: most decode steps add no block, and none should copy the table.
+            if fresh > 0 { for block in blockPool.getNewBlocks(fresh) { requestBlocks[id]![g].append(block) } }
+            if request.blockIds[g].count < requestBlocks[id]![g].count {
+                for block in requestBlocks[id]![g][request.blockIds[g].count...] { request.blockIds[g].append(block.map { Int32($0.blockId) } ?? -1) }
+            }
+        }
+        // Only blocks whose tokens are already computed (prefix hits included): blocks for this
+        // step's tokens are cached after the step (Scheduler.update), so a request preempted
+        // before its step runs leaves no hash on a block that was never written.
+        cacheFullBlocks(request, upTo: min(numComputed, request.numTokens))
         return true
     }
 

@@ -8,14 +8,20 @@ import Testing
     /// Random mixes of requests (random lengths, shared prefixes, n > 1, aborts) on small KV pools
     /// and budgets: afterwards every block is free, and each greedy request produced what it
     /// produces alone.
-    @Test func randomSchedulesAreBatchInvariantAndLeaveNoBlocks() throws {
+    /// On a tiny model of each architecture on the seam (gemma3's with a hybrid KV cache).
+    @Test(arguments: [("qwen2", 40), ("llama", 12), ("qwen3", 12), ("gemma3", 24)])
+    func randomSchedulesAreBatchInvariantAndLeaveNoBlocks(_ architecture: String, rounds: Int) throws {
+        let model = try #require(TinyEngine.architectures[architecture])
         var rng = SeededRandom(seed: 5)
         var totalPreemptions = 0, totalHits = 0
-        for round in 0..<40 {
+        for round in 0..<rounds {
             let blockSize = [2, 4, 8].randomElement(using: &rng)!
-            let engine = try TinyEngine.make(blocks: Int.random(in: 24...80, using: &rng), blockSize: blockSize,
+            // A hybrid model holds a block table per group (its five sliding ones only the window),
+            // so its pools are scaled up, still small enough to preempt.
+            let scale = max(1, model.kvCacheLayout.numGroups / 2)
+            let engine = try TinyEngine.make(blocks: scale * Int.random(in: 24...80, using: &rng), blockSize: blockSize,
                                              budget: Int.random(in: 8...64, using: &rng), maxSeqs: Int.random(in: 2...12, using: &rng),
-                                             caching: round % 4 != 3, policy: round % 2 == 0 ? .fcfs : .priority)
+                                             caching: round % 4 != 3, policy: round % 2 == 0 ? .fcfs : .priority, model: model)
             let prefixes = (0..<2).map { _ in (0..<Int.random(in: 4...24, using: &rng)).map { _ in Int.random(in: 0..<62, using: &rng) } }
             var expected: [String: [Int]] = [:]
             var completions: [String: Int] = [:]
@@ -31,7 +37,7 @@ import Testing
                 completions[id] = params.n
                 var p = SamplingParams.greedy(maxTokens: maxTokens)
                 p.ignoreEOS = true
-                let e = try TinyEngine.make(blocks: 400, blockSize: 4, budget: 512, maxSeqs: 1)
+                let e = try TinyEngine.make(blocks: 400 * scale, blockSize: blockSize, budget: 512, maxSeqs: 1, model: model)
                 let soloId = try e.addRequest(.tokens(prompt), params: p)
                 expected[id] = e.runToCompletion()[soloId]![0].tokenIds
             }

@@ -13,16 +13,29 @@ enum TinyEngine {
     static let model = try! ModelArchitectures.load(file: file, pool: pool)
     static let tokenizer = try! Tokenizer(metadata: file.metadata)
 
-    /// KV bytes for `blocks` blocks of `blockSize` tokens of this model.
-    static func bytes(blocks: Int, blockSize: Int) -> Int {
+    /// A tiny random model of each architecture on the seam (same vocabulary), for the engine tests
+    /// that should hold for all of them; gemma3's has five sliding-window layers (window 6) and a
+    /// global one, so its requests hold six block tables.
+    static let architectures: [String: any CausalLM] = {
+        var gemma = TinyModel(architecture: "gemma3", hidden: 64, heads: 4, kvHeads: 1, headDim: 32, layers: 6, contextLength: 4096, seed: 22)
+        gemma.slidingWindow = 6
+        let specs = ["qwen2": TinyModel(architecture: "qwen2", contextLength: 4096, seed: 21),
+                     "llama": TinyModel(architecture: "llama", contextLength: 4096, seed: 23),
+                     "qwen3": TinyModel(architecture: "qwen3", hidden: 48, heads: 4, kvHeads: 1, headDim: 16, contextLength: 4096, seed: 24),
+                     "gemma3": gemma]
+        return specs.mapValues { try! ModelArchitectures.load(file: GGUFFile(bytes: $0.write()), pool: pool) }
+    }()
+
+    /// KV bytes for `blocks` blocks of `blockSize` tokens of `model`.
+    static func bytes(blocks: Int, blockSize: Int, model: any CausalLM = model) -> Int {
         let c = model.config
         return model.kvCacheLayout.bytesPerBlock(blockSize: blockSize, kvHeads: c.numKVHeads, headDim: c.headDim, precision: .float16) * blocks
     }
 
     static func make(blocks: Int = 200, blockSize: Int = 4, budget: Int = 64, maxSeqs: Int = 16, caching: Bool = true,
-                     policy: SchedulerConfig.Policy = .fcfs) throws -> LLMEngine {
+                     policy: SchedulerConfig.Policy = .fcfs, model: any CausalLM = model) throws -> LLMEngine {
         let config = EngineConfig(scheduler: SchedulerConfig(maxNumBatchedTokens: budget, maxNumSeqs: maxSeqs, policy: policy),
-                                  blockSize: blockSize, kvCacheMemory: bytes(blocks: blocks, blockSize: blockSize),
+                                  blockSize: blockSize, kvCacheMemory: bytes(blocks: blocks, blockSize: blockSize, model: model),
                                   enablePrefixCaching: caching)
         return try LLMEngine(model: model, tokenizer: tokenizer, config: config)
     }
