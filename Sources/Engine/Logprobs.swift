@@ -3,17 +3,15 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import Kernels
 
 /// Log-probabilities of the raw model distribution (before temperature and penalties, as vLLM
 /// returns them by default).
 enum Logprobs {
     /// log softmax(row)[token], its rank, and the `topN` most likely tokens.
     static func compute(_ row: UnsafeBufferPointer<Float>, token: Int, topN: Int) -> TokenLogprobs {
-        var m = -Float.infinity
-        for v in row { m = max(m, v) }
-        var sum = 0.0
-        for v in row { sum += Double(expf(v - m)) }
-        let logZ = m + Float(log(sum))
+        let m = maximum(row.baseAddress!, row.count)
+        let logZ = m + logf(sumOfExponentials(row.baseAddress!, row.count, shift: m))
         let chosen = row[token]
         var rank = 1
         for v in row where v > chosen { rank += 1 }

@@ -3,11 +3,14 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import Kernels
 
 /// Turns one row of logits into a token id: greedy, or temperature with top-k, top-p and min-p.
 public struct Sampler: Sendable {
     private var candidates: [Candidate] = []
     private var probabilities: [Float] = []
+    private var bucketMass: [Float] = []
+    private var edge: [Candidate] = []
 
     struct Candidate {
         var id: Int
@@ -18,19 +21,20 @@ public struct Sampler: Sendable {
 
     /// The id of the largest logit (the lowest id among equals).
     public static func argmax(_ logits: UnsafeBufferPointer<Float>) -> Int {
-        var best = 0
-        var bestValue = -Float.infinity
-        for (i, v) in logits.enumerated() where v > bestValue {
-            best = i
-            bestValue = v
-        }
-        return best
+        // The maximum sixteen lanes at a time, then the first index that holds it.
+        let n = logits.count
+        guard n > 0, let base = logits.baseAddress else { return 0 }
+        let m = maximum(base, n)
+        for j in 0..<n where base[j] == m { return j }
+        return 0  // all NaN
     }
 
     public mutating func sample(_ logits: UnsafeBufferPointer<Float>, params: SamplingParams, rng: inout RandomGenerator) -> Int {
         if params.isGreedy { return Self.argmax(logits) }
-        let truncates = (params.topK > 0 && params.topK < logits.count) || params.topP < 1 || params.minP > 0
+        let topK = params.topK > 0 && params.topK < logits.count
+        let truncates = topK || params.topP < 1 || params.minP > 0
         if !truncates { return sampleWhole(logits, temperature: params.temperature, rng: &rng) }
+        if !topK { return sampleNucleus(logits, params: params, rng: &rng) }
         // Candidates in descending order: the top k, or, for top-p alone, a prefix grown until it
         // holds the nucleus (exact, and rarely more than a few hundred tokens).
         let k = params.topK > 0 ? min(params.topK, logits.count) : logits.count
@@ -46,7 +50,7 @@ public struct Sampler: Sendable {
         // Mass of the whole distribution at this temperature, for top-p over all tokens.
         var total: Float = 0
         if take < logits.count {
-            for v in logits { total += expf((v - maxLogit) * invT) }
+            total = sumOfExponentials(logits.baseAddress!, logits.count, shift: maxLogit, scale: invT)
         } else {
             total = weights.reduce(0, +)
         }
@@ -72,18 +76,74 @@ public struct Sampler: Sendable {
         return candidates[keep - 1].id
     }
 
+    /// Top-p and/or min-p without top-k, with no sort of the vocabulary: one pass weighs every
+    /// token and drops it in a bucket by its log-weight; the buckets, walked from the top, give
+    /// the bucket where the nucleus ends; only that bucket's tokens are sorted. The kept tokens
+    /// are those above it plus the boundary's best until the mass reaches top_p, then those
+    /// under min_p × the top weight go.
+    private mutating func sampleNucleus(_ logits: UnsafeBufferPointer<Float>, params: SamplingParams, rng: inout RandomGenerator) -> Int {
+        let invT = 1 / params.temperature, n = logits.count
+        let maxLogit = maximum(logits.baseAddress!, n)
+        let buckets = Self.nucleusBuckets, width = Self.nucleusSpan / Float(buckets)
+        bucketMass.removeAll(keepingCapacity: true)
+        bucketMass.append(contentsOf: repeatElement(0, count: buckets))
+        if probabilities.count != n { probabilities = [Float](repeating: 0, count: n) }
+        let total = probabilities.withUnsafeMutableBufferPointer { w in
+            exponentials(logits.baseAddress!, n, shift: maxLogit, scale: invT, into: w.baseAddress!)
+        }
+        for (i, v) in logits.enumerated() {
+            bucketMass[Self.bucket(of: (v - maxLogit) * invT, width: width, count: buckets)] += probabilities[i]
+        }
+        // The bucket where the nucleus's mass is reached (the last one holds everything lower).
+        let target = params.topP < 1 ? params.topP * total : .infinity
+        var boundary = buckets - 1, mass: Float = 0
+        for b in 0..<buckets {
+            if mass + bucketMass[b] >= target { boundary = b; break }
+            mass += bucketMass[b]
+        }
+        let floor = params.minP > 0 ? params.minP : 0  // the top token's weight is 1
+        candidates.removeAll(keepingCapacity: true)
+        edge.removeAll(keepingCapacity: true)
+        for (i, v) in logits.enumerated() {
+            let b = Self.bucket(of: (v - maxLogit) * invT, width: width, count: buckets)
+            if b < boundary { candidates.append(Candidate(id: i, logit: v)) } else if b == boundary { edge.append(Candidate(id: i, logit: v)) }
+        }
+        // Order matters only where the nucleus ends inside the bucket.
+        if target.isFinite { edge.sort { $0.logit > $1.logit || ($0.logit == $1.logit && $0.id < $1.id) } }
+        for c in edge {
+            if mass >= target { break }
+            candidates.append(c)
+            mass += probabilities[c.id]
+        }
+        var sum: Float = 0
+        for c in candidates where probabilities[c.id] >= floor { sum += probabilities[c.id] }
+        var r = rng.nextUnit() * sum
+        var last = candidates[0].id
+        for c in candidates where probabilities[c.id] >= floor {
+            last = c.id
+            r -= probabilities[c.id]
+            if r < 0 { return c.id }
+        }
+        return last
+    }
+
+    /// Buckets of the nucleus search, over log-weights from 0 down to −span (lower ones share the last).
+    static let nucleusBuckets = 4096
+    static let nucleusSpan: Float = 64
+
+    @inline(__always)
+    static func bucket(of logWeight: Float, width: Float, count: Int) -> Int {
+        min(count - 1, Int(-logWeight / width))
+    }
+
     /// Draws from softmax(logits / temperature) over the whole vocabulary in two linear passes
     /// (no candidate selection or sort when nothing truncates the distribution).
     private mutating func sampleWhole(_ logits: UnsafeBufferPointer<Float>, temperature: Float, rng: inout RandomGenerator) -> Int {
-        var maxLogit = -Float.infinity
-        for v in logits { maxLogit = max(maxLogit, v) }
-        let invT = 1 / temperature
-        probabilities.removeAll(keepingCapacity: true)
-        var sum: Float = 0
-        for v in logits {
-            let w = expf((v - maxLogit) * invT)
-            probabilities.append(w)
-            sum += w
+        let n = logits.count
+        let maxLogit = maximum(logits.baseAddress!, n)
+        if probabilities.count != n { probabilities = [Float](repeating: 0, count: n) }
+        let sum = probabilities.withUnsafeMutableBufferPointer { w in
+            exponentials(logits.baseAddress!, n, shift: maxLogit, scale: 1 / temperature, into: w.baseAddress!)
         }
         var r = rng.nextUnit() * sum
         var last = 0
@@ -123,8 +183,7 @@ public struct Sampler: Sendable {
         let invT = 1 / params.temperature, m = candidates[0].logit
         if params.minP > 0, let last = candidates.last, expf((last.logit - m) * invT) < params.minP { return true }
         guard params.topP < 1 else { return false }
-        var total: Float = 0
-        for v in logits { total += expf((v - m) * invT) }
+        let total = sumOfExponentials(logits.baseAddress!, logits.count, shift: m, scale: invT)
         let covered = candidates.reduce(Float(0)) { $0 + expf(($1.logit - m) * invT) }
         return covered >= params.topP * total
     }

@@ -40,6 +40,28 @@ struct SamplerTests {
         #expect(low[0, default: 0] > 0.85)
     }
 
+    /// A 262,144-token vocabulary (Gemma's): top-p and min-p draw only from the exact set a full
+    /// sort gives, computed here directly.
+    @Test(arguments: [(topP: Float(0.9), minP: Float(0)), (topP: 1, minP: 0.02), (topP: 0.5, minP: 0.01)])
+    func nucleusOnALargeVocabularyIsTheExactSet(_ setting: (topP: Float, minP: Float)) {
+        var rng = SeededRandom(seed: 11)
+        let logits = (0..<262_144).map { i in i % 997 == 0 ? Float.random(in: 0...5, using: &rng) : Float.random(in: -9...0, using: &rng) }
+        let m = logits.max()!
+        let weights = logits.map { Double(expf($0 - m)) }
+        let order = logits.indices.sorted { logits[$0] > logits[$1] || (logits[$0] == logits[$1] && $0 < $1) }
+        let total = weights.reduce(0, +)
+        var nucleus: Set<Int> = [], mass = 0.0
+        for i in order {
+            if setting.topP < 1 && mass >= Double(setting.topP) * total { break }
+            nucleus.insert(i)
+            mass += weights[i]
+        }
+        let allowed = nucleus.filter { weights[$0] >= Double(setting.minP) }
+        let f = frequencies(logits, SamplingParams(temperature: 1, topK: 0, topP: setting.topP, minP: setting.minP), draws: 1000)
+        #expect(Set(f.keys).isSubset(of: allowed), "\(Set(f.keys).subtracting(allowed).prefix(5))")
+        #expect(f.count > min(allowed.count, 1000) / 4)
+    }
+
     @Test func nucleusLargerThanTheFirstGuessIsExact() {
         // 1,000 equal logits: top-p 0.5 keeps exactly the first 500 (ties break by id).
         let flat = [Float](repeating: 0, count: 1000)
