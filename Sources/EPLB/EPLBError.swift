@@ -1,5 +1,5 @@
-/// Everything that can be wrong with a load matrix, a balancer configuration, a load file or a
-/// recorder call, each case naming what and where.
+/// Everything that can be wrong with a load matrix, a balancer configuration, a load file, a
+/// placement mapping or a recorder call, each case naming what and where.
 public enum EPLBError: Error, Equatable, Sendable, CustomStringConvertible {
     /// The load matrix has no layers or no experts.
     case emptyLoad
@@ -37,6 +37,22 @@ public enum EPLBError: Error, Equatable, Sendable, CustomStringConvertible {
     case invalidLoadFile(String)
     /// A skew specification other than `uniform` or `zipf:S` with S ≥ 0.
     case invalidSkew(String)
+    /// A placement mapping with no layers (an empty `phy2log`) or no experts.
+    case emptyMapping
+    /// A map of a placement mapping with the wrong number of entries; `map` says which and where,
+    /// e.g. `phy2log[3]` (a row of layer 3) or `log2phy[2][17]` (expert 17 of layer 2).
+    case mappingShape(map: String, count: Int, expected: Int)
+    /// `phy2log` gives a slot a logical expert outside `0..<numExperts`.
+    case slotExpertOutOfRange(layer: Int, slot: Int, expert: Int, numExperts: Int)
+    /// No slot of the layer serves this logical expert.
+    case expertWithoutSlot(layer: Int, expert: Int)
+    /// `logcnt` gives an expert a replica count other than the number of slots `phy2log` gives it.
+    case replicaCountMismatch(layer: Int, expert: Int, count: Int, expected: Int)
+    /// `log2phy[layer][expert][rank]` is wrong: below the expert's replica count it must be a slot
+    /// that holds the expert in `phy2log` and is listed once; from there on it must be −1.
+    case replicaSlotMismatch(layer: Int, expert: Int, rank: Int, slot: Int)
+    /// A mapping file that is not a placement document (not JSON, a missing key, a wrong type).
+    case invalidMappingFile(String)
 
     public var description: String {
         switch self {
@@ -67,6 +83,17 @@ public enum EPLBError: Error, Equatable, Sendable, CustomStringConvertible {
         case .invalidDecay(let d): "the decay factor must be in (0, 1] (got \(d))"
         case .invalidLoadFile(let reason): "invalid load file: \(reason)"
         case .invalidSkew(let s): "invalid skew '\(s)' (use 'uniform' or 'zipf:S' with S ≥ 0, e.g. zipf:1.1)"
+        case .emptyMapping: "the placement mapping is empty (it needs at least one layer and one expert)"
+        case .mappingShape(let map, let count, let expected): "\(map) has \(count) entries, expected \(expected)"
+        case .slotExpertOutOfRange(let layer, let slot, let expert, let n):
+            "phy2log[\(layer)][\(slot)] is expert \(expert), out of range (there are \(n) experts)"
+        case .expertWithoutSlot(let layer, let expert): "expert \(expert) of layer \(layer) has no slot in phy2log"
+        case .replicaCountMismatch(let layer, let expert, let count, let expected):
+            "logcnt[\(layer)][\(expert)] is \(count) but phy2log gives expert \(expert) \(expected) slots"
+        case .replicaSlotMismatch(let layer, let expert, let rank, let slot):
+            "log2phy[\(layer)][\(expert)][\(rank)] = \(slot) does not agree with phy2log "
+                + "(expected one of the expert's slots, each once, then −1 padding)"
+        case .invalidMappingFile(let reason): "invalid mapping file: \(reason)"
         }
     }
 }

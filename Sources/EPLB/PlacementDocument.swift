@@ -2,6 +2,8 @@ import Foundation
 
 /// The mapping file the CLI writes: the reference's three outputs plus the policy, the cluster shape
 /// and the balancedness before and after (means and per layer). Keys are snake_case.
+///
+/// ``placement()`` and ``ExpertPlacement/init(mappingJSON:)`` rebuild the placement from it.
 public struct PlacementDocument: Codable, Equatable, Sendable {
     /// L × R: the logical expert each physical slot serves.
     public var phy2log: [[Int]]

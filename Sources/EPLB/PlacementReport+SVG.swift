@@ -1,3 +1,5 @@
+import Foundation
+
 /// The drawings: balancedness per layer, GPU loads before/after and the placement grid of one layer.
 extension PlacementReport {
     /// Drawing width in pixels.
@@ -74,14 +76,16 @@ extension PlacementReport {
     }
 
     /// Per-GPU load without replication (grey) and under the placement (blue), with the mean as a
-    /// dashed line and node boundaries.
+    /// dashed line and node boundaries. The y axis runs from 0 to ``loadAxis(maximum:)``'s top, at or
+    /// above the largest load before or after, so every bar ends inside the plot area (the rect of
+    /// class `plot`). The page's script draws the same chart (`drawLoads` in ``script``).
     func drawGPULoads(_ canvas: inout SVGCanvas, _ layer: Int, top: Double) -> Double {
-        let p = placement.numGPUs, height = 170.0, plotWidth = Self.width - Self.left - Self.right
+        let p = placement.numGPUs, height = Self.loadPlotHeight, plotWidth = Self.width - Self.left - Self.right
         let before = weight.gpuLoadsWithoutReplication(layer: layer, numGPUs: p)
         let after = placement.gpuLoads(layer: layer, weight: weight)
-        let maximum = max(before.max() ?? 0, after.max() ?? 0, 1e-300)
+        let axis = Self.loadAxis(maximum: max(before.max() ?? 0, after.max() ?? 0))
         let mean = after.reduce(0, +) / Double(p)
-        let y0 = top + 18, step = plotWidth / Double(p), barWidth = max(step / 2 - (step > 6 ? 1 : 0), 0.4)
+        let y0 = top + 30, step = plotWidth / Double(p), barWidth = max(step / 2 - (step > 6 ? 1 : 0), 0.4)
         let legend = top + 8
         canvas.rect(x: Self.left, y: legend - 8, width: 10, height: 10, class: "before")
         canvas.text("before: experts split contiguously, no replicas", x: Self.left + 14, y: legend + 1, class: "legend")
@@ -89,20 +93,23 @@ extension PlacementReport {
         canvas.text("after: EPLB placement", x: Self.left + 304, y: legend + 1, class: "legend")
         canvas.line(x1: Self.left + 440, y1: legend - 3, x2: Self.left + 470, y2: legend - 3, class: "mean")
         canvas.text("mean GPU load", x: Self.left + 476, y: legend + 1, class: "legend")
-        for tick in [0.0, 0.5, 1.0] {
-            let y = y0 + height * (1 - tick)
+        canvas.rect(x: Self.left, y: y0, width: plotWidth, height: height, class: "plot")
+        let intervals = Int((axis.top / axis.step).rounded())
+        for tick in 0...intervals {
+            let value = tick == intervals ? axis.top : Double(tick) * axis.step
+            let y = y0 + height * (1 - value / axis.top)
             canvas.line(x1: Self.left, y1: y, x2: Self.left + plotWidth, y2: y, class: "grid")
-            canvas.text(SVGCanvas.short(maximum * tick), x: Self.left - 6, y: y + 4, class: "axis", anchor: "end")
+            canvas.text(Self.tickLabel(value, axis: axis), x: Self.left - 6, y: y + 4, class: "axis", anchor: "end")
         }
         for gpu in 0..<p {
             let x = Self.left + Double(gpu) * step
-            let hb = height * before[gpu] / maximum, ha = height * after[gpu] / maximum
+            let hb = height * before[gpu] / axis.top, ha = height * after[gpu] / axis.top
             canvas.beginGroup(title: "GPU \(gpu): \(SVGCanvas.short(before[gpu])) → \(SVGCanvas.short(after[gpu]))")
-            canvas.rect(x: x + 0.5, y: y0 + height - hb, width: barWidth, height: hb, class: "before")
-            canvas.rect(x: x + 0.5 + barWidth, y: y0 + height - ha, width: barWidth, height: ha, class: "after")
+            canvas.rect(x: x + 0.5, y: y0 + height - hb, width: barWidth, height: hb, class: "before bar")
+            canvas.rect(x: x + 0.5 + barWidth, y: y0 + height - ha, width: barWidth, height: ha, class: "after bar")
             canvas.endGroup()
         }
-        let meanY = y0 + height * (1 - mean / maximum)
+        let meanY = y0 + height * (1 - mean / axis.top)
         canvas.line(x1: Self.left, y1: meanY, x2: Self.left + plotWidth, y2: meanY, class: "mean")
         drawNodeBoundaries(&canvas, y0: y0, y1: y0 + height, step: step)
         let labelEvery = max(1, Int((Double(p) / 32).rounded(.up)))
@@ -111,6 +118,40 @@ extension PlacementReport {
         }
         canvas.text("GPU", x: Self.left + plotWidth, y: y0 + height + 27, class: "axis", anchor: "end")
         return y0 + height + 30
+    }
+
+    /// Height of the GPU-load plot area in pixels.
+    static let loadPlotHeight = 170.0
+
+    /// The y axis for loads up to `maximum`: a tick step of 1, 2, 2.5 or 5 × 10ᵏ, the smallest that
+    /// needs at most 5 intervals, and the top, the first multiple of the step at or above `maximum`.
+    /// For no load (maximum 0) the axis is 0…1.
+    static func loadAxis(maximum: Double) -> (top: Double, step: Double) {
+        guard maximum > 0, maximum.isFinite else { return (1, 1) }
+        let magnitude = pow(10, (log10(maximum / 5)).rounded(.down))
+        for multiple in [1, 2, 2.5, 5, 10] {
+            let step = multiple * magnitude
+            var intervals = (maximum / step).rounded(.up)
+            if intervals * step < maximum { intervals += 1 }
+            if intervals <= 5 { return (intervals * step, step) }
+        }
+        return (10 * magnitude * 5, 10 * magnitude)  // not reached: 10 × magnitude > maximum / 5
+    }
+
+    /// A tick label: in k, M or G when the top is at least 10⁴, 10⁶ or 10⁹, with as many decimals
+    /// as the step needs (at most 6).
+    static func tickLabel(_ value: Double, axis: (top: Double, step: Double)) -> String {
+        if value == 0 { return "0" }
+        let (scale, suffix) =
+            axis.top >= 1e9 ? (1e9, "G") : axis.top >= 1e6 ? (1e6, "M") : axis.top >= 1e4 ? (1e3, "k") : (1.0, "")
+        let step = axis.step / scale
+        var decimals = 0
+        while decimals < 6 {
+            let shifted = step * pow(10, Double(decimals))
+            if abs(shifted - shifted.rounded()) <= 1e-9 * max(1, shifted) { break }
+            decimals += 1
+        }
+        return SVGCanvas.fixed(value / scale, decimals) + suffix
     }
 
     private func drawNodeBoundaries(_ canvas: inout SVGCanvas, y0: Double, y1: Double, step: Double) {
@@ -123,7 +164,7 @@ extension PlacementReport {
         }
         guard nodes <= 16 else { return }
         for node in 0..<nodes {
-            canvas.text("node \(node)", x: Self.left + (Double(node * perNode) + 0.5 * Double(perNode)) * step, y: y0 + 10, class: "axis", anchor: "middle")
+            canvas.text("node \(node)", x: Self.left + (Double(node * perNode) + 0.5 * Double(perNode)) * step, y: y0 - 4, class: "axis", anchor: "middle")
         }
     }
 
@@ -177,7 +218,7 @@ extension PlacementReport {
         .cells text{font-size:8.5px;fill:#111;text-anchor:middle;pointer-events:none}.cells .axis{font-size:9.5px;fill:#555}
         .grid{stroke:#ddd;stroke-width:1}.node{stroke:#999;stroke-width:1;stroke-dasharray:2 3}
         .mean{stroke:#d62728;stroke-width:1.2;stroke-dasharray:5 3}
-        .before{fill:#b8b8b8}.after{fill:#2c7fb8}.selected{fill:#fff3c4}
+        .before{fill:#b8b8b8}.after{fill:#2c7fb8}.selected{fill:#fff3c4}.plot{fill:none}
         .single{fill:#2c7fb8;stroke:#1b4f72;stroke-width:.5}.replica{fill:#f28e2b;stroke:#a0520f;stroke-width:.8}
         .hit{fill:transparent;cursor:pointer}.hit:hover{fill:rgba(0,0,0,.06)}
         """

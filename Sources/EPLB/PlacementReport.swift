@@ -1,8 +1,9 @@
 import Foundation
 
-/// What the balancer did, for people: a short text summary, a self-contained HTML page (one view per
-/// layer, chosen with a selector) and an SVG of one layer. Every view shows the GPU loads before and
-/// after, the slot → expert placement with replicated experts marked, and balancedness per layer.
+/// What the balancer did, for people: a short text summary, a self-contained HTML page (any layer,
+/// chosen with a selector and drawn by the page's script from data embedded once) and an SVG of one
+/// layer. Every view shows the GPU loads before and after, the slot → expert placement with
+/// replicated experts marked, and balancedness per layer.
 public struct PlacementReport: Sendable {
     /// The loads the placement was computed from.
     public let weight: ExpertLoadMatrix

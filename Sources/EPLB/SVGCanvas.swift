@@ -50,11 +50,12 @@ struct SVGCanvas {
         body += markup
     }
 
-    /// A complete `<svg>` element of the given size around the body.
-    func svg(width: Double, height: Double, id: String? = nil, standalone: Bool = false) -> String {
+    /// A complete `<svg>` element of the given size around the body; `attributes` (already escaped,
+    /// with a leading space) go into the start tag.
+    func svg(width: Double, height: Double, id: String? = nil, standalone: Bool = false, attributes: String = "") -> String {
         let xmlns = standalone ? " xmlns=\"http://www.w3.org/2000/svg\"" : ""
         let idAttribute = id.map { " id=\"\($0)\"" } ?? ""
-        return "<svg\(xmlns)\(idAttribute) width=\"\(Self.n(width))\" height=\"\(Self.n(height))\" viewBox=\"0 0 \(Self.n(width)) \(Self.n(height))\" role=\"img\">\n\(body)</svg>\n"
+        return "<svg\(xmlns)\(idAttribute)\(attributes) width=\"\(Self.n(width))\" height=\"\(Self.n(height))\" viewBox=\"0 0 \(Self.n(width)) \(Self.n(height))\" role=\"img\">\n\(body)</svg>\n"
     }
 
     static func n(_ value: Double) -> String {

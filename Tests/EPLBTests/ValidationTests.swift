@@ -51,6 +51,10 @@ import Testing
         let errors: [EPLBError] = [
             .emptyLoad, .raggedLoad(layer: 1, count: 2, expected: 3), .negativeLoad(layer: 0, expert: 1, value: -2),
             .replicasNotMultipleOfGPUs(replicas: 6, gpus: 4), .invalidLoadFile("not valid JSON"), .invalidSkew("zipf"),
+            .emptyMapping, .mappingShape(map: "phy2log[3]", count: 7, expected: 8),
+            .slotExpertOutOfRange(layer: 1, slot: 2, expert: 9, numExperts: 8), .expertWithoutSlot(layer: 0, expert: 5),
+            .replicaCountMismatch(layer: 0, expert: 1, count: 2, expected: 3),
+            .replicaSlotMismatch(layer: 0, expert: 1, rank: 0, slot: 4), .invalidMappingFile("missing key 'phy2log'"),
         ]
         for error in errors {
             #expect(!error.description.isEmpty && !error.description.contains("\n"))
