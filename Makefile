@@ -9,7 +9,7 @@ SOAK_SECONDS ?= 20
 # Suites that wait on other threads with deadlines; run apart from the compute-bound tests.
 WAITING_TESTS = ServerTests AsyncLLMEngineTests
 
-.PHONY: build run test test-deps pull clean serve-check
+.PHONY: build run test test-deps pull clean serve-check reference-check
 
 build:
 	swift build $(SWIFT_FLAGS) --product peregrine
@@ -22,9 +22,14 @@ pull: build
 	$(PEREGRINE) pull
 	$(PEREGRINE) pull gemma3-270m
 
-## Python packages the reference tests use (NumPy reference forward pass, dequantization vectors).
+## Python packages the reference tests use (NumPy reference forward pass, dequantization vectors),
+## pinned; installed unless exactly these versions are already there.
+TEST_PYTHON_DEPS = numpy==2.4.6 gguf==0.19.0
+SERVE_PYTHON_DEPS = openai==3.60.0
+pip_pinned = python3 -c 'import importlib.metadata as m, sys; sys.exit(any(m.version(n) != v for n, v in (r.split("==") for r in sys.argv[1:])))' $(1) 2>/dev/null || python3 -m pip install --quiet $(1)
+
 test-deps:
-	python3 -c "import numpy, gguf" 2>/dev/null || python3 -m pip install --quiet numpy gguf
+	$(call pip_pinned,$(TEST_PYTHON_DEPS))
 
 ## Everything the tests need, then the tests, in an optimized build. Tests that wait on other
 ## threads (HTTP servers, the async engine) run in a second pass: Swift Testing runs synchronous
@@ -38,9 +43,14 @@ test: test-deps pull
 ## `peregrine serve` on the default model checked with the official `openai` client, then a short
 ## soak (64 streaming clients, a quarter hanging up mid-stream; SOAK_SECONDS=60 for the full one).
 serve-check: pull
-	python3 -c "import openai" 2>/dev/null || python3 -m pip install --quiet openai
+	$(call pip_pinned,$(SERVE_PYTHON_DEPS))
 	PEREGRINE=$(PEREGRINE) Scripts/serve_check.sh Scripts/openai_client_check.py
 	PEREGRINE=$(PEREGRINE) Scripts/serve_check.sh Scripts/soak.py --duration $(SOAK_SECONDS) --clients 64
+
+## The NumPy reference forward pass (Scripts/reference_forward.py) against llama.cpp's golden
+## completions in ../shared/golden, within the tolerances of its README (about 20 s).
+reference-check: test-deps pull
+	python3 Scripts/check_reference_against_golden.py
 
 clean:
 	rm -rf .build

@@ -59,7 +59,7 @@ let package = Package(
         .target(name: "MallocCounter", path: "Tests/MallocCounter"),
         .testTarget(name: "GGUFTests", dependencies: ["GGUF", "TestSupport"], exclude: ["Fixtures"]),
         .testTarget(name: "KernelsTests", dependencies: ["Kernels", "CKernels", "GGUF", "TestSupport"]),
-        .testTarget(name: "TokenizationTests", dependencies: ["Tokenization", "GGUF", "TestSupport"]),
+        .testTarget(name: "TokenizationTests", dependencies: ["Tokenization", "GGUF", "TestSupport"], exclude: ["Fixtures"]),
         .testTarget(
             name: "ModelsTests",
             dependencies: ["Models", "Engine", "GGUF", "Kernels", "CKernels", "ModelHub", "Tokenization", "TestSupport", "MallocCounter"],

@@ -23,9 +23,10 @@ enum TinyVocabularies {
     }
 
     /// A byte-level BPE vocabulary: the 256 byte characters (ids 0…255, in byte order), then
-    /// `extra` tokens with their types, with `merges` in rank order.
+    /// `extra` tokens with their types, with `merges` in rank order. `pre` nil leaves out
+    /// `tokenizer.ggml.pre`.
     static func byteLevel(
-        extra: [(text: String, type: TokenType)] = [], merges: [String] = [], pre: String = "gpt-2",
+        extra: [(text: String, type: TokenType)] = [], merges: [String] = [], pre: String? = "gpt-2",
         more: [(String, GGUFValue)] = []
     ) throws -> Tokenizer {
         let bytes = (0..<256).map { String(ByteLevelCharacters.scalar(for: UInt8($0))) }
@@ -33,7 +34,7 @@ enum TinyVocabularies {
         let types = Array(repeating: 1, count: 256) + extra.map(\.type.rawValue)
         return try Tokenizer(metadata: metadata([
             ("tokenizer.ggml.model", .string("gpt2")),
-            ("tokenizer.ggml.pre", .string(pre)),
+        ] + (pre.map { [("tokenizer.ggml.pre", .string($0))] } ?? []) + [
             ("tokenizer.ggml.tokens", strings(tokens)),
             ("tokenizer.ggml.token_type", int32s(types)),
             ("tokenizer.ggml.merges", strings(merges)),
