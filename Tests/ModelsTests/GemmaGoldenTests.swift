@@ -104,15 +104,7 @@ import Tokenization
         let cache = Self.cache()
         for g in try Self.goldens() {
             let firstTie = g.steps.firstIndex { $0.top_logprobs[0].logprob - $0.top_logprobs[1].logprob < 0.35 } ?? g.steps.count
-            var generated: [Int] = []
-            var rows = GoldenModelTests.logProbs(Self.model, cache: cache, tokens: g.promptIds, wanted: [g.promptIds.count - 1])
-            for step in 0..<firstTie {
-                let next = rows[0].indices.max { rows[0][$0] < rows[0][$1] }!
-                generated.append(next)
-                if step + 1 < firstTie {
-                    rows = GoldenModelTests.logProbs(Self.model, cache: cache, tokens: [next], start: g.promptIds.count + step, wanted: [0])
-                }
-            }
+            let generated = GoldenModelTests.greedy(Self.model, cache: cache, prompt: g.promptIds, count: firstTie)
             print("gemma3 \(g.name): \(firstTie) greedy tokens before the first near tie")
             #expect(generated == Array(g.generated.prefix(firstTie)), "\(g.name): diverged before the first near tie at \(firstTie)")
         }

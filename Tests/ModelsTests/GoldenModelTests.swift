@@ -72,21 +72,24 @@ import Testing
         #expect(maximum <= 0.35)
     }
 
+    /// Greedy decoding of `count` tokens after `prompt`, one forward pass per token.
+    static func greedy(_ model: any CausalLM, cache: KVCache, prompt: [Int], count: Int) -> [Int] {
+        var generated: [Int] = []
+        var rows = logProbs(model, cache: cache, tokens: prompt, wanted: [prompt.count - 1])
+        for step in 0..<count {
+            let next = rows[0].indices.max { rows[0][$0] < rows[0][$1] }!
+            generated.append(next)
+            if step + 1 < count { rows = logProbs(model, cache: cache, tokens: [next], start: prompt.count + step, wanted: [0]) }
+        }
+        return generated
+    }
+
     @Test func greedyMatchesUpToFirstNearTie() throws {
-        let model = Self.model
-        let cache = model.makeKVCache(numBlocks: 8, blockSize: 16)
+        let cache = Self.model.makeKVCache(numBlocks: 8, blockSize: 16)
         for url in try TestPaths.goldenFiles("completions") {
             let g = try load(url)
             let firstTie = g.steps.firstIndex { $0.top5[0].logprob - $0.top5[1].logprob < 0.35 } ?? g.steps.count
-            var generated: [Int] = []
-            var rows = Self.logProbs(model, cache: cache, tokens: g.prompt_ids, wanted: [g.prompt_ids.count - 1])
-            for step in 0..<firstTie {
-                let next = rows[0].indices.max { rows[0][$0] < rows[0][$1] }!
-                generated.append(next)
-                if step + 1 < firstTie {
-                    rows = Self.logProbs(model, cache: cache, tokens: [next], start: g.prompt_ids.count + step, wanted: [0])
-                }
-            }
+            let generated = Self.greedy(Self.model, cache: cache, prompt: g.prompt_ids, count: firstTie)
             #expect(generated == Array(g.generated_ids.prefix(firstTie)), "\(url.lastPathComponent): diverged before the first near tie at \(firstTie)")
         }
     }

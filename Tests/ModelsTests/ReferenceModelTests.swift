@@ -103,10 +103,18 @@ import Testing
         #expect(Self.maxError(Self.ourLogits(model, tokens: tokens, chunk: 1), got) < 1e-5)
     }
 
+    static let longContextVariants: [(String, TinyModel)] = [
+        ("llama", TinyModel(architecture: "llama", hidden: 64, heads: 4, kvHeads: 2, headDim: 64, contextLength: 512, seed: 12)),
+        ("gemma3, window 40", tinyGemma(window: 40, headDim: 64, seed: 16)),
+    ]
+
     /// A context longer than one attention partition (256 positions), on the 64-wide kernel in
     /// blocks of 16: split, merged, in query tiles and chunks, it still matches the reference.
-    @Test func longContextMatchesNumPyReference() throws {
-        let spec = TinyModel(architecture: "llama", hidden: 64, heads: 4, kvHeads: 2, headDim: 64, contextLength: 512, seed: 12)
+    /// With Gemma's window of 40, each sliding query skips whole blocks and partitions and masks
+    /// part of one.
+    @Test(arguments: longContextVariants.map(\.0))
+    func longContextMatchesNumPyReference(_ name: String) throws {
+        let spec = try #require(Self.longContextVariants.first { $0.0 == name }?.1)
         let path = try Self.temporaryFile(spec.write())
         defer { try? FileManager.default.removeItem(atPath: path) }
         let model = try ModelArchitectures.load(file: GGUFFile(path: path), pool: Self.pool)
@@ -115,25 +123,8 @@ import Testing
         let expected = try Self.referenceLogits(path, tokens: tokens)
         let got = Self.ourLogits(model, tokens: tokens, blockSize: 16)
         let err = Self.maxError(got, expected)
-        #expect(err < 2e-4, "max |Δ logit| \(err)")
-        #expect(Self.maxError(Self.ourLogits(model, tokens: tokens, chunk: 7, blockSize: 16), got) < 1e-5)
-    }
-
-    /// Gemma's sliding window across attention partitions and blocks of 16: a 300-token context,
-    /// window 40 (so each sliding query skips whole blocks and partitions, and masks part of one).
-    @Test func slidingWindowLongContextMatchesNumPyReference() throws {
-        let path = try Self.temporaryFile(Self.tinyGemma(window: 40, headDim: 64, seed: 16).write())
-        defer { try? FileManager.default.removeItem(atPath: path) }
-        let model = try ModelArchitectures.load(file: GGUFFile(path: path), pool: Self.pool)
-        #expect(model.kvCacheLayout.numGroups == 6 && model.config.layerTypes.filter { $0 == .full }.count == 1)
-        var rng = SeededRandom(seed: 17)
-        let tokens = (0..<300).map { _ in Int.random(in: 0..<64, using: &rng) }
-        let expected = try Self.referenceLogits(path, tokens: tokens)
-        let got = Self.ourLogits(model, tokens: tokens, blockSize: 16)
-        let err = Self.maxError(got, expected)
-        #expect(err < 2e-4, "max |Δ logit| \(err)")
-        #expect(Self.maxError(Self.ourLogits(model, tokens: tokens, chunk: 7, blockSize: 16), got) < 1e-5)
-        #expect(Self.maxError(Self.ourLogits(model, tokens: tokens, chunk: 1, blockSize: 16), got) < 1e-5)
+        #expect(err < 2e-4, "\(name): max |Δ logit| \(err)")
+        for chunk in [7, 1] { #expect(Self.maxError(Self.ourLogits(model, tokens: tokens, chunk: chunk, blockSize: 16), got) < 1e-5) }
     }
 
     @Test(arguments: [GGMLType.q8_0, .q4_1, .f16])

@@ -7,21 +7,23 @@ public enum TestPaths {
     public static let golden = packageRoot.deletingLastPathComponent().appendingPathComponent("shared/golden")
     public static let scripts = packageRoot.appendingPathComponent("Scripts")
 
+    /// The default model (`peregrine pull`), or `$PEREGRINE_MODEL`.
     public static var defaultModel: String {
-        let env = ProcessInfo.processInfo.environment
-        if let path = env["PEREGRINE_MODEL"] { return path }
-        let home = env["PEREGRINE_HOME"].map { URL(fileURLWithPath: $0) }
-            ?? FileManager.default.homeDirectoryForCurrentUser.appendingPathComponent(".cache/peregrine")
-        return home.appendingPathComponent("models/smollm2-135m/SmolLM2-135M-Instruct.Q4_1.gguf").path
+        model(override: "PEREGRINE_MODEL", inStore: "smollm2-135m/SmolLM2-135M-Instruct.Q4_1.gguf")
     }
 
-    /// The second real model, Gemma 3 270M Q4_K_M (`peregrine pull gemma3-270m`).
+    /// The second real model, Gemma 3 270M Q4_K_M (`peregrine pull gemma3-270m`), or `$PEREGRINE_GEMMA_MODEL`.
     public static var gemmaModel: String {
+        model(override: "PEREGRINE_GEMMA_MODEL", inStore: "gemma3-270m/gemma-3-270m-q4_k_m.gguf")
+    }
+
+    /// `$override`, else the file in the model store (`$PEREGRINE_HOME/models`, default `~/.cache/peregrine/models`).
+    static func model(override: String, inStore file: String) -> String {
         let env = ProcessInfo.processInfo.environment
-        if let path = env["PEREGRINE_GEMMA_MODEL"] { return path }
+        if let path = env[override] { return path }
         let home = env["PEREGRINE_HOME"].map { URL(fileURLWithPath: $0) }
             ?? FileManager.default.homeDirectoryForCurrentUser.appendingPathComponent(".cache/peregrine")
-        return home.appendingPathComponent("models/gemma3-270m/gemma-3-270m-q4_k_m.gguf").path
+        return home.appendingPathComponent("models/" + file).path
     }
 
     public static func goldenFiles(_ folder: String) throws -> [URL] {
