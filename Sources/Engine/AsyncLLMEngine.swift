@@ -5,14 +5,57 @@ import Synchronization
 /// pass blocks for milliseconds, so never on Swift's cooperative pool); callers get one
 /// `AsyncThrowingStream` of ``RequestOutput`` deltas per request. Cancelling the consuming task
 /// aborts the request, and its blocks are freed at the next step.
+///
+/// Dropping the last reference shuts the loop down as ``shutdown()`` does: the loop thread holds
+/// the core, never the façade, so the façade's `deinit` can stop it and wait for it.
 public final class AsyncLLMEngine: Sendable {
+    public let inputProcessor: InputProcessor
+    private let core: EngineCoreLoop
+
+    public init(engine: LLMEngine) {
+        inputProcessor = engine.inputProcessor
+        core = EngineCoreLoop(engine: engine)
+        let core = self.core
+        let t = Thread { core.runLoop() }
+        t.name = "peregrine-engine-core"
+        t.stackSize = 8 << 20
+        t.start()
+    }
+
+    deinit { core.shutdown() }
+
+    /// Validates and tokenizes the request here (errors throw now), then streams its outputs.
+    public func generate(_ prompt: PromptInput, params: SamplingParams, requestId: String? = nil,
+                         priority: Int = 0) throws(InputError) -> AsyncThrowingStream<RequestOutput, Error> {
+        let requests = try inputProcessor.process(prompt, params: params, requestId: requestId, priority: priority)
+        let id = requests[0].parentId
+        let (stream, continuation) = AsyncThrowingStream<RequestOutput, Error>.makeStream()
+        continuation.onTermination = { [weak core] termination in
+            if case .cancelled = termination { core?.abort(id) }
+        }
+        core.add(requests, continuation)
+        return stream
+    }
+
+    /// Aborts a request; its stream ends with a final piece whose finish reason is `abort`.
+    public func abort(_ requestId: String) { core.abort(requestId) }
+
+    /// Counters as of the last step.
+    public var stats: EngineStats { core.stats }
+
+    /// Stops the core loop, ending every open stream with an error; waits for the thread.
+    public func shutdown() { core.shutdown() }
+}
+
+/// The engine core's loop and what it owns: the engine, the open streams, and the inbox the
+/// façade posts requests and aborts to.
+final class EngineCoreLoop: Sendable {
     private struct Inbox {
         var adds: [(requests: [EngineCoreRequest], continuation: AsyncThrowingStream<RequestOutput, Error>.Continuation)] = []
         var aborts: [String] = []
         var stopping = false
     }
 
-    public let inputProcessor: InputProcessor
     private let inbox = Mutex(Inbox())
     private let wakeUp = NSCondition()
     private let statsBox = Mutex(EngineStats())
@@ -22,42 +65,23 @@ public final class AsyncLLMEngine: Sendable {
     private let finishedLoop = NSCondition()
     private nonisolated(unsafe) var loopDone = false
 
-    public init(engine: LLMEngine) {
+    init(engine: LLMEngine) {
         self.engine = engine
-        inputProcessor = engine.inputProcessor
-        let t = Thread { [unowned self] in self.runLoop() }
-        t.name = "peregrine-engine-core"
-        t.stackSize = 8 << 20
-        t.start()
     }
 
-    deinit { shutdown() }
-
-    /// Validates and tokenizes the request here (errors throw now), then streams its outputs.
-    public func generate(_ prompt: PromptInput, params: SamplingParams, requestId: String? = nil,
-                         priority: Int = 0) throws(InputError) -> AsyncThrowingStream<RequestOutput, Error> {
-        let requests = try inputProcessor.process(prompt, params: params, requestId: requestId, priority: priority)
-        let id = requests[0].parentId
-        let (stream, continuation) = AsyncThrowingStream<RequestOutput, Error>.makeStream()
-        continuation.onTermination = { [weak self] termination in
-            if case .cancelled = termination { self?.abort(id) }
-        }
+    func add(_ requests: [EngineCoreRequest], _ continuation: AsyncThrowingStream<RequestOutput, Error>.Continuation) {
         inbox.withLock { $0.adds.append((requests, continuation)) }
         signal()
-        return stream
     }
 
-    /// Aborts a request; its stream ends with a final piece whose finish reason is `abort`.
-    public func abort(_ requestId: String) {
+    func abort(_ requestId: String) {
         inbox.withLock { $0.aborts.append(requestId) }
         signal()
     }
 
-    /// Counters as of the last step.
-    public var stats: EngineStats { statsBox.withLock { $0 } }
+    var stats: EngineStats { statsBox.withLock { $0 } }
 
-    /// Stops the core loop, ending every open stream with an error; waits for the thread.
-    public func shutdown() {
+    func shutdown() {
         let wasRunning = inbox.withLock { inbox -> Bool in
             defer { inbox.stopping = true }
             return !inbox.stopping
@@ -75,7 +99,7 @@ public final class AsyncLLMEngine: Sendable {
         wakeUp.unlock()
     }
 
-    private func runLoop() {
+    func runLoop() {
         while true {
             let work: Inbox = inbox.withLock { box in
                 defer { box.adds.removeAll(); box.aborts.removeAll() }

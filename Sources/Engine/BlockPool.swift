@@ -51,6 +51,9 @@ public final class BlockPool {
         return out
     }
 
+    /// Drops the block's cached hash (its contents are not what the hash says).
+    func uncache(_ block: KVCacheBlock) { evict(block) }
+
     private func evict(_ block: KVCacheBlock) {
         guard let hash = block.blockHash else { return }
         let key = CacheKey(hash: hash, group: block.cacheGroup)

@@ -109,10 +109,11 @@ public final class KVCacheManager {
                 for block in requestBlocks[id]![g][request.blockIds[g].count...] { request.blockIds[g].append(block.map { Int32($0.blockId) } ?? -1) }
             }
         }
-        // Only blocks whose tokens are already computed (prefix hits included): blocks for this
-        // step's tokens are cached after the step (Scheduler.update), so a request preempted
-        // before its step runs leaves no hash on a block that was never written.
-        cacheFullBlocks(request, upTo: min(numComputed, request.numTokens))
+        // Blocks this step will fill are cached now, so a request scheduled later in the same
+        // step (n > 1 children, shared prefixes) can hit them: each layer writes every token's K/V
+        // before any token attends. A request preempted before its step runs takes their hashes
+        // back (``free(_:computedTokens:)``).
+        cacheFullBlocks(request, upTo: min(total, request.numTokens))
         return true
     }
 
@@ -158,9 +159,18 @@ public final class KVCacheManager {
     }
 
     /// Frees the request's blocks, each group's last block first, so its tail is evicted before its head.
-    func free(_ request: Request) {
+    /// With `computedTokens`, blocks not wholly computed lose their cached hash first: they were
+    /// cached when allocated, for a step that will not run.
+    func free(_ request: Request, computedTokens: Int? = nil) {
         let id = request.requestId
         if let lists = requestBlocks.removeValue(forKey: id) {
+            if let computedTokens {
+                for list in lists {
+                    for (i, block) in list.enumerated() where (i + 1) * blockSize > computedTokens {
+                        if let block, block.refCount == 1 { blockPool.uncache(block) }
+                    }
+                }
+            }
             for list in lists { blockPool.free(list.reversed().compactMap { $0 }) }
         }
         numCachedBlocks[id] = nil

@@ -59,12 +59,14 @@ public final class Scheduler {
                 // Out of blocks: preempt the least important running request (possibly this one) and retry.
                 let victim = preemptionVictim()!
                 let victimIndex = running.firstIndex { $0 === victim }!
+                var computed = victim.numComputedTokens
                 if let i = output.scheduled.firstIndex(where: { $0.request === victim }) {
+                    computed = output.scheduled[i].startPosition
                     budget += output.scheduled[i].numTokens
                     output.totalNumScheduledTokens -= output.scheduled[i].numTokens
                     output.scheduled.remove(at: i)
                 }
-                preempt(victim)
+                preempt(victim, computedTokens: computed)
                 preemptedThisStep = true
                 if victim === request { break }
                 if victimIndex < index { index -= 1 }
@@ -116,9 +118,11 @@ public final class Scheduler {
     }
 
     /// Preemption by recompute: free the KV, forget the progress, wait at the front again.
-    private func preempt(_ request: Request) {
+    /// `computedTokens`: the tokens whose K/V really are in the cache (a victim already scheduled
+    /// this step has not computed that step's tokens, whose blocks were cached at allocation).
+    private func preempt(_ request: Request, computedTokens: Int) {
         running.removeAll { $0 === request }
-        kvCacheManager.free(request)
+        kvCacheManager.free(request, computedTokens: computedTokens)
         request.status = .preempted
         request.numComputedTokens = 0
         request.numPreemptions += 1

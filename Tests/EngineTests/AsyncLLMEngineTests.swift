@@ -43,4 +43,24 @@ import Testing
         #expect(throws: InputError.emptyPrompt) { try engine.generate(.tokens([]), params: params) }
         engine.shutdown()
     }
+
+    /// Dropping the engine without `shutdown()` stops its loop cleanly (it used to trap: the loop
+    /// thread held the engine unowned while `deinit` waited for it); open streams end with an error.
+    @Test func droppingTheEngineShutsItDown() async throws {
+        var engine: AsyncLLMEngine? = AsyncLLMEngine(engine: try TinyEngine.make(blocks: 1100))
+        let stream = try engine!.generate(.tokens([1, 2, 3]), params: SamplingParams(temperature: 0, maxTokens: 100_000, ignoreEOS: true))
+        var iterator = stream.makeAsyncIterator()
+        _ = try await iterator.next()
+        engine = nil
+        var ended = false
+        do {
+            while try await iterator.next() != nil {}
+        } catch is CancellationError {
+            ended = true
+        }
+        #expect(ended)
+        // An idle engine dropped without a request also stops.
+        engine = AsyncLLMEngine(engine: try TinyEngine.make(blocks: 100))
+        engine = nil
+    }
 }
