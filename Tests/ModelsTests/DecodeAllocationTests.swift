@@ -12,8 +12,9 @@ import Testing
 /// The steady-state decode step allocates nothing: the model's forward pass and the sampler run
 /// on preallocated workspaces, and the hot parallel loops are handed to the pool's workers as
 /// objects. Counted with the test binary's malloc counter, per thread, so tests running
-/// alongside do not disturb the count.
-@Suite struct DecodeAllocationTests {
+/// alongside do not disturb the count. Serialized: the watch on pool workers is process-wide,
+/// so two of these tests at once would count each other's workers.
+@Suite(.serialized) struct DecodeAllocationTests {
     /// Allocations made on this thread by `body`.
     static func allocations(_ body: () -> Void) -> Int64 {
         let before = pg_malloc_counter_count()
