@@ -12,6 +12,8 @@ final class DecoderLayer: @unchecked Sendable {
     let qNorm, kNorm: [Float]?
     /// Norm of the attention output before the residual add (Gemma).
     let postAttentionNorm: [Float]?
+    /// What the MLP's norm adds first: the attention output, after `postAttentionNorm` if set.
+    let attentionOutput: PendingProjection
     let ffnNorm: [Float]
     let gate, up, down: WeightMatrix
     /// Norm of the MLP output before the residual add (Gemma); the next block applies it.
@@ -50,6 +52,7 @@ final class DecoderLayer: @unchecked Sendable {
             kNorm = nil
         }
         postAttentionNorm = c.hasPostNorms ? try loader.vector(p + "post_attention_norm.weight", count: c.hiddenSize) : nil
+        attentionOutput = .projection(postNorm: postAttentionNorm)
         ffnNorm = try loader.vector(p + "ffn_norm.weight", count: c.hiddenSize)
         gate = try loader.matrix(p + "ffn_gate.weight", rows: c.intermediateSize, columns: c.hiddenSize)
         up = try loader.matrix(p + "ffn_up.weight", rows: c.intermediateSize, columns: c.hiddenSize)
@@ -107,7 +110,7 @@ final class DecoderLayer: @unchecked Sendable {
         case .prepareQKV:
             prepareQKV(ws, token: t, p)
         case .ffnNorm:
-            norm(ffnNorm, token: t, p, adding: .projection(postNorm: postAttentionNorm))
+            norm(ffnNorm, token: t, p, adding: attentionOutput)
         case .gatedActivation:
             switch c.activation {
             case .silu: siluMul(ws.gate + t * f, ws.up + t * f, f)

@@ -26,12 +26,6 @@ public final class KVCache: @unchecked Sendable {
         values = (0..<layout.tensorsPerGroup).map { _ in .allocate(byteCount: perSlot, alignment: 64) }
     }
 
-    /// A cache with one group of `numLayers` full-attention layers.
-    public convenience init(numBlocks: Int, blockSize: Int, numLayers: Int, kvHeads: Int, headDim: Int, precision: KVPrecision = .float16) {
-        self.init(numBlocks: numBlocks, blockSize: blockSize, layout: KVCacheLayout(layerTypes: Array(repeating: .full, count: numLayers)),
-                  kvHeads: kvHeads, headDim: headDim, precision: precision)
-    }
-
     deinit {
         keys.forEach { $0.deallocate() }
         values.forEach { $0.deallocate() }
