@@ -114,18 +114,11 @@ final class EngineCoreLoop: Sendable {
                     continuation.finish(throwing: error)
                 }
             }
-            for id in work.aborts {
-                for output in engine.abortRequest(id) { deliver(output) }
-            }
-            if !engine.hasUnfinishedRequests && !(work.adds.isEmpty && work.aborts.isEmpty) {
-                // The last requests were aborted: publish the now idle counts before waiting.
-                let s = engine.stats
-                statsBox.withLock { $0 = s }
+            if !(work.adds.isEmpty && work.aborts.isEmpty) {
+                publish(work.aborts.flatMap { engine.abortRequest($0) })
             }
             if engine.hasUnfinishedRequests {
-                for output in engine.step() { deliver(output) }
-                let s = engine.stats
-                statsBox.withLock { $0 = s }
+                publish(engine.step())
             } else {
                 wakeUp.lock()
                 let idle = inbox.withLock { $0.adds.isEmpty && $0.aborts.isEmpty && !$0.stopping }
@@ -139,6 +132,14 @@ final class EngineCoreLoop: Sendable {
         loopDone = true
         finishedLoop.broadcast()
         finishedLoop.unlock()
+    }
+
+    /// Publishes the engine's counts, then hands `outputs` to their streams: a client that has
+    /// its answer and then reads the metrics sees the step that produced it.
+    private func publish(_ outputs: [RequestOutput]) {
+        let s = engine.stats
+        statsBox.withLock { $0 = s }
+        for output in outputs { deliver(output) }
     }
 
     private func deliver(_ output: RequestOutput) {

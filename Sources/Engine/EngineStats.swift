@@ -7,7 +7,12 @@ public struct EngineStats: Sendable, Equatable {
     public var numKVBlocks = 0
     public var prefixCache = PrefixCacheStats()
     public var numPreemptions = 0
+    /// Prompt tokens of the requests that produced their first token, counted once per request
+    /// (each of `n` completions), prefix-cache hits included: vLLM's `prompt_tokens_total`.
     public var promptTokens = 0
+    /// Prompt tokens the model actually computed (prefix-cache hits left out, recomputation
+    /// after preemption counted again).
+    public var prefilledTokens = 0
     public var generationTokens = 0
     public var steps = 0
     public var finishedRequests = 0

@@ -95,7 +95,7 @@ public final class LLMEngine {
         counters.steps += 1
         for item in schedulerOutput.scheduled {
             let promptPart = max(0, min(item.startPosition + item.numTokens, item.request.numPromptTokens) - item.startPosition)
-            counters.promptTokens += promptPart
+            counters.prefilledTokens += promptPart
         }
         counters.generationTokens += coreOutputs.reduce(0) { $0 + $1.newTokenIds.count }
         for output in outputs where output.finished {
@@ -113,6 +113,7 @@ public final class LLMEngine {
         s.numKVBlocks = scheduler.kvCacheManager.blockPool.blocks.count
         s.prefixCache = scheduler.kvCacheManager.stats
         s.numPreemptions = scheduler.numPreemptions
+        s.promptTokens = scheduler.numPromptTokensStarted
         return s
     }
 

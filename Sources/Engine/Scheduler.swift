@@ -13,6 +13,8 @@ public final class Scheduler {
     private var requests: [String: Request] = [:]
     private var output = SchedulerOutput()
     public private(set) var numPreemptions = 0
+    /// Prompt tokens of every request that has produced its first token (vLLM's `prompt_tokens`).
+    public private(set) var numPromptTokensStarted = 0
 
     public init(config: SchedulerConfig, kvCacheManager: KVCacheManager, maxModelLength: Int) {
         self.config = config
@@ -148,7 +150,10 @@ public final class Scheduler {
                 continue
             }
             request.appendOutputToken(token.tokenId)
-            if request.firstTokenTime == nil { request.firstTokenTime = now }
+            if request.firstTokenTime == nil {
+                request.firstTokenTime = now
+                numPromptTokensStarted += request.numPromptTokens
+            }
             request.lastTokenTime = now
             kvCacheManager.cacheFullBlocks(request)
             checkStop(request)

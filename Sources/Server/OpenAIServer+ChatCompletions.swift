@@ -11,7 +11,7 @@ extension OpenAIServer {
         var created: Int
     }
 
-    func chatCompletions(_ request: Request) async throws -> Response {
+    func chatCompletions(_ request: Request, context: ServerRequestContext) async throws -> Response {
         var request = request
         let body = try await JSONRequestBody.decode(ChatCompletionRequest.self, from: &request, limit: configuration.maxRequestBodySize)
         try checkModel(body.model)
@@ -32,9 +32,9 @@ extension OpenAIServer {
         let options = ChatOptions(topLogprobs: topLogprobs, includeUsage: body.sampling.includeUsage,
                                   created: Int(Date().timeIntervalSince1970))
         if body.sampling.isStreaming {
-            return eventStreamResponse(request, run: run) { writer in try await self.streamChat(run, options, writer: &writer) }
+            return eventStreamResponse(context, run: run) { writer in try await self.streamChat(run, options, writer: &writer) }
         }
-        return try await collectedResponse(request, run: run) { try await self.chatResult(run, options) }
+        return try await collectedResponse(context, run: run) { try await self.chatResult(run, options) }
     }
 
     private func chatResult(_ run: GenerationRun, _ options: ChatOptions) async throws -> JSON {

@@ -14,7 +14,7 @@ extension OpenAIServer {
         var created: Int
     }
 
-    func completions(_ request: Request) async throws -> Response {
+    func completions(_ request: Request, context: ServerRequestContext) async throws -> Response {
         var request = request
         let body = try await JSONRequestBody.decode(CompletionRequest.self, from: &request, limit: configuration.maxRequestBodySize)
         try checkModel(body.model)
@@ -37,9 +37,9 @@ extension OpenAIServer {
             echoTexts: echo ? texts.enumerated().map { $1 ?? tokenizer.decode(prompts[$0]) } : nil, logprobs: body.logprobs != nil,
             includeUsage: body.sampling.includeUsage, created: Int(Date().timeIntervalSince1970))
         if body.sampling.isStreaming {
-            return eventStreamResponse(request, run: run) { writer in try await self.streamCompletion(run, options, writer: &writer) }
+            return eventStreamResponse(context, run: run) { writer in try await self.streamCompletion(run, options, writer: &writer) }
         }
-        return try await collectedResponse(request, run: run) { try await self.completionResult(run, options) }
+        return try await collectedResponse(context, run: run) { try await self.completionResult(run, options) }
     }
 
     private func completionResult(_ run: GenerationRun, _ options: CompletionOptions) async throws -> JSON {

@@ -27,26 +27,42 @@ extension OpenAIServer {
         }
     }
 
-    /// Runs `operation`, cancelling it when the client closes its connection (so its requests
-    /// are aborted and their KV blocks freed at once). The connection is closed afterwards.
-    func cancellingOnDisconnect<T: Sendable>(_ request: Request, _ operation: () async throws -> T) async throws -> T {
-        try await request.body.consumeWithCancellationOnInboundClose { _ in try await operation() }
+    /// Runs `operation`, cancelling it when the client goes away first (so its requests are
+    /// aborted and their KV blocks freed at once). Otherwise the connection stays open for the
+    /// client's next request.
+    func cancellingOnDisconnect<T: Sendable>(_ context: ServerRequestContext, _ operation: () async throws -> T) async throws -> T {
+        guard let watcher = await context.disconnectWatcher else { return try await operation() }
+        return try await withoutActuallyEscaping(operation) { operation in
+            let (disconnected, signal) = AsyncStream<Void>.makeStream()
+            let key = watcher.onDisconnect { signal.finish() }
+            defer { watcher.remove(key) }
+            let work = UncheckedSendable(operation)
+            return try await withThrowingTaskGroup(of: T?.self) { group in
+                group.addTask {
+                    for await _ in disconnected {}
+                    return nil
+                }
+                group.addTask { try await work.value() }
+                defer { group.cancelAll() }
+                guard case .some(.some(let value)) = try await group.next() else { throw CancellationError() }
+                return value
+            }
+        }
     }
 
     /// A non-streaming answer: collects the run while watching the connection.
-    func collectedResponse(_ request: Request, run: GenerationRun, _ collect: () async throws -> JSON) async throws -> Response {
+    func collectedResponse(_ context: ServerRequestContext, run: GenerationRun, _ collect: () async throws -> JSON) async throws -> Response {
         defer { run.cancel() }
-        let body = try await cancellingOnDisconnect(request) { try await collect() }
-        return Self.json(body, closeConnection: true)
+        return Self.json(try await cancellingOnDisconnect(context) { try await collect() })
     }
 
     /// A streaming answer: `produce` writes the events; an engine error ends the stream with an
     /// error event; a disconnect aborts the run.
-    func eventStreamResponse(_ request: Request, run: GenerationRun,
+    func eventStreamResponse(_ context: ServerRequestContext, run: GenerationRun,
                              _ produce: @escaping @Sendable (inout any ResponseBodyWriter) async throws -> Void) -> Response {
         Response(status: .ok, headers: ServerSentEvents.headers, body: ResponseBody { writer in
             defer { run.cancel() }
-            try await self.cancellingOnDisconnect(request) {
+            try await self.cancellingOnDisconnect(context) {
                 do {
                     try await produce(&writer)
                 } catch is CancellationError {
@@ -129,4 +145,11 @@ extension StopReason {
         case .eos: .null
         }
     }
+}
+
+/// Carries a value the compiler cannot prove `Sendable` into a child task that is awaited
+/// before the value's scope ends.
+struct UncheckedSendable<Value>: @unchecked Sendable {
+    let value: Value
+    init(_ value: Value) { self.value = value }
 }

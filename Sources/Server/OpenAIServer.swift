@@ -57,13 +57,13 @@ public final class OpenAIServer: Service, Sendable {
     }
 
     /// The routes with their middleware (errors as OpenAI error objects, API key on `/v1`).
-    public func makeRouter() -> Router<BasicRequestContext> {
-        let router = Router()
+    public func makeRouter() -> Router<ServerRequestContext> {
+        let router = Router(context: ServerRequestContext.self)
         router.add(middleware: LogRequestsMiddleware(.debug))
         router.add(middleware: OpenAIErrorMiddleware())
         if let apiKey = configuration.apiKey { router.add(middleware: APIKeyMiddleware(apiKey: apiKey)) }
-        router.post("/v1/completions") { request, context in try await self.completions(request) }
-        router.post("/v1/chat/completions") { request, context in try await self.chatCompletions(request) }
+        router.post("/v1/completions") { request, context in try await self.completions(request, context: context) }
+        router.post("/v1/chat/completions") { request, context in try await self.chatCompletions(request, context: context) }
         router.get("/v1/models") { _, _ in self.models() }
         router.get("/health") { _, _ in self.health() }
         router.get("/metrics") { _, _ in self.prometheusMetrics() }
@@ -77,7 +77,7 @@ public final class OpenAIServer: Service, Sendable {
     public func makeApplication(onServerRunning: @escaping @Sendable (_ port: Int) async -> Void = { _ in })
         -> some ApplicationProtocol
     {
-        Application(router: makeRouter(),
+        Application(router: makeRouter(), server: .http1(configuration: .init(additionalChannelHandlers: [DisconnectWatcher()])),
                     configuration: .init(address: .hostname(configuration.host, port: configuration.port),
                                          serverName: "peregrine"),
                     onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? 0) }, logger: logger)
@@ -133,10 +133,8 @@ public final class OpenAIServer: Service, Sendable {
 
     // MARK: - Helpers for the endpoints
 
-    static func json(_ value: JSON, status: HTTPResponse.Status = .ok, closeConnection: Bool = false) -> Response {
-        var headers: HTTPFields = [.contentType: "application/json"]
-        if closeConnection { headers[.connection] = "close" }
-        return Response(status: status, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(bytes: json(value))))
+    static func json(_ value: JSON, status: HTTPResponse.Status = .ok) -> Response {
+        Response(status: status, headers: [.contentType: "application/json"], body: ResponseBody(byteBuffer: ByteBuffer(bytes: json(value))))
     }
 
     private static func json(_ value: JSON) -> [UInt8] { value.bytes }

@@ -27,7 +27,7 @@ public final class ServerMetrics: Sendable {
         waiting = registry.makeGauge(descriptor: name("num_requests_waiting", "Requests waiting to be scheduled."), labels: labels)
         kvCacheUsage = registry.makeGauge(descriptor: name("kv_cache_usage_perc", "Fraction of KV cache blocks in use (1 = full)."),
                                           labels: labels)
-        promptTokens = registry.makeCounter(descriptor: name("prompt_tokens_total", "Prompt tokens processed (prefilled)."), labels: labels)
+        promptTokens = registry.makeCounter(descriptor: name("prompt_tokens_total", "Prompt tokens of requests that started generating, prefix-cache hits included."), labels: labels)
         generationTokens = registry.makeCounter(descriptor: name("generation_tokens_total", "Tokens generated."), labels: labels)
         prefixCacheQueries = registry.makeCounter(
             descriptor: name("prefix_cache_queries_total", "Prompt tokens looked up in the prefix cache."), labels: labels)

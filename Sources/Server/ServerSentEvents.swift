@@ -2,7 +2,7 @@ import Hummingbird
 
 /// Server-sent events as OpenAI streams them: `data: {json}\n\n` per chunk, then `data: [DONE]\n\n`.
 enum ServerSentEvents {
-    static let headers: HTTPFields = [.contentType: "text/event-stream", .cacheControl: "no-cache", .connection: "close"]
+    static let headers: HTTPFields = [.contentType: "text/event-stream", .cacheControl: "no-cache"]
 
     static func event(_ value: JSON) -> ByteBuffer {
         var bytes = Array("data: ".utf8)

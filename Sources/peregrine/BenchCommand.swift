@@ -114,7 +114,7 @@ struct ThroughputBench: ParsableCommand {
             let before = engine.stats, stepStart = DispatchTime.now().uptimeNanoseconds
             let outputs = engine.step()
             let after = engine.stats
-            if after.promptTokens == before.promptTokens {  // a step of decodes only
+            if after.prefilledTokens == before.prefilledTokens {  // a step of decodes only
                 decodeSeconds += Double(DispatchTime.now().uptimeNanoseconds - stepStart) / 1e9
                 decodeTokens += after.generationTokens - before.generationTokens
             }

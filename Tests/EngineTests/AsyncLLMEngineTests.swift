@@ -44,6 +44,26 @@ import Testing
         engine.shutdown()
     }
 
+    /// The counts are published before the outputs of the step that changed them: a client that
+    /// has its last token and reads the stats at once sees its request finished and its blocks free.
+    @Test func statsNeverTrailTheOutputs() async throws {
+        let engine = AsyncLLMEngine(engine: try TinyEngine.make(blocks: 100))
+        defer { engine.shutdown() }
+        let params = SamplingParams(temperature: 0, maxTokens: 3, ignoreEOS: true)
+        var received = 0
+        for i in 1...40 {
+            for try await output in try engine.generate(.tokens([i % 50 + 1, 7, 8]), params: params) {
+                received += output.outputs[0].tokenIds.count
+                let s = engine.stats
+                #expect(s.generationTokens >= received)
+                if output.finished {
+                    #expect(s.numRunning == 0 && s.kvCacheUsage == 0 && s.finishedRequests == i)
+                    #expect(s.generationTokens == 3 * i && s.promptTokens == 3 * i)
+                }
+            }
+        }
+    }
+
     /// Dropping the engine without `shutdown()` stops its loop cleanly (it used to trap: the loop
     /// thread held the engine unowned while `deinit` waited for it); open streams end with an error.
     @Test func droppingTheEngineShutsItDown() async throws {

@@ -85,9 +85,9 @@ import Testing
         let decode = try engine.addRequest(.tokens([1, 2]), params: .greedy(maxTokens: 6))
         var promptTokensPerStep: [Int] = []
         while engine.hasUnfinishedRequests {
-            let before = engine.stats.promptTokens
+            let before = engine.stats.prefilledTokens
             _ = engine.step()
-            promptTokensPerStep.append(engine.stats.promptTokens - before)
+            promptTokensPerStep.append(engine.stats.prefilledTokens - before)
         }
         // 50 + 2 prompt tokens, 16 a step, first come first served: the long prompt takes three
         // full steps, then its last 2 tokens share the fourth with the short prompt's 2.

@@ -46,5 +46,34 @@ final class RawHTTPConnection: @unchecked Sendable {
         }
     }
 
+    /// Reads one whole HTTP response (its body sized by `Content-Length` or chunked), leaving
+    /// the connection open for the next request; returns what arrived if the peer closes first.
+    func readResponse() async -> String {
+        await withCheckedContinuation { continuation in
+            Thread {
+                var received = [UInt8]()
+                var buffer = [UInt8](repeating: 0, count: 4096)
+                while !Self.isComplete(received) {
+                    let n = recv(self.fd, &buffer, buffer.count, 0)
+                    guard n > 0 else { break }
+                    received += buffer[..<n]
+                }
+                continuation.resume(returning: String(decoding: received, as: UTF8.self))
+            }.start()
+        }
+    }
+
+    private static func isComplete(_ bytes: [UInt8]) -> Bool {
+        let text = String(decoding: bytes, as: UTF8.self)
+        guard let end = text.range(of: "\r\n\r\n") else { return false }
+        let head = text[..<end.lowerBound].lowercased()
+        let bodyBytes = text[end.upperBound...].utf8.count
+        if let line = head.split(separator: "\r\n").first(where: { $0.hasPrefix("content-length:") }),
+           let length = Int(line.dropFirst("content-length:".count).trimmingCharacters(in: .whitespaces)) {
+            return bodyBytes >= length
+        }
+        return head.contains("transfer-encoding: chunked") && text.hasSuffix("\r\n0\r\n\r\n")
+    }
+
     func close() { _ = Glibc.close(fd) }
 }

@@ -53,8 +53,8 @@ enum TestServer {
         }
     }
 
-    /// Runs `test` against a live HTTP server on real sockets (AsyncHTTPClient, which opens a new
-    /// connection after the server's `Connection: close`).
+    /// Runs `test` against a live HTTP server on real sockets (AsyncHTTPClient, which keeps its
+    /// connections alive between requests).
     static func withServer<T: Sendable>(_ server: OpenAIServer, _ test: @Sendable (any TestClientProtocol) async throws -> T) async throws -> T {
         defer { server.engine.shutdown() }
         return try await server.makeApplication().test(.ahc(.http), test)
