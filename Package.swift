@@ -67,11 +67,11 @@ let package = Package(
         .testTarget(name: "EngineTests", dependencies: ["Engine", "Models", "GGUF", "Tokenization", "ModelHub", "Kernels", "CKernels", "TestSupport"]),
         .testTarget(name: "ModelHubTests", dependencies: ["ModelHub"]),
         .testTarget(name: "EPLBTests", dependencies: ["EPLB"]),
-        .testTarget(name: "CLITests", dependencies: ["peregrine", "GGUF"]),
+        .testTarget(name: "CLITests", dependencies: ["peregrine", "GGUF", "TestSupport"]),
         .testTarget(
             name: "ServerTests",
             dependencies: [
-                "Server", "Engine", "Models", "Kernels", "GGUF", "Tokenization", "TestSupport",
+                "Server", "Engine", "Models", "Kernels", "GGUF", "Tokenization", "TestSupport", "peregrine",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

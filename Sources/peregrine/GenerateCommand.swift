@@ -40,6 +40,9 @@ struct GenerateCommand: ParsableCommand {
     @Flag(help: "Keep generating past end-of-generation tokens.")
     var ignoreEOS = false
 
+    @Flag(help: "Print the prompt's token ids on stderr before generating.")
+    var verbosePrompt = false
+
     func validate() throws {
         guard (prompt == nil) != (chat == nil) else { throw ValidationError("give exactly one of --prompt or --chat") }
     }
@@ -56,7 +59,9 @@ struct GenerateCommand: ParsableCommand {
         let engine = try LLMEngine(model: loaded.model, tokenizer: loaded.tokenizer, config: engineOptions.config(maxNumSeqs: 1),
                                    chatTemplate: template)
         let prompt: PromptInput = chat.map { .chat([.user($0)]) } ?? .text(self.prompt ?? "")
-        try engine.addRequest(prompt, params: params)
+        let requests = try engine.inputProcessor.process(prompt, params: params)
+        if verbosePrompt { Terminal.error("prompt token ids: " + requests[0].promptTokenIds.map(String.init).joined(separator: ",")) }
+        try engine.add(requests)
         if let text = self.prompt { Terminal.stdout(text) }
         var final: RequestOutput?
         while engine.hasUnfinishedRequests {

@@ -1,35 +1,11 @@
 import Foundation
 import GGUF
+import TestSupport
 import Testing
 
 /// The `peregrine` executable end to end: output formats, exit codes, one-line errors.
 @Suite(.serialized) struct CLITests {
-    static let binary: URL = {
-        // Test bundles sit beside the products they test.
-        let candidates = [Bundle.main.bundleURL, Bundle.main.bundleURL.deletingLastPathComponent(),
-                          URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()]
-        for dir in candidates {
-            let url = dir.appendingPathComponent("peregrine")
-            if FileManager.default.isExecutableFile(atPath: url.path) { return url }
-        }
-        return candidates[0].appendingPathComponent("peregrine")
-    }()
-
-    struct Result { let status: Int32; let stdout: String; let stderr: String }
-
-    static func run(_ args: [String]) throws -> Result {
-        let p = Process()
-        p.executableURL = binary
-        p.arguments = args
-        let out = Pipe(), err = Pipe()
-        p.standardOutput = out
-        p.standardError = err
-        try p.run()
-        let o = out.fileHandleForReading.readDataToEndOfFile()
-        let e = err.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        return Result(status: p.terminationStatus, stdout: String(decoding: o, as: UTF8.self), stderr: String(decoding: e, as: UTF8.self))
-    }
+    static func run(_ args: [String]) throws -> PeregrineBinary.Result { try PeregrineBinary.run(args) }
 
     @Test func tokenizeJSONMatchesLlamaCpp() throws {
         let r = try Self.run(["tokenize", "--json", "The capital of France is"])

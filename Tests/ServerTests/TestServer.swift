@@ -41,7 +41,7 @@ enum TestServer {
         let model = try ModelArchitectures.load(file: file, pool: pool)
         let c = model.config
         let bytes = model.kvCacheLayout.bytesPerBlock(blockSize: blockSize, kvHeads: c.numKVHeads, headDim: c.headDim, precision: .float16) * blocks
-        let engine = try LLMEngine(model: model, tokenizer: tokenizer, config: EngineConfig(
+        let engine = try LLMEngine(model: model, tokenizer: try Tokenizer(metadata: file.metadata), config: EngineConfig(
             scheduler: SchedulerConfig(maxNumBatchedTokens: 128, maxNumSeqs: configuration.maxNumSeqs), blockSize: blockSize,
             kvCacheMemory: bytes))
         let asyncEngine = AsyncLLMEngine(engine: engine)
