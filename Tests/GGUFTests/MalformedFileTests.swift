@@ -46,7 +46,15 @@ struct MalformedFileTests {
         let f = try! GGUFFile(bytes: Self.valid)
         let end = f.dataOffset + f.tensors.map { $0.offset + $0.byteCount }.max()!
         for n in 0..<end {
-            #expect(throws: GGUFError.self) { try GGUFFile(bytes: Self.valid[0..<n]) }
+            do {
+                _ = try GGUFFile(bytes: Self.valid[0..<n])
+                Issue.record("a file cut at byte \(n) was read")
+            } catch .truncated, .absurdCount, .tensorOutOfBounds {
+                // A count the remaining bytes cannot hold is refused before its items are read;
+                // a cut in the data section leaves a tensor out of bounds.
+            } catch {
+                Issue.record("a file cut at byte \(n): \(error), not a truncation's error")
+            }
         }
     }
 
