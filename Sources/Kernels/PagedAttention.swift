@@ -148,11 +148,13 @@ func attend16<E: KVElement>(_ e: E.Type, _ q: AttentionQueries, _ kvHead: Int, _
                     let count = min(4, q.heads - h0)
                     groupScores(e, q.pointer + t * q.tokenStride + h0 * d, count: count, headDim: d, keys: layer.keys, base: base,
                                 scale: scale, into: scores)
+                    var corrections = SIMD4<Float>(repeating: 1)
                     for h in 0..<count {
                         let i = t * q.heads + h0 + h
-                        accumulate(e, scores + h * 16, first: first, n: n, values: layer.values, base: base, headDim: d,
-                                   row: acc.output + t * acc.tokenStride + (h0 + h) * d, max: &acc.maxima[i], sum: &acc.sums[i])
+                        corrections[h] = softmaxStep(scores + h * 16, first: first, n: n, max: &acc.maxima[i], sum: &acc.sums[i])
                     }
+                    accumulateGroup(e, scores, count: count, first: first, n: n, values: layer.values, base: base, headDim: d,
+                                    rows: acc.output + t * acc.tokenStride + h0 * d, corrections: corrections)
                     h0 += count
                 }
             }
@@ -160,12 +162,11 @@ func attend16<E: KVElement>(_ e: E.Type, _ q: AttentionQueries, _ kvHead: Int, _
     }
 }
 
-/// One head's online-softmax step over keys `first..<n` of one block: rescale if the max grew,
-/// exponentiate the scores, and add the weighted values key by key (the sum too, so its bits do
-/// not depend on the vector width).
+/// One head's online-softmax step over keys `first..<n` of one block: the new running max and
+/// sum, the scores turned into weights in place; returns the factor that rescales the head's
+/// output (1 when the max did not grow).
 @inline(__always)
-func accumulate<E: KVElement>(_: E.Type, _ p: UnsafeMutablePointer<Float>, first: Int, n: Int, values: UnsafeRawPointer, base: Int,
-                              headDim d: Int, row o: UnsafeMutablePointer<Float>, max runningMax: inout Float, sum: inout Float) {
+func softmaxStep(_ p: UnsafeMutablePointer<Float>, first: Int, n: Int, max runningMax: inout Float, sum: inout Float) -> Float {
     var blockMax = -Float.infinity
     for j in first..<n { blockMax = max(blockMax, p[j]) }
     var correction: Float = 1
@@ -176,29 +177,52 @@ func accumulate<E: KVElement>(_: E.Type, _ p: UnsafeMutablePointer<Float>, first
     }
     store16(exp16(load16(p) - Vec16(repeating: runningMax)), p)
     for j in first..<n { sum += p[j] }
-    // 64 columns at a time: four independent FMA chains (one would wait on the FMA latency).
+    return correction
+}
+
+/// The weighted values of one block added to `count` (1…4) heads' output rows at once (rows
+/// `headDim` apart, weights 16 apart): each value vector is loaded and converted once for all
+/// the heads that share it. Each head's row is rescaled, then takes the keys in order (the sum,
+/// in ``softmaxStep(_:first:n:max:sum:)``, too, so no bit depends on the vector width).
+@inline(__always)
+func accumulateGroup<E: KVElement>(_: E.Type, _ p: UnsafePointer<Float>, count: Int, first: Int, n: Int, values: UnsafeRawPointer,
+                                   base: Int, headDim d: Int, rows o: UnsafeMutablePointer<Float>, corrections: SIMD4<Float>) {
     var c = 0
-    while c + 64 <= d {
-        var o0 = load16(o + c), o1 = load16(o + c + 16), o2 = load16(o + c + 32), o3 = load16(o + c + 48)
-        if correction != 1 {
-            let cv = Vec16(repeating: correction)
-            o0 *= cv; o1 *= cv; o2 *= cv; o3 *= cv
-        }
-        for j in first..<n {
-            let w = Vec16(repeating: p[j]), v = base &+ j &* d &+ c
-            o0 = o0.addingProduct(w, E.load16(values, v))
-            o1 = o1.addingProduct(w, E.load16(values, v &+ 16))
-            o2 = o2.addingProduct(w, E.load16(values, v &+ 32))
-            o3 = o3.addingProduct(w, E.load16(values, v &+ 48))
-        }
-        store16(o0, o + c); store16(o1, o + c + 16); store16(o2, o + c + 32); store16(o3, o + c + 48)
-        c += 64
-    }
     while c < d {
-        var oc = load16(o + c)
-        if correction != 1 { oc *= Vec16(repeating: correction) }
-        for j in first..<n { oc = oc.addingProduct(Vec16(repeating: p[j]), E.load16(values, base &+ j &* d &+ c)) }
-        store16(oc, o + c)
+        var o0 = load16(o + c), o1 = Vec16(), o2 = Vec16(), o3 = Vec16()
+        if corrections[0] != 1 { o0 *= Vec16(repeating: corrections[0]) }
+        if count > 1 {
+            o1 = load16(o + d + c)
+            if corrections[1] != 1 { o1 *= Vec16(repeating: corrections[1]) }
+        }
+        if count > 2 {
+            o2 = load16(o + 2 * d + c)
+            if corrections[2] != 1 { o2 *= Vec16(repeating: corrections[2]) }
+        }
+        if count > 3 {
+            o3 = load16(o + 3 * d + c)
+            if corrections[3] != 1 { o3 *= Vec16(repeating: corrections[3]) }
+        }
+        if count == 4 {
+            for j in first..<n {
+                let v = E.load16(values, base &+ j &* d &+ c)
+                o0 = o0.addingProduct(Vec16(repeating: p[j]), v)
+                o1 = o1.addingProduct(Vec16(repeating: p[16 + j]), v)
+                o2 = o2.addingProduct(Vec16(repeating: p[32 + j]), v)
+                o3 = o3.addingProduct(Vec16(repeating: p[48 + j]), v)
+            }
+        } else {
+            for j in first..<n {
+                let v = E.load16(values, base &+ j &* d &+ c)
+                o0 = o0.addingProduct(Vec16(repeating: p[j]), v)
+                if count > 1 { o1 = o1.addingProduct(Vec16(repeating: p[16 + j]), v) }
+                if count > 2 { o2 = o2.addingProduct(Vec16(repeating: p[32 + j]), v) }
+            }
+        }
+        store16(o0, o + c)
+        if count > 1 { store16(o1, o + d + c) }
+        if count > 2 { store16(o2, o + 2 * d + c) }
+        if count > 3 { store16(o3, o + 3 * d + c) }
         c += 16
     }
 }
