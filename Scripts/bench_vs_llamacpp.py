@@ -232,7 +232,7 @@ def wait_for_binary(path, timeout):
         except FileNotFoundError:
             pass
         if time.time() > deadline:
-            sys.exit(f"{path} missing or still changing after {timeout:.0f} s; build it with `swift build -c release`")
+            sys.exit(f"{path} missing or still changing after {timeout:.0f} s; build it with `make build` (swift build -c release -Xswiftc -target-cpu -Xswiftc haswell --product peregrine)")
         if not announced:
             print(f"waiting for {path} (missing or being rebuilt)...", file=sys.stderr)
             announced = True
