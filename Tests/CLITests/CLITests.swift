@@ -5,10 +5,8 @@ import Testing
 
 /// The `peregrine` executable end to end: output formats, exit codes, one-line errors.
 @Suite(.serialized) struct CLITests {
-    static func run(_ args: [String]) throws -> PeregrineBinary.Result { try PeregrineBinary.run(args) }
-
     @Test func tokenizeJSONMatchesLlamaCpp() throws {
-        let r = try Self.run(["tokenize", "--json", "The capital of France is"])
+        let r = try PeregrineBinary.run(["tokenize", "--json", "The capital of France is"])
         #expect(r.status == 0)
         let object = try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any]
         #expect(object?["ids"] as? [Int] == [504, 3575, 282, 4649, 314])
@@ -16,7 +14,7 @@ import Testing
     }
 
     @Test func greedyGenerateStreamsLlamaCppText() throws {
-        let r = try Self.run(["generate", "--prompt", "The capital of France is", "--temperature", "0", "--max-tokens", "3", "--threads", "2"])
+        let r = try PeregrineBinary.run(["generate", "--prompt", "The capital of France is", "--temperature", "0", "--max-tokens", "3", "--threads", "2"])
         #expect(r.status == 0)
         #expect(r.stdout == "The capital of France is Paris.\n\n")
         #expect(r.stderr.contains("prompt 5 tokens") && r.stderr.contains("generated 3 tokens"))
@@ -26,7 +24,7 @@ import Testing
         let file = FileManager.default.temporaryDirectory.appendingPathComponent("ppl-\(UUID()).txt")
         defer { try? FileManager.default.removeItem(at: file) }
         try String(repeating: "The quick brown fox jumps over the lazy dog. ", count: 40).write(to: file, atomically: true, encoding: .utf8)
-        let r = try Self.run(["perplexity", "--file", file.path, "--ctx", "128", "--json"])
+        let r = try PeregrineBinary.run(["perplexity", "--file", file.path, "--ctx", "128", "--json"])
         #expect(r.status == 0)
         let object = try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any]
         let ppl = try #require(object?["ppl"] as? Double)
@@ -51,7 +49,7 @@ import Testing
             (["generate"], "exactly one of --prompt or --chat"),
         ]
         for (args, message) in cases {
-            let r = try Self.run(args)
+            let r = try PeregrineBinary.run(args)
             #expect(r.status != 0, "\(args)")
             #expect(r.stderr.contains(message), "\(args): \(r.stderr)")
             let lines = r.stderr.split(separator: "\n").filter { !$0.hasPrefix("Usage:") && !$0.contains("See '") && !$0.isEmpty }
@@ -60,7 +58,7 @@ import Testing
     }
 
     @Test func inspectPrintsMetadataAndTensors() throws {
-        let r = try Self.run(["inspect"])
+        let r = try PeregrineBinary.run(["inspect"])
         #expect(r.status == 0)
         #expect(r.stdout.contains("general.architecture = \"llama\""))
         #expect(r.stdout.contains("blk.0.attn_q.weight") && r.stdout.contains("Q4_1"))
@@ -68,20 +66,20 @@ import Testing
 
     /// Gemma 3 270M is a base model: chat is a clear one-line error until a template is given.
     @Test func baseModelChatNeedsATemplate() throws {
-        let refused = try Self.run(["generate", "--model", "gemma3-270m", "--chat", "Hi", "--max-tokens", "2", "--threads", "2"])
+        let refused = try PeregrineBinary.run(["generate", "--model", "gemma3-270m", "--chat", "Hi", "--max-tokens", "2", "--threads", "2"])
         #expect(refused.status != 0)
         #expect(refused.stderr.contains("no chat template") && refused.stderr.contains("--chat-template"), "\(refused.stderr)")
         let template = FileManager.default.temporaryDirectory.appendingPathComponent("template-\(UUID()).jinja")
         defer { try? FileManager.default.removeItem(at: template) }
         try "{{ bos_token }}{% for m in messages %}{{ m.content }}{% endfor %}".write(to: template, atomically: true, encoding: .utf8)
-        let chat = try Self.run(["generate", "--model", "gemma3-270m", "--chat", "The capital of France is", "--chat-template", template.path,
+        let chat = try PeregrineBinary.run(["generate", "--model", "gemma3-270m", "--chat", "The capital of France is", "--chat-template", template.path,
                                  "--temperature", "0", "--max-tokens", "4", "--threads", "2"])
         #expect(chat.status == 0, "\(chat.stderr)")
         #expect(chat.stderr.contains("prompt 6 tokens"), "\(chat.stderr)")
     }
 
     @Test func inspectShowsTheLayerPattern() throws {
-        let r = try Self.run(["inspect", "gemma3-270m"])
+        let r = try PeregrineBinary.run(["inspect", "gemma3-270m"])
         #expect(r.status == 0)
         #expect(r.stdout.contains("layer pattern (G global, S sliding): SSSSSGSSSSSGSSSSSG"))
         #expect(r.stdout.contains("sliding window 512 on layers 0,1,2,3,4,6,"), "\(r.stdout.prefix(3000))")

@@ -32,28 +32,22 @@ final class RawHTTPConnection: @unchecked Sendable {
 
     /// Reads until `marker` arrives or the peer closes.
     func read(until marker: String) async -> String {
-        await withCheckedContinuation { continuation in
-            Thread {
-                var received = [UInt8]()
-                var buffer = [UInt8](repeating: 0, count: 4096)
-                while !String(decoding: received, as: UTF8.self).contains(marker) {
-                    let n = recv(self.fd, &buffer, buffer.count, 0)
-                    guard n > 0 else { break }
-                    received += buffer[..<n]
-                }
-                continuation.resume(returning: String(decoding: received, as: UTF8.self))
-            }.start()
-        }
+        await receive { String(decoding: $0, as: UTF8.self).contains(marker) }
     }
 
     /// Reads one whole HTTP response (its body sized by `Content-Length` or chunked), leaving
     /// the connection open for the next request; returns what arrived if the peer closes first.
     func readResponse() async -> String {
+        await receive(until: Self.isComplete)
+    }
+
+    /// Receives on a thread of its own until `done` holds for the bytes so far or the peer closes.
+    private func receive(until done: @escaping @Sendable ([UInt8]) -> Bool) async -> String {
         await withCheckedContinuation { continuation in
             Thread {
                 var received = [UInt8]()
                 var buffer = [UInt8](repeating: 0, count: 4096)
-                while !Self.isComplete(received) {
+                while !done(received) {
                     let n = recv(self.fd, &buffer, buffer.count, 0)
                     guard n > 0 else { break }
                     received += buffer[..<n]

@@ -15,7 +15,6 @@ import Tokenization
 enum TestServer {
     static let pool = ThreadPool(threadCount: 1)
     static let file = try! GGUFFile(bytes: TinyModel(architecture: "qwen2", seed: 21).write())
-    static let tokenizer = try! Tokenizer(metadata: file.metadata)
     static let modelName = "tiny"
     /// A bigger random model (about 3 ms a token), for requests that must still be running when
     /// a test hangs up or shuts the server down.
