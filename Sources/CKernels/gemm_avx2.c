@@ -1,5 +1,6 @@
 #if defined(__x86_64__)
 #include <immintrin.h>
+#include <stdlib.h>
 #include <string.h>
 #include "ckernels.h"
 

@@ -17,6 +17,9 @@ struct KernelBench: ParsableCommand {
     @Option(help: "Seconds to time each kernel.")
     var seconds = 0.5
 
+    @Option(help: "Time only the kernels whose name or type contains this text (e.g. q5_0, prefill).")
+    var only: String?
+
     @Flag(help: "Print one JSON object.")
     var json = false
 
@@ -50,6 +53,7 @@ struct KernelBench: ParsableCommand {
         Case(name: "gemm prefill 4096x576", type: .q8_0, rows: 4096, columns: 576, tokens: 512),
         Case(name: "gemm prefill ffn down 576x1536", type: .q4_K, rows: 576, columns: 1536, tokens: 512),
         Case(name: "gemm prefill ffn down 576x1536", type: .q6_K, rows: 576, columns: 1536, tokens: 512),
+        Case(name: "gemm prefill gemma ffn up 2048x640", type: .q5_0, rows: 2048, columns: 640, tokens: 512),
     ]
 
     func run() throws {
@@ -63,7 +67,7 @@ struct KernelBench: ParsableCommand {
             Terminal.stdout("kernel                                        type  tokens    time/call      GB/s  %read-bw   GFLOP/s  %fma\n")
         }
         var rows: [[String: Any]] = []
-        for c in Self.cases {
+        for c in Self.cases where only.map({ c.name.contains($0) || "\(c.type)".contains($0) }) ?? true {
             let t = time(c, pool: pool)
             let bytes = Double(c.rows * c.columns / c.type.blockSize * c.type.blockBytes)
             let gbs = bytes / t / 1e9, gflops = 2 * Double(c.rows * c.columns * c.tokens) / t / 1e9
