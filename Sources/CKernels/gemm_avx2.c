@@ -40,6 +40,7 @@ static inline __m256i sum_u5s8_avx2(const __m256i w[8], const int8_t *xq) {
 }
 #define PG_SUM_U5S8(w, xq) sum_u5s8_avx2(w, xq)
 #include "gemm_x8.inc"
+#include "gemm_k8.inc"
 #include "gemm_f.inc"
 
 // pg_quantize_q8 (w null) or pg_quantize_q8_scaled with the same arithmetic as the scalar loop

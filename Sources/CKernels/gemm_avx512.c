@@ -21,6 +21,7 @@ static inline __m256i sum_u4s8_avx512(const __m256i w[8], const int8_t *xq) {
 // dpbusd sums in int32: 5-bit weights need nothing more.
 #define PG_SUM_U5S8(w, xq) sum_u4s8_avx512(w, xq)
 #include "gemm_x8.inc"
+#include "gemm_k8.inc"
 
 #pragma clang attribute pop
 #endif
