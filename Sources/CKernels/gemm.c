@@ -1,4 +1,5 @@
 #include <math.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include "ckernels.h"
@@ -402,6 +403,27 @@ static void gemm_x8_scalar(int wtype0, const uint8_t *packed, int64_t k, int64_t
             y[t * ldy + r] = acc;
         }
     }
+}
+
+// The calling thread's scratch for the kernels' unpacked weights: grown when too small, kept
+// for the next call (so steady-state decode allocates nothing), freed when the thread ends.
+static pthread_key_t scratch_key;
+static pthread_once_t scratch_once = PTHREAD_ONCE_INIT;
+static _Thread_local void *scratch_data;
+static _Thread_local size_t scratch_size;
+
+static void scratch_key_init(void) { pthread_key_create(&scratch_key, free); }
+
+void *pg_thread_scratch(size_t bytes) {
+    if (bytes <= scratch_size) return scratch_data;
+    pthread_once(&scratch_once, scratch_key_init);
+    void *grown = aligned_alloc(64, (bytes + 63) / 64 * 64);
+    if (!grown) return NULL;
+    free(scratch_data);
+    scratch_data = grown;
+    scratch_size = bytes;
+    pthread_setspecific(scratch_key, grown);
+    return grown;
 }
 
 int pg_gemm_q_x8(int wtype, const void *packed, int64_t k, int64_t r0, int64_t r1, const pg_block_q8 *x,

@@ -4,6 +4,9 @@
 #include <string.h>
 #include "ckernels.h"
 
+// gemm.c: the calling thread's grow-only scratch (NULL when it cannot grow).
+void *pg_thread_scratch(size_t bytes);
+
 #pragma clang attribute push(__attribute__((target("avx2,fma,f16c"))), apply_to = function)
 
 // u8 x s8 products summed in fours into 8 int32 lanes (maddubs cannot overflow here:
