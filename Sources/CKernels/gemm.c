@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "ckernels.h"
+#include "thread_scratch.h"
 
 #if defined(__x86_64__)
 int pg_gemm_q_avx2(int, const void *, int64_t, int64_t, int64_t, const pg_block_q8 *, int64_t, float *, int64_t);
@@ -405,8 +406,7 @@ static void gemm_x8_scalar(int wtype0, const uint8_t *packed, int64_t k, int64_t
     }
 }
 
-// The calling thread's scratch for the kernels' unpacked weights: grown when too small, kept
-// for the next call (so steady-state decode allocates nothing), freed when the thread ends.
+// The kernels' unpacked weights live here; a pthread key frees the buffer when its thread ends.
 static pthread_key_t scratch_key;
 static pthread_once_t scratch_once = PTHREAD_ONCE_INIT;
 static _Thread_local void *scratch_data;

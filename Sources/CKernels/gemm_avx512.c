@@ -1,11 +1,8 @@
 #if defined(__x86_64__)
 #include <immintrin.h>
-#include <stdlib.h>
 #include <string.h>
 #include "ckernels.h"
-
-// gemm.c: the calling thread's grow-only scratch (NULL when it cannot grow).
-void *pg_thread_scratch(size_t bytes);
+#include "thread_scratch.h"
 
 #pragma clang attribute push(__attribute__((target("avx2,fma,f16c,avx512f,avx512vl,avx512bw,avx512vnni"))), apply_to = function)
 
