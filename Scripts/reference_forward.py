@@ -2,6 +2,7 @@
 """Independent NumPy reference forward pass for llama-family GGUF models.
 
     python3 Scripts/reference_forward.py MODEL.gguf --tokens 1,2,3,4 --out logits.f32 [--positions 0,1,2,3] [--json]
+        [--router-margins margins.f32]
 
 Runs ONE causal sequence (token i attends to tokens 0..i) and writes the logits as little-endian float32,
 shape [n_tokens, vocab], row-major. `--positions` only changes the RoPE positions (default 0..n-1).
@@ -21,7 +22,14 @@ Supported `general.architecture` values:
                   layer but each sixth (or as `attention.sliding_window_pattern` says), with RoPE base
                   `rope.freq_base_swa` (default 10000) there and `rope.freq_base` on the global layers;
                   optional final logit soft-capping.
-Not handled: llama-3 `rope_freqs.weight` frequency factors, MoE.
+  qwen2moe        qwen2's attention; routed experts (below) with the top-k probabilities used as they are, plus a
+                  shared expert (ffn_{gate,up,down}_shexp) scaled by sigmoid(ffn_gate_inp_shexp . x).
+  qwen3moe        qwen3's attention; routed experts with the top-k probabilities renormalized to sum to 1.
+  llama + `llama.expert_count` (Mixtral): routed experts of feed_forward_length, top-k renormalized.
+Routed experts (`{arch}.expert_count` E, `expert_used_count` k): p = softmax(x @ ffn_gate_inp.T); the k most
+probable experts e each compute down_e(silu(gate_e x) * up_e x) from the 3-D ffn_{gate,up,down}_exps tensors;
+the outputs are summed weighted by p_e (renormalized over the k where stated, times `expert_weights_scale` if set).
+Not handled: llama-3 `rope_freqs.weight` frequency factors.
 
 GGUF shapes: the reader reports `ne`, ne[0] = row length = input features. gguf.quants.dequantize returns
 the tensor as (ne[1], ne[0]) = (out_features, in_features), so a projection is x @ W.T.
@@ -40,6 +48,8 @@ ARCHS = {
     "qwen2":   (True, True, False),
     "qwen3":   (True, False, True),
     "gemma3":  (True, False, True),
+    "qwen2moe": (True, True, False),
+    "qwen3moe": (True, False, True),
 }
 
 
@@ -87,6 +97,11 @@ class Model:
             self.window = [w if (w > 0 and sliding[i]) else 0 for i in range(self.n_layer)]
             self.rope_bases = [swa_base if self.window[i] else self.rope_base for i in range(self.n_layer)]
         self.vocab = int(self.tensors["token_embd.weight"].shape[1])
+        self.n_expert = int(self.meta(a + "expert_count", 0))
+        if self.n_expert:
+            self.n_used = int(self.meta(a + "expert_used_count"))
+            self.norm_topk = bool(self.meta(a + "expert_weights_norm", arch != "qwen2moe"))
+            self.expert_scale = float(self.meta(a + "expert_weights_scale", 0.0)) or 1.0
 
     def meta(self, key, default=None):
         f = self.reader.fields.get(key)
@@ -141,6 +156,32 @@ class Model:
 
     # ---------------------------------------------------------------- forward
 
+    def experts(self, h: np.ndarray, p: str) -> np.ndarray:
+        """The routed experts' weighted sum (plus the shared expert, if any) for each row of h."""
+        logits = (h @ self.w(p + "ffn_gate_inp.weight").T).astype(np.float64)
+        probs = np.exp(logits - logits.max(axis=-1, keepdims=True))
+        probs /= probs.sum(axis=-1, keepdims=True)
+        top = np.argsort(-probs, axis=-1, kind="stable")[:, :self.n_used]
+        weights = np.take_along_axis(probs, top, axis=-1)
+        ranked = -np.sort(-probs, axis=-1)
+        if self.n_used < self.n_expert:
+            self.router_margin = np.minimum(self.router_margin, ranked[:, self.n_used - 1] - ranked[:, self.n_used])
+        if self.norm_topk:
+            weights /= weights.sum(axis=-1, keepdims=True)
+        weights *= self.expert_scale
+        gate, up, down = (self.w(p + f"ffn_{m}_exps.weight") for m in ("gate", "up", "down"))  # (E, out, in)
+        out = np.zeros_like(h)
+        for t in range(h.shape[0]):
+            for j, e in enumerate(top[t]):
+                g, u = gate[e] @ h[t], up[e] @ h[t]
+                out[t] += np.float32(weights[t, j]) * (down[e] @ (g / (1.0 + np.exp(-g)) * u))
+        if self.has(p + "ffn_gate_inp_shexp.weight"):
+            g, u = self.linear(h, p + "ffn_gate_shexp.weight"), self.linear(h, p + "ffn_up_shexp.weight")
+            shared = self.linear((g / (1.0 + np.exp(-g)) * u).astype(np.float32), p + "ffn_down_shexp.weight")
+            gate_logit = h @ self.w(p + "ffn_gate_inp_shexp.weight").reshape(-1)
+            out += shared / (1.0 + np.exp(-gate_logit))[:, None]
+        return out.astype(np.float32)
+
     def forward(self, tokens, positions=None) -> np.ndarray:
         tokens = np.asarray(tokens, dtype=np.int64)
         n = len(tokens)
@@ -151,6 +192,7 @@ class Model:
         scale = np.float32(1.0 / np.sqrt(hd))
         causal = np.triu(np.full((n, n), -np.inf, dtype=np.float32), k=1)  # causal, by sequence order
 
+        self.router_margin = np.full(n, np.inf)                       # per token: min over layers of p_k - p_(k+1)
         x = self.w("token_embd.weight")[tokens]                        # (n, d)
         if self.gemma:
             x = x * np.float32(np.sqrt(self.d))
@@ -182,6 +224,9 @@ class Model:
             x = x + a
 
             h = self.rmsnorm(x, self.w(p + "ffn_norm.weight"))
+            if self.n_expert:
+                x = x + self.experts(h, p)
+                continue
             g = self.linear(h, p + "ffn_gate.weight")
             u = self.linear(h, p + "ffn_up.weight")
             if self.gemma:
@@ -211,6 +256,8 @@ def main() -> None:
     ap.add_argument("--positions", help="comma-separated RoPE positions (default 0..n-1)")
     ap.add_argument("--out", help="output file: float32 LE logits [n_tokens, vocab]")
     ap.add_argument("--json", action="store_true", help='print {"n_tokens":..,"vocab":..}')
+    ap.add_argument("--router-margins", help="MoE only: file for float32 LE per token, the smallest gap over the layers "
+                    "between the k-th and (k+1)-th router probability (small: routing near a tie)")
     args = ap.parse_args()
 
     model = Model(args.model)
@@ -219,6 +266,8 @@ def main() -> None:
     logits = model.forward(tokens, positions)
     if args.out:
         logits.astype("<f4").tofile(args.out)
+    if args.router_margins:
+        model.router_margin.astype("<f4").tofile(args.router_margins)
     if args.json:
         print(json.dumps({"n_tokens": logits.shape[0], "vocab": logits.shape[1]}))
 

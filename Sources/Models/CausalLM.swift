@@ -14,9 +14,14 @@ public protocol CausalLM: AnyObject, Sendable {
     /// logits of the tokens in `batch.logitIndices` (row-major, `vocabSize` each). The buffer
     /// lives in `workspace` and is valid until its next use.
     func forward(_ batch: ForwardBatch, cache: KVCache, workspace: ForwardWorkspace) -> UnsafeBufferPointer<Float>
+
+    /// The expert map and routing counts of a mixture-of-experts model; nil for a dense one.
+    var expertRouter: ExpertRouter? { get }
 }
 
 extension CausalLM {
+    public var expertRouter: ExpertRouter? { nil }
+
     /// A KV cache shaped for this model (half-precision values by default, as llama.cpp keeps them).
     public func makeKVCache(numBlocks: Int, blockSize: Int = 16, precision: KVPrecision = .float16) -> KVCache {
         KVCache(numBlocks: numBlocks, blockSize: blockSize, layout: kvCacheLayout, kvHeads: config.numKVHeads,
@@ -32,7 +37,7 @@ public enum ModelArchitectures {
 
     static let registry: [String: Configure] = [
         "llama": Llama.configure, "mistral": Llama.configure, "qwen2": Llama.configure, "qwen3": Llama.configure,
-        "gemma3": Gemma3.configure,
+        "gemma3": Gemma3.configure, "qwen2moe": Qwen2MoE.configure, "qwen3moe": Qwen3MoE.configure,
     ]
 
     /// Architecture names this build supports.

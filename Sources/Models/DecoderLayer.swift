@@ -15,10 +15,12 @@ final class DecoderLayer: @unchecked Sendable {
     /// What the MLP's norm adds first: the attention output, after `postAttentionNorm` if set.
     let attentionOutput: PendingProjection
     let ffnNorm: [Float]
-    let gate, up, down: WeightMatrix
+    /// The routed experts that stand in for the dense MLP (gate/up/down) in an MoE model.
+    let experts: MoEFeedForward?
     /// Norm of the MLP output before the residual add (Gemma); the next block applies it.
     let postFFNNorm: [Float]?
-    /// Q, K, V and gate, up: matrices that read the same input, multiplied in one parallel region.
+    /// Q, K, V and gate, up: matrices that read the same input, multiplied in one parallel region
+    /// (gate, up and down are empty in an MoE layer).
     let qkv, gateUp, downOnly: [WeightMatrix]
     /// Whether the QKV, gate/up and down products take activations quantized in the pass that
     /// makes them (RMSNorm or the gated activation fused with the quantization): every row interleaved.
@@ -28,7 +30,7 @@ final class DecoderLayer: @unchecked Sendable {
     let rope: Rope
     let kvGroup: Int
 
-    init(index i: Int, config c: ModelConfig, layout: KVCacheLayout, loader: WeightLoader) throws(ModelError) {
+    init(index i: Int, config c: ModelConfig, layout: KVCacheLayout, loader: WeightLoader, moeLayer: Int?) throws(ModelError) {
         let p = "blk.\(i)."
         attentionNorm = try loader.vector(p + "attn_norm.weight", count: c.hiddenSize)
         wq = try loader.matrix(p + "attn_q.weight", rows: c.qDim, columns: c.hiddenSize)
@@ -54,13 +56,18 @@ final class DecoderLayer: @unchecked Sendable {
         postAttentionNorm = c.hasPostNorms ? try loader.vector(p + "post_attention_norm.weight", count: c.hiddenSize) : nil
         attentionOutput = .projection(postNorm: postAttentionNorm)
         ffnNorm = try loader.vector(p + "ffn_norm.weight", count: c.hiddenSize)
-        gate = try loader.matrix(p + "ffn_gate.weight", rows: c.intermediateSize, columns: c.hiddenSize)
-        up = try loader.matrix(p + "ffn_up.weight", rows: c.intermediateSize, columns: c.hiddenSize)
-        down = try loader.matrix(p + "ffn_down.weight", rows: c.hiddenSize, columns: c.intermediateSize)
+        if let e = c.experts, let moeLayer {
+            experts = try MoEFeedForward(prefix: p, moeLayer: moeLayer, config: c, experts: e, loader: loader)
+            gateUp = []
+            downOnly = []
+        } else {
+            experts = nil
+            gateUp = [try loader.matrix(p + "ffn_gate.weight", rows: c.intermediateSize, columns: c.hiddenSize),
+                      try loader.matrix(p + "ffn_up.weight", rows: c.intermediateSize, columns: c.hiddenSize)]
+            downOnly = [try loader.matrix(p + "ffn_down.weight", rows: c.hiddenSize, columns: c.intermediateSize)]
+        }
         postFFNNorm = c.hasPostNorms ? try loader.vector(p + "post_ffw_norm.weight", count: c.hiddenSize) : nil
         qkv = [wq, wk, wv]
-        gateUp = [gate, up]
-        downOnly = [down]
         fusesQuantization = (qkv + gateUp + downOnly).allSatisfy { $0.isFullyInterleaved }
         attention = c.layerTypes[i]
         let base = attention == .full ? c.ropeBase : c.ropeBaseSliding
@@ -75,7 +82,7 @@ final class DecoderLayer: @unchecked Sendable {
     /// `fusesQuantization`, the activations of the QKV, gate/up and down products are quantized
     /// in the same per-token pass as the RMSNorm or gated activation that makes them (the same bits).
     func forward(_ ws: Workspace, tokens n: Int, pending: PendingProjection, meta: AttentionMetadata, kv: KVLayerView,
-                 config c: ModelConfig, workspace: ForwardWorkspace, pool: ThreadPool) {
+                 config c: ModelConfig, workspace: ForwardWorkspace, routing: ExpertRouter?, pool: ThreadPool) {
         let scratch = workspace.scratch, steps = workspace.tokenSteps
         // Room for the widest activations, so the output projection's own quantization (into the
         // same scratch) never moves it.
@@ -95,6 +102,13 @@ final class DecoderLayer: @unchecked Sendable {
         workspace.attention.attend(kv, q: ws.q, out: ws.attention, config: c, group: kvGroup, window: attention.window ?? 0,
                                    meta: meta, pool: pool)
         matmul(wo, ws.attention, tokens: n, into: ws.projected, scratch: scratch, pool: pool)
+        if let experts, let routing {
+            // The router reads float activations; the experts quantize their own.
+            let floats = LayerPass(ws: ws, meta: meta, kv: kv, config: c, pending: pending, blocks: nil)
+            steps.run(.ffnNorm, of: self, floats, tokens: n, pool: pool)
+            experts.forward(ws.normed, into: ws.projected, tokens: n, model: c, routing: routing, workspace: workspace, pool: pool)
+            return
+        }
         steps.run(.ffnNorm, of: self, pass, tokens: n, pool: pool)
         multiply(gateUp, ws.normed, into: ws.gateUpOutputs)
         steps.run(.gatedActivation, of: self, pass, tokens: n, pool: pool)

@@ -13,6 +13,7 @@ public final class DecoderModel: CausalLM, @unchecked Sendable {
     private let layers: [DecoderLayer]
     private let outputNorm: [Float]
     private let output: WeightMatrix
+    public let expertRouter: ExpertRouter?
 
     /// Binds the weights of `file` for `config`. Throws a ``ModelError`` for a missing tensor or
     /// a tensor of the wrong shape.
@@ -31,8 +32,9 @@ public final class DecoderModel: CausalLM, @unchecked Sendable {
         kvCacheLayout = layout
         embedding = try loader.matrix("token_embd.weight", rows: config.vocabSize, columns: config.hiddenSize)
         layers = try (0..<config.numLayers).map { i throws(ModelError) in
-            try DecoderLayer(index: i, config: config, layout: layout, loader: loader)
+            try DecoderLayer(index: i, config: config, layout: layout, loader: loader, moeLayer: config.experts == nil ? nil : i)
         }
+        expertRouter = config.experts.map { ExpertRouter(numLayers: config.numLayers, numExperts: $0.numExperts) }
         outputNorm = try loader.vector("output_norm.weight", count: config.hiddenSize)
         output = try loader.optionalMatrix("output.weight", rows: config.vocabSize, columns: config.hiddenSize) ?? embedding
     }
@@ -58,7 +60,7 @@ public final class DecoderModel: CausalLM, @unchecked Sendable {
                     for (l, layer) in layers.enumerated() {
                         let pending = l == 0 ? PendingProjection.none : .projection(postNorm: layers[l - 1].postFFNNorm)
                         layer.forward(ws, tokens: n, pending: pending, meta: meta, kv: cache.layer(l), config: config,
-                                      workspace: workspace, pool: pool)
+                                      workspace: workspace, routing: expertRouter, pool: pool)
                     }
                 }
             }

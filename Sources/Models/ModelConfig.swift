@@ -45,6 +45,8 @@ public struct ModelConfig: Sendable, Equatable {
     public var finalLogitSoftcap: Float?
     /// Attention type of each layer.
     public var layerTypes: [AttentionType]
+    /// The routed experts that replace the dense MLP in every layer (nil: a dense model).
+    public var experts: ExpertConfig?
 
     /// Reads the keys every decoder has, under `arch.`; the options default to a Llama block.
     init(metadata m: GGUFMetadata, architecture arch: String) throws(ModelError) {
@@ -88,6 +90,7 @@ public struct ModelConfig: Sendable, Equatable {
         attentionScale = 1 / Float(headDim).squareRoot()
         finalLogitSoftcap = nil
         layerTypes = Array(repeating: .full, count: numLayers)
+        experts = nil
         vocabSize = try keys.optionalInt("vocab_size") ?? 0
     }
 
@@ -109,6 +112,12 @@ struct MetadataKeys {
 
     func optionalInt(_ key: String) throws(ModelError) -> Int? {
         do { return try metadata.optionalInt("\(prefix).\(key)") } catch { throw .invalidConfig("\(prefix).\(key) is not an integer") }
+    }
+
+    func optionalBool(_ key: String) throws(ModelError) -> Bool? {
+        guard let value = metadata["\(prefix).\(key)"] else { return nil }
+        guard case .bool(let b) = value else { throw .invalidConfig("\(prefix).\(key) is not a bool") }
+        return b
     }
 
     func optionalDouble(_ key: String) throws(ModelError) -> Double? {

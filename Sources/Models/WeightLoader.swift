@@ -10,6 +10,16 @@ struct WeightLoader {
         return WeightMatrix(type: info.type, rows: rows, columns: columns, data: file.tensorData(info).baseAddress!)
     }
 
+    /// The `count` matrices of a 3-D expert tensor (`[columns, rows, count]`), one slice each.
+    func experts(_ name: String, count: Int, rows: Int, columns: Int) throws(ModelError) -> [WeightMatrix] {
+        let info = try tensor(name, shape: [columns, rows, count])
+        guard columns % info.type.blockSize == 0 else {
+            throw .tensorShape(name: name, expected: [columns, rows, count], found: info.shape)
+        }
+        let base = file.tensorData(info).baseAddress!, bytes = rows * (columns / info.type.blockSize) * info.type.blockBytes
+        return (0..<count).map { WeightMatrix(type: info.type, rows: rows, columns: columns, data: base + $0 * bytes) }
+    }
+
     func optionalMatrix(_ name: String, rows: Int, columns: Int) throws(ModelError) -> WeightMatrix? {
         file.tensorInfo(name) == nil ? nil : try matrix(name, rows: rows, columns: columns)
     }

@@ -8,6 +8,7 @@ public final class ForwardWorkspace: @unchecked Sendable {
     let scratch = MatMulScratch()
     let attention = AttentionPlan()
     let tokenSteps = TokenSteps()
+    let experts = ExpertWorkspace()
 
     public init() {}
 }

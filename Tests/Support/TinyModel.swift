@@ -22,6 +22,15 @@ public struct TinyModel: Sendable {
     public var seed: UInt64 = 1
     /// `gemma3.attention.sliding_window`: five layers of six slide (gemma3 only).
     public var slidingWindow: Int? = nil
+    /// Routed experts per layer (qwen2moe, qwen3moe, or llama for Mixtral); nil: a dense MLP.
+    public var experts: Int? = nil
+    public var expertsUsed = 2
+    /// Width of each expert (`expert_feed_forward_length`; Mixtral uses `feedForward`).
+    public var expertFeedForward = 64
+    /// Width of qwen2moe's shared expert.
+    public var sharedExpertFeedForward = 96
+    /// Type of the router (`ffn_gate_inp`); F32 as the converters write it.
+    public var routerType: GGMLType = .f32
 
     public init(architecture: String = "llama", hidden: Int = 64, heads: Int = 4, kvHeads: Int = 2, headDim: Int = 16,
                 ropeDimensions: Int? = nil, layers: Int = 2, contextLength: Int = 256, ropeBase: Float = 10_000,
@@ -77,6 +86,12 @@ public struct TinyModel: Sendable {
         if headDim * heads != hidden { w.set("\(a).attention.key_length", .uint32(UInt32(headDim))) }
         if let ropeDimensions { w.set("\(a).rope.dimension_count", .uint32(UInt32(ropeDimensions))) }
         if let slidingWindow { w.set("\(a).attention.sliding_window", .uint32(UInt32(slidingWindow))) }
+        if let experts {
+            w.set("\(a).expert_count", .uint32(UInt32(experts)))
+            w.set("\(a).expert_used_count", .uint32(UInt32(expertsUsed)))
+            if a != "llama" { w.set("\(a).expert_feed_forward_length", .uint32(UInt32(expertFeedForward))) }
+            if a == "qwen2moe" { w.set("\(a).expert_shared_feed_forward_length", .uint32(UInt32(sharedExpertFeedForward))) }
+        }
         if let linearRopeScaling {
             w.set("\(a).rope.scaling.type", .string("linear"))
             w.set("\(a).rope.scaling.factor", .float32(linearRopeScaling))
@@ -85,6 +100,11 @@ public struct TinyModel: Sendable {
             let scale = 1 / Float(columns).squareRoot()
             let values = (0..<(rows * columns)).map { _ in Float.random(in: -scale...scale, using: &rng) * 1.7 }
             w.add(Self.encode(name, shape: [columns, rows], values: values, type: type ?? matrixType))
+        }
+        func expertMatrices(_ name: String, count: Int, rows: Int, columns: Int) {
+            let scale = 1 / Float(columns).squareRoot()
+            let values = (0..<(count * rows * columns)).map { _ in Float.random(in: -scale...scale, using: &rng) * 1.7 }
+            w.add(Self.encode(name, shape: [columns, rows, count], values: values, type: matrixType))
         }
         func vector(_ name: String, _ n: Int, around center: Float, spread: Float) {
             w.add(.init(name: name, shape: [n], floats: (0..<n).map { _ in center + Float.random(in: -spread...spread, using: &rng) }))
@@ -98,20 +118,34 @@ public struct TinyModel: Sendable {
             matrix(p + "attn_k.weight", rows: kv, columns: hidden)
             matrix(p + "attn_v.weight", rows: kv, columns: hidden)
             matrix(p + "attn_output.weight", rows: hidden, columns: q)
-            if a == "qwen2" {
+            if a == "qwen2" || a == "qwen2moe" {
                 vector(p + "attn_q.bias", q, around: 0, spread: 0.3)
                 vector(p + "attn_k.bias", kv, around: 0, spread: 0.3)
                 vector(p + "attn_v.bias", kv, around: 0, spread: 0.3)
             }
-            if a == "qwen3" || a == "gemma3" {
+            if a == "qwen3" || a == "qwen3moe" || a == "gemma3" {
                 vector(p + "attn_q_norm.weight", headDim, around: 1, spread: 0.3)
                 vector(p + "attn_k_norm.weight", headDim, around: 1, spread: 0.3)
             }
             if a == "gemma3" { vector(p + "post_attention_norm.weight", hidden, around: 1, spread: 0.3) }
             vector(p + "ffn_norm.weight", hidden, around: 1, spread: 0.2)
-            matrix(p + "ffn_gate.weight", rows: feedForward, columns: hidden)
-            matrix(p + "ffn_up.weight", rows: feedForward, columns: hidden)
-            matrix(p + "ffn_down.weight", rows: hidden, columns: feedForward)
+            if let count = self.experts {
+                let f = a == "llama" ? feedForward : expertFeedForward
+                matrix(p + "ffn_gate_inp.weight", rows: count, columns: hidden, type: routerType)
+                expertMatrices(p + "ffn_gate_exps.weight", count: count, rows: f, columns: hidden)
+                expertMatrices(p + "ffn_up_exps.weight", count: count, rows: f, columns: hidden)
+                expertMatrices(p + "ffn_down_exps.weight", count: count, rows: hidden, columns: f)
+                if a == "qwen2moe" {
+                    vector(p + "ffn_gate_inp_shexp.weight", hidden, around: 0, spread: 0.3)
+                    matrix(p + "ffn_gate_shexp.weight", rows: sharedExpertFeedForward, columns: hidden)
+                    matrix(p + "ffn_up_shexp.weight", rows: sharedExpertFeedForward, columns: hidden)
+                    matrix(p + "ffn_down_shexp.weight", rows: hidden, columns: sharedExpertFeedForward)
+                }
+            } else {
+                matrix(p + "ffn_gate.weight", rows: feedForward, columns: hidden)
+                matrix(p + "ffn_up.weight", rows: feedForward, columns: hidden)
+                matrix(p + "ffn_down.weight", rows: hidden, columns: feedForward)
+            }
             if a == "gemma3" { vector(p + "post_ffw_norm.weight", hidden, around: 1, spread: 0.3) }
         }
         vector("output_norm.weight", hidden, around: 1, spread: 0.2)

@@ -1,0 +1,117 @@
+/// Where the tokens of a model's MoE layers go, and how many went where.
+///
+/// It holds, for every MoE layer, the map from physical expert slots to the logical experts
+/// whose weights they serve (EPLB's `phy2log`, `log2phy` and `logcnt`). With no redundancy the
+/// map is the identity; with R redundant slots the first placement is vLLM's (slot s serves
+/// expert s mod E) until ``install(physicalToLogical:)`` puts a balancer's placement in.
+/// A token routed to a replicated expert goes to replica (token index mod replica count).
+/// On one process every replica multiplies by the same weights, so outputs never depend on the map.
+///
+/// Each forward pass adds, per layer, the tokens it sends to each physical slot to ``counts(layer:)``;
+/// the engine reads them after the step and calls ``resetCounts()``. Install and read between
+/// forward passes, on the thread that runs them.
+public final class ExpertRouter: @unchecked Sendable {
+    /// MoE layers, in decoder order.
+    public let numLayers: Int
+    /// E, logical experts per layer.
+    public let numExperts: Int
+    /// R, physical slots per layer (E plus the redundant ones).
+    public private(set) var numPhysicalExperts: Int
+    /// L × R: the logical expert of each slot.
+    private(set) var physicalToLogical: [Int32]
+    /// L × E: how many slots serve each logical expert.
+    private(set) var replicaCount: [Int32]
+    /// L × E × `maxReplicas`: the slots of each logical expert, by replica rank.
+    private(set) var logicalToPhysical: [Int32]
+    private(set) var maxReplicas: Int
+    /// L × R token counts of the forward passes since the last ``resetCounts()``.
+    private(set) var counts: [Int32]
+
+    init(numLayers: Int, numExperts: Int) {
+        self.numLayers = numLayers
+        self.numExperts = numExperts
+        numPhysicalExperts = numExperts
+        physicalToLogical = []
+        replicaCount = []
+        logicalToPhysical = []
+        maxReplicas = 1
+        counts = []
+        try! setRedundantExperts(0)
+    }
+
+    /// Gives every layer `redundant` extra slots, placed as vLLM's first placement (slot s serves
+    /// expert s mod E); counts restart.
+    public func setRedundantExperts(_ redundant: Int) throws(ModelError) {
+        guard redundant >= 0 else { throw .invalidConfig("num_redundant_experts must be ≥ 0") }
+        let r = numExperts + redundant
+        numPhysicalExperts = r
+        let map = (0..<numLayers).flatMap { _ in (0..<r).map { $0 % numExperts } }
+        try install(physicalToLogical: map)
+    }
+
+    /// Installs a placement: L × R logical expert ids (a balancer's `physicalToLogicalMap`).
+    /// Every expert must keep at least one slot. Counts restart.
+    public func install(physicalToLogical map: [Int]) throws(ModelError) {
+        let r = numPhysicalExperts, e = numExperts
+        guard map.count == numLayers * r else {
+            throw .invalidConfig("an expert placement needs \(numLayers) × \(r) slots, got \(map.count)")
+        }
+        var replicas = [Int32](repeating: 0, count: numLayers * e)
+        for l in 0..<numLayers {
+            for s in 0..<r {
+                let expert = map[l * r + s]
+                guard expert >= 0, expert < e else { throw .invalidConfig("slot \(s) of MoE layer \(l) names expert \(expert) of \(e)") }
+                replicas[l * e + expert] += 1
+            }
+        }
+        guard let missing = replicas.firstIndex(of: 0) else {
+            let width = Int(replicas.max() ?? 1)
+            var slots = [Int32](repeating: -1, count: numLayers * e * width)
+            var rank = [Int32](repeating: 0, count: numLayers * e)
+            for l in 0..<numLayers {
+                for s in 0..<r {
+                    let i = l * e + map[l * r + s]
+                    slots[i * width + Int(rank[i])] = Int32(s)
+                    rank[i] += 1
+                }
+            }
+            physicalToLogical = map.map { Int32($0) }
+            replicaCount = replicas
+            logicalToPhysical = slots
+            maxReplicas = width
+            counts = [Int32](repeating: 0, count: numLayers * r)
+            return
+        }
+        throw .invalidConfig("the placement gives expert \(missing % e) of MoE layer \(missing / e) no slot")
+    }
+
+    /// The slot that serves `expert` of MoE layer `layer` for the token at `index` of the batch.
+    @inline(__always) func slot(layer: Int, expert: Int, token index: Int) -> Int {
+        let i = layer * numExperts + expert
+        let n = Int(replicaCount[i])
+        return Int(logicalToPhysical[i * maxReplicas + (n == 1 ? 0 : index % n)])
+    }
+
+    @inline(__always) func logicalExpert(layer: Int, slot: Int) -> Int {
+        Int(physicalToLogical[layer * numPhysicalExperts + slot])
+    }
+
+    @inline(__always) func count(layer: Int, slot: Int) {
+        counts[layer * numPhysicalExperts + slot] &+= 1
+    }
+
+    /// The tokens each physical slot of MoE layer `layer` got since the last ``resetCounts()``.
+    public func counts(layer: Int) -> ArraySlice<Int32> {
+        counts[layer * numPhysicalExperts..<(layer + 1) * numPhysicalExperts]
+    }
+
+    /// The logical expert each physical slot of MoE layer `layer` serves.
+    public func physicalToLogical(layer: Int) -> ArraySlice<Int32> {
+        physicalToLogical[layer * numPhysicalExperts..<(layer + 1) * numPhysicalExperts]
+    }
+
+    /// Zeroes the counts (the engine does it after reading a step's).
+    public func resetCounts() {
+        for i in counts.indices { counts[i] = 0 }
+    }
+}

@@ -1,0 +1,221 @@
+import CKernels
+import Foundation
+import Kernels
+
+/// A mixture-of-experts MLP (llama.cpp's `build_moe_ffn` with softmax gating): a router scores
+/// the E experts for each token, the top k get the token, each runs its gated MLP on it, and the
+/// outputs are summed, weighted by the router's probabilities (renormalized over the k when the
+/// architecture says so), plus a shared expert behind a sigmoid gate where there is one.
+///
+/// The pass sorts the (token, expert) pairs by the physical slot ``ExpertRouter`` assigns, then
+/// runs one grouped product per active slot over its tokens (gate and up in one parallel loop,
+/// down in another), so decode reads only the chosen experts' weights. Each pair's output has
+/// its own row, and each token sums its k rows in rank order: a token's result does not depend
+/// on the other tokens of the batch or on which replica served it.
+final class MoEFeedForward: @unchecked Sendable {
+    let config: ExpertConfig
+    /// Index among the model's MoE layers (the router's layer).
+    let moeLayer: Int
+    /// E × d: the router (`ffn_gate_inp`).
+    let router: WeightMatrix
+    /// One gated MLP per logical expert, slices of the 3-D `ffn_{gate,up,down}_exps` tensors.
+    let gate, up, down: [WeightMatrix]
+    /// Every expert matrix has the interleaved layout: activations go through 8-bit blocks and
+    /// the grouped x8 products; otherwise each slot runs through `matmul` on floats.
+    let interleaved: Bool
+    let shared: SharedExpert?
+
+    /// The shared expert of qwen2moe: a dense gated MLP scaled by sigmoid(`gateInput` · x).
+    struct SharedExpert {
+        let gateInput: [Float]
+        let gateUp: [WeightMatrix]
+        let down: WeightMatrix
+    }
+
+    init(prefix p: String, moeLayer: Int, config c: ModelConfig, experts e: ExpertConfig, loader: WeightLoader) throws(ModelError) {
+        config = e
+        self.moeLayer = moeLayer
+        let d = c.hiddenSize, f = e.expertFeedForward
+        router = try loader.matrix(p + "ffn_gate_inp.weight", rows: e.numExperts, columns: d)
+        gate = try loader.experts(p + "ffn_gate_exps.weight", count: e.numExperts, rows: f, columns: d)
+        up = try loader.experts(p + "ffn_up_exps.weight", count: e.numExperts, rows: f, columns: d)
+        down = try loader.experts(p + "ffn_down_exps.weight", count: e.numExperts, rows: d, columns: f)
+        interleaved = (gate + up + down).allSatisfy(\.isFullyInterleaved)
+        if let sf = e.sharedExpertFeedForward {
+            shared = SharedExpert(
+                gateInput: try loader.vector(p + "ffn_gate_inp_shexp.weight", count: d),
+                gateUp: [try loader.matrix(p + "ffn_gate_shexp.weight", rows: sf, columns: d),
+                         try loader.matrix(p + "ffn_up_shexp.weight", rows: sf, columns: d)],
+                down: try loader.matrix(p + "ffn_down_shexp.weight", rows: d, columns: sf))
+        } else {
+            shared = nil
+        }
+    }
+
+    /// The layer's MLP output for `n` tokens of normed activations `x` (n × d) into `out` (n × d).
+    func forward(_ x: UnsafePointer<Float>, into out: UnsafeMutablePointer<Float>, tokens n: Int, model c: ModelConfig,
+                 routing: ExpertRouter, workspace: ForwardWorkspace, pool: ThreadPool) {
+        let ws = workspace.experts, k = config.numExpertsUsed
+        ws.logits.reserve(n * config.numExperts)
+        routerLogits(x, tokens: n, into: ws.logits.pointer, workspace: workspace, pool: pool)
+        route(tokens: n, routing: routing, ws)
+        ws.products.reserve(entries: 2 * routing.numPhysicalExperts, threads: pool.threadCount)
+        let rows = n * k, d = c.hiddenSize, f = config.expertFeedForward
+        ws.gate.reserve(rows * f)
+        ws.up.reserve(rows * f)
+        ws.down.reserve(rows * d)
+        if interleaved {
+            expertsInterleaved(x, tokens: n, rows: rows, model: c, routing: routing, ws, pool: pool)
+        } else {
+            expertsOnFloats(x, rows: rows, model: c, routing: routing, workspace: workspace, pool: pool)
+        }
+        if let shared { sharedExpert(shared, x, tokens: n, model: c, workspace: workspace, pool: pool) }
+        combine(into: out, tokens: n, hidden: d, ws)
+    }
+
+    /// x · routerᵀ. A float router (as converters write it) is small: for a few tokens it runs on
+    /// this thread, which also keeps the decode step from handing a closure to the pool.
+    private func routerLogits(_ x: UnsafePointer<Float>, tokens n: Int, into y: UnsafeMutablePointer<Float>, workspace: ForwardWorkspace,
+                              pool: ThreadPool) {
+        let t = router.type
+        if n < 8, t == .f32 || t == .f16 || t == .bf16 {
+            pg_gemm_f(Int32(t.rawValue), router.data, Int64(router.columns), 0, Int64(router.rows), x, Int64(n), y, Int64(router.rows))
+        } else {
+            matmul(router, x, tokens: n, into: y, scratch: workspace.scratch, pool: pool)
+        }
+    }
+
+    /// Softmax over each token's logits, its top k (weights renormalized and scaled as
+    /// configured), the slot of each pair, and the rows grouped by slot (a counting sort).
+    private func route(tokens n: Int, routing: ExpertRouter, _ ws: ExpertWorkspace) {
+        let e = config.numExperts, k = config.numExpertsUsed, slots = routing.numPhysicalExperts
+        ws.pairSlot.reserve(n * k)
+        ws.pairWeight.reserve(n * k)
+        ws.pairRow.reserve(n * k)
+        ws.rowToken.reserve(n * k)
+        ws.slotRows.reserve(slots)
+        ws.slotStart.reserve(slots)
+        let rowsOfSlot = ws.slotRows.pointer, start = ws.slotStart.pointer
+        for s in 0..<slots { rowsOfSlot[s] = 0 }
+        for t in 0..<n {
+            let logits = ws.logits.pointer + t * e
+            let top = maximum(logits, e)
+            scale(logits, by: 1 / exponentials(logits, e, shift: top, into: logits), e)
+            let pairs = t * k
+            var sum: Float = 0
+            for j in 0..<k {
+                var best = -1
+                var bestValue = -Float.infinity
+                for i in 0..<e where logits[i] > bestValue { best = i; bestValue = logits[i] }
+                logits[best] = -.infinity  // taken
+                ws.pairWeight.pointer[pairs + j] = bestValue
+                sum += bestValue
+                let slot = routing.slot(layer: moeLayer, expert: best, token: t)
+                ws.pairSlot.pointer[pairs + j] = Int32(slot)
+                rowsOfSlot[slot] += 1
+                routing.count(layer: moeLayer, slot: slot)
+            }
+            let scale = (config.normalizeTopKWeights ? 1 / sum : 1) * config.routedScaling
+            for j in 0..<k { ws.pairWeight.pointer[pairs + j] *= scale }
+        }
+        var next: Int32 = 0
+        for s in 0..<slots {
+            start[s] = next
+            next += rowsOfSlot[s]
+        }
+        for i in 0..<(n * k) {
+            let s = Int(ws.pairSlot.pointer[i]), row = start[s]
+            start[s] += 1
+            ws.pairRow.pointer[i] = row
+            ws.rowToken.pointer[Int(row)] = Int32(i / k)
+        }
+        for s in 0..<slots { start[s] -= rowsOfSlot[s] }
+    }
+
+    /// The grouped x8 products: activations quantized once and gathered by row; gate and up of
+    /// every active slot in one parallel loop, the gated activation, then every down product.
+    private func expertsInterleaved(_ x: UnsafePointer<Float>, tokens n: Int, rows: Int, model c: ModelConfig, routing: ExpertRouter,
+                                    _ ws: ExpertWorkspace, pool: ThreadPool) {
+        let d = c.hiddenSize, f = config.expertFeedForward, bd = d / 32, bf = f / 32
+        ws.quantized.reserve(n * bd)
+        ws.gathered.reserve(rows * bd)
+        ws.hidden.reserve(rows * bf)
+        quantizeRows(x, columns: d, tokens: n, into: ws.quantized.pointer)
+        for r in 0..<rows {
+            (ws.gathered.pointer + r * bd).update(from: ws.quantized.pointer + Int(ws.rowToken.pointer[r]) * bd, count: bd)
+        }
+        forEachActiveSlot(routing, ws) { expert, first, count in
+            ws.products.add(gate[expert], ws.gathered.pointer + first * bd, tokens: count, into: ws.gate.pointer + first * f)
+            ws.products.add(up[expert], ws.gathered.pointer + first * bd, tokens: count, into: ws.up.pointer + first * f)
+        }
+        ws.products.run(pool: pool)
+        ws.activation.run(c.activation, gate: ws.gate.pointer, up: ws.up.pointer, width: f, rows: rows, into: ws.hidden.pointer, pool: pool)
+        forEachActiveSlot(routing, ws) { expert, first, count in
+            ws.products.add(down[expert], ws.hidden.pointer + first * bf, tokens: count, into: ws.down.pointer + first * d)
+        }
+        ws.products.run(pool: pool)
+    }
+
+    /// Experts without interleaved kernels (float or unusual types): each active slot's rows
+    /// through `matmul` on gathered float activations.
+    private func expertsOnFloats(_ x: UnsafePointer<Float>, rows: Int, model c: ModelConfig, routing: ExpertRouter,
+                                 workspace: ForwardWorkspace, pool: ThreadPool) {
+        let ws = workspace.experts, d = c.hiddenSize, f = config.expertFeedForward
+        ws.gatheredFloats.reserve(rows * d)
+        for r in 0..<rows { (ws.gatheredFloats.pointer + r * d).update(from: x + Int(ws.rowToken.pointer[r]) * d, count: d) }
+        forEachActiveSlot(routing, ws) { expert, first, count in
+            let input = ws.gatheredFloats.pointer + first * d
+            matmul(gate[expert], input, tokens: count, into: ws.gate.pointer + first * f, scratch: workspace.scratch, pool: pool)
+            matmul(up[expert], input, tokens: count, into: ws.up.pointer + first * f, scratch: workspace.scratch, pool: pool)
+        }
+        ws.activation.run(c.activation, gate: ws.gate.pointer, up: ws.up.pointer, width: f, rows: rows, into: nil, pool: pool)
+        forEachActiveSlot(routing, ws) { expert, first, count in
+            matmul(down[expert], ws.gate.pointer + first * f, tokens: count, into: ws.down.pointer + first * d,
+                   scratch: workspace.scratch, pool: pool)
+        }
+    }
+
+    /// Calls `body(logical expert, first row, row count)` for each slot that got tokens.
+    @inline(__always) private func forEachActiveSlot(_ routing: ExpertRouter, _ ws: ExpertWorkspace, _ body: (Int, Int, Int) -> Void) {
+        for s in 0..<routing.numPhysicalExperts {
+            let count = Int(ws.slotRows.pointer[s])
+            if count > 0 { body(routing.logicalExpert(layer: moeLayer, slot: s), Int(ws.slotStart.pointer[s]), count) }
+        }
+    }
+
+    /// The shared expert's gated MLP over all tokens into `sharedOut`, scaled per token by its gate.
+    private func sharedExpert(_ s: SharedExpert, _ x: UnsafePointer<Float>, tokens n: Int, model c: ModelConfig,
+                              workspace: ForwardWorkspace, pool: ThreadPool) {
+        let ws = workspace.experts, d = c.hiddenSize, f = s.down.columns
+        ws.sharedGate.reserve(n * f)
+        ws.sharedUp.reserve(n * f)
+        ws.sharedOut.reserve(n * d)
+        matmul(s.gateUp[0], x, tokens: n, into: ws.sharedGate.pointer, scratch: workspace.scratch, pool: pool)
+        matmul(s.gateUp[1], x, tokens: n, into: ws.sharedUp.pointer, scratch: workspace.scratch, pool: pool)
+        ws.activation.run(c.activation, gate: ws.sharedGate.pointer, up: ws.sharedUp.pointer, width: f, rows: n, into: nil, pool: pool)
+        matmul(s.down, ws.sharedGate.pointer, tokens: n, into: ws.sharedOut.pointer, scratch: workspace.scratch, pool: pool)
+        s.gateInput.withUnsafeBufferPointer { g in
+            for t in 0..<n {
+                let logit = dot(g.baseAddress!, x + t * d, d)
+                scale(ws.sharedOut.pointer + t * d, by: 1 / (1 + expf(-logit)), d)
+            }
+        }
+    }
+
+    /// Each token's output: its k expert rows weighted and summed in rank order, plus the shared expert's.
+    private func combine(into out: UnsafeMutablePointer<Float>, tokens n: Int, hidden d: Int, _ ws: ExpertWorkspace) {
+        let k = config.numExpertsUsed
+        for t in 0..<n {
+            let y = out + t * d
+            for j in 0..<k {
+                let row = ws.down.pointer + Int(ws.pairRow.pointer[t * k + j]) * d, w = ws.pairWeight.pointer[t * k + j]
+                if j == 0 {
+                    for i in 0..<d { y[i] = w * row[i] }
+                } else {
+                    for i in 0..<d { y[i] += w * row[i] }
+                }
+            }
+            if shared != nil { add(ws.sharedOut.pointer + t * d, into: y, d) }
+        }
+    }
+}
