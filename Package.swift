@@ -33,7 +33,7 @@ let package = Package(
         .target(name: "Kernels", dependencies: ["GGUF", "CKernels"]),
         .target(name: "Tokenization", dependencies: ["GGUF"]),
         .target(name: "Models", dependencies: ["GGUF", "Kernels"]),
-        .target(name: "Engine", dependencies: ["Models", "Tokenization", "Kernels"]),
+        .target(name: "Engine", dependencies: ["Models", "Tokenization", "Kernels", "EPLB"]),
         .target(name: "EPLB"),
         .target(name: "ModelHub", dependencies: ["GGUF", .product(name: "Crypto", package: "swift-crypto")]),
         .target(
@@ -64,14 +64,14 @@ let package = Package(
             name: "ModelsTests",
             dependencies: ["Models", "Engine", "GGUF", "Kernels", "CKernels", "ModelHub", "Tokenization", "TestSupport", "MallocCounter"],
             exclude: ["Fixtures"]),
-        .testTarget(name: "EngineTests", dependencies: ["Engine", "Models", "GGUF", "Tokenization", "ModelHub", "Kernels", "CKernels", "TestSupport"]),
+        .testTarget(name: "EngineTests", dependencies: ["Engine", "Models", "GGUF", "Tokenization", "ModelHub", "Kernels", "CKernels", "TestSupport", "EPLB"]),
         .testTarget(name: "ModelHubTests", dependencies: ["ModelHub"]),
         .testTarget(name: "EPLBTests", dependencies: ["EPLB"]),
         .testTarget(name: "CLITests", dependencies: ["peregrine", "GGUF", "TestSupport"]),
         .testTarget(
             name: "ServerTests",
             dependencies: [
-                "Server", "Engine", "Models", "Kernels", "GGUF", "Tokenization", "TestSupport", "peregrine",
+                "Server", "Engine", "Models", "Kernels", "GGUF", "Tokenization", "TestSupport", "peregrine", "EPLB",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

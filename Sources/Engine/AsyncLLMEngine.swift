@@ -58,7 +58,7 @@ final class EngineCoreLoop: Sendable {
 
     private let inbox = Mutex(Inbox())
     private let wakeUp = NSCondition()
-    private let statsBox = Mutex(EngineStats())
+    private let statsBox: Mutex<EngineStats>
     // Only the core thread touches the engine and the continuations.
     private nonisolated(unsafe) let engine: LLMEngine
     private nonisolated(unsafe) var streams: [String: AsyncThrowingStream<RequestOutput, Error>.Continuation] = [:]
@@ -67,6 +67,7 @@ final class EngineCoreLoop: Sendable {
 
     init(engine: LLMEngine) {
         self.engine = engine
+        statsBox = Mutex(engine.stats)
     }
 
     func add(_ requests: [EngineCoreRequest], _ continuation: AsyncThrowingStream<RequestOutput, Error>.Continuation) {

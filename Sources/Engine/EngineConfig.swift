@@ -14,10 +14,14 @@ public struct EngineConfig: Sendable {
     public var enablePrefixCaching = true
     /// Longest prompt + output; nil uses the model's context length (capped by the KV cache).
     public var maxModelLength: Int?
+    /// Expert load balancing of an MoE model (`--enable-eplb`); nil records the router's load
+    /// (default window) without rebalancing.
+    public var eplb: EPLBConfig?
 
     public init(scheduler: SchedulerConfig = SchedulerConfig(), blockSize: Int = 16, kvCacheMemory: Int? = nil,
                 kvCacheMemoryFraction: Double = 0.2, kvCacheDtype: KVPrecision = .float16, enablePrefixCaching: Bool = true,
-                maxModelLength: Int? = nil) {
+                maxModelLength: Int? = nil, eplb: EPLBConfig? = nil) {
+        self.eplb = eplb
         self.kvCacheDtype = kvCacheDtype
         self.scheduler = scheduler
         self.blockSize = blockSize

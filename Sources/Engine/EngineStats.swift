@@ -16,4 +16,6 @@ public struct EngineStats: Sendable, Equatable {
     public var generationTokens = 0
     public var steps = 0
     public var finishedRequests = 0
+    /// The router's load and balance of an MoE model; nil for a dense one.
+    public var expertLoad: ExpertLoadStats?
 }

@@ -17,6 +17,8 @@ public final class LLMEngine {
     private let outputProcessor: OutputProcessor
     private var counters = EngineStats()
     private let eosTokenIds: Set<Int>
+    /// Expert load recording and balancing (MoE models only).
+    private let eplb: EPLBState?
     /// Core request ids of each caller request (one, or n children).
     private var childIds: [String: [String]] = [:]
 
@@ -48,6 +50,13 @@ public final class LLMEngine {
                                         chatTemplate: tokenizer.chatTemplate(overriding: chatTemplate))
         outputProcessor = OutputProcessor(tokenizer: tokenizer)
         eosTokenIds = tokenizer.vocabulary.endOfGenerationIds
+        if let router = model.expertRouter {
+            eplb = try EPLBState(router: router, config: config.eplb ?? EPLBConfig(), rebalancing: config.eplb != nil)
+        } else if config.eplb != nil {
+            throw .invalid("--enable-eplb needs a mixture-of-experts model; \(c.architecture) has no experts")
+        } else {
+            eplb = nil
+        }
     }
 
     public var maxModelLength: Int { scheduler.maxModelLength }
@@ -89,6 +98,7 @@ public final class LLMEngine {
         let schedulerOutput = scheduler.schedule()
         guard !schedulerOutput.isEmpty else { return [] }
         let sampled = runner.execute(schedulerOutput)
+        eplb?.endStep()
         let coreOutputs = scheduler.update(from: schedulerOutput, sampled: sampled)
         let (outputs, stopped) = outputProcessor.process(coreOutputs)
         for (id, reason) in stopped { scheduler.finishRequests([id], status: .finishedStopped, stopReason: reason) }
@@ -114,6 +124,7 @@ public final class LLMEngine {
         s.prefixCache = scheduler.kvCacheManager.stats
         s.numPreemptions = scheduler.numPreemptions
         s.promptTokens = scheduler.numPromptTokensStarted
+        s.expertLoad = eplb?.stats
         return s
     }
 

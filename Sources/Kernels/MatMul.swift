@@ -73,6 +73,7 @@ public final class MatMulScratch: @unchecked Sendable {
     /// so that no call allocates.
     let interleaved = InterleavedProducts()
     let quantizeRows = QuantizeRows()
+    let floatProducts = FloatProducts()
 
     public init() {
         capacity = 0
@@ -126,10 +127,7 @@ public func matmul(_ w: WeightMatrix, _ x: UnsafePointer<Float>, tokens: Int, in
                       blocks, Int64(tokens), y, Int64(w.rows))
         }
     } else if w.type == .f32 || w.type == .f16 || w.type == .bf16 {
-        pool.parallelRanges(rest, granularity: 4, chunksPerThread: chunks) { rows in
-            pg_gemm_f(wtype, w.data, Int64(k), Int64(packedRows + rows.lowerBound), Int64(packedRows + rows.upperBound),
-                      x, Int64(tokens), y, Int64(w.rows))
-        }
+        scratch.floatProducts.run(w, x, tokens: tokens, into: y, rows: packedRows..<w.rows, chunksPerThread: chunks, pool: pool)
     } else {
         pool.parallelRanges(rest, granularity: 4) { rows in
             withUnsafeTemporaryAllocation(of: Float.self, capacity: k) { buffer in
@@ -238,6 +236,36 @@ private func quantizeActivations(_ x: UnsafePointer<Float>, columns k: Int, toke
         for t in 0..<tokens { pg_quantize_q8(x + t * k, q + t * blocksPerToken, Int64(k)) }
     }
     return q
+}
+
+/// Float-weight products (F32, F16, BF16) over a range of rows in parallel, as a loop object
+/// (handing it over allocates nothing; float routers and heads run in the decode step).
+final class FloatProducts: ParallelLoop, @unchecked Sendable {
+    private var wtype: Int32 = 0
+    private var w = UnsafeRawPointer(bitPattern: 64)!
+    private var k = 0, tokens = 0, ldy = 0, firstRow = 0
+    private var x = UnsafePointer<Float>(bitPattern: 64)!
+    private var y = UnsafeMutablePointer<Float>(bitPattern: 64)!
+    private var split = RangeSplit(0, threads: 1)
+
+    func run(_ matrix: WeightMatrix, _ x: UnsafePointer<Float>, tokens: Int, into y: UnsafeMutablePointer<Float>, rows: Range<Int>,
+             chunksPerThread: Int, pool: ThreadPool) {
+        wtype = Int32(matrix.type.rawValue)
+        w = matrix.data
+        k = matrix.columns
+        ldy = matrix.rows
+        firstRow = rows.lowerBound
+        self.x = x
+        self.y = y
+        self.tokens = tokens
+        split = RangeSplit(rows.count, granularity: 4, chunksPerThread: chunksPerThread, threads: pool.threadCount)
+        pool.parallelFor(split.count, self)
+    }
+
+    func run(_ index: Int) {
+        let r = split.range(index)
+        pg_gemm_f(wtype, w, Int64(k), Int64(firstRow + r.lowerBound), Int64(firstRow + r.upperBound), x, Int64(tokens), y, Int64(ldy))
+    }
 }
 
 /// Activation rows quantized in parallel, as a loop object (handing it over allocates nothing).

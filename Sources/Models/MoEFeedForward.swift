@@ -74,7 +74,7 @@ final class MoEFeedForward: @unchecked Sendable {
     }
 
     /// x · routerᵀ. A float router (as converters write it) is small: for a few tokens it runs on
-    /// this thread, which also keeps the decode step from handing a closure to the pool.
+    /// this thread rather than as one more parallel region.
     private func routerLogits(_ x: UnsafePointer<Float>, tokens n: Int, into y: UnsafeMutablePointer<Float>, workspace: ForwardWorkspace,
                               pool: ThreadPool) {
         let t = router.type

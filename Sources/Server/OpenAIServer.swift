@@ -65,6 +65,7 @@ public final class OpenAIServer: Service, Sendable {
         router.post("/v1/completions") { request, context in try await self.completions(request, context: context) }
         router.post("/v1/chat/completions") { request, context in try await self.chatCompletions(request, context: context) }
         router.get("/v1/models") { _, _ in self.models() }
+        router.get("/v1/eplb/load") { _, _ in try self.expertLoad() }
         router.get("/health") { _, _ in self.health() }
         router.get("/metrics") { _, _ in self.prometheusMetrics() }
         router.post("/tokenize") { request, _ in try await self.tokenize(request) }

@@ -17,9 +17,14 @@ public final class ServerMetrics: Sendable {
     private let requestPromptTokens, requestGenerationTokens: ValueHistogram
     private let finished: [FinishReason: Counter]
     private let lastStats = Mutex<EngineStats?>(nil)
+    /// Per MoE layer, made at the first scrape that has expert load.
+    private let balancedness = Mutex<[Gauge]>([])
+    private let rebalances: Counter
+    private let labels: [(String, String)]
 
     public init(modelName: String) {
         let labels = [("model_name", modelName)]
+        self.labels = labels
         func name(_ n: String, _ help: String) -> MetricNameDescriptor {
             MetricNameDescriptor(metricName: Self.prefix + n, unitName: "", helpText: help)
         }
@@ -55,6 +60,8 @@ public final class ServerMetrics: Sendable {
                 labels: labels + [("finished_reason", reason.rawValue)])
         }
         self.finished = finished
+        rebalances = registry.makeCounter(
+            descriptor: name("eplb_rebalances_total", "Expert placements installed by EPLB (MoE models, --enable-eplb)."), labels: labels)
     }
 
     private static func durations(_ seconds: [Double]) -> [Duration] {
@@ -83,6 +90,23 @@ public final class ServerMetrics: Sendable {
         for _ in 0..<tokens { interTokenLatency.record(each) }
     }
 
+    /// `eplb_balancedness{layer=…}`: average ÷ maximum tokens per rank of each MoE layer since
+    /// the last rebalance (vLLM's EPLB balancedness, which it logs).
+    private func recordBalancedness(_ values: [Double]) {
+        balancedness.withLock { gauges in
+            if gauges.count != values.count {
+                gauges = values.indices.map { layer in
+                    registry.makeGauge(
+                        descriptor: MetricNameDescriptor(
+                            metricName: Self.prefix + "eplb_balancedness", unitName: "",
+                            helpText: "Average / maximum tokens per EPLB rank of an MoE layer since the last rebalance (1 = even)."),
+                        labels: labels + [("layer", String(layer))])
+                }
+            }
+            for (gauge, value) in zip(gauges, values) { gauge.set(to: value) }
+        }
+    }
+
     /// The Prometheus text exposition, with the engine's gauges and counters brought up to `stats`.
     func render(stats: EngineStats) -> String {
         running.set(to: Double(stats.numRunning))
@@ -97,8 +121,10 @@ public final class ServerMetrics: Sendable {
             add(prefixCacheQueries, stats.prefixCache.queries, last?.prefixCache.queries ?? 0)
             add(prefixCacheHits, stats.prefixCache.hits, last?.prefixCache.hits ?? 0)
             add(preemptions, stats.numPreemptions, last?.numPreemptions ?? 0)
+            add(rebalances, stats.expertLoad?.rebalances ?? 0, last?.expertLoad?.rebalances ?? 0)
             last = stats
         }
+        if let load = stats.expertLoad { recordBalancedness(load.balancedness) }
         return registry.emitToString()
     }
 }

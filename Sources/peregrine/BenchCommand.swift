@@ -56,7 +56,7 @@ struct ThroughputBench: ParsableCommand {
         let settings = comparePrefixCaching ? Array(repeating: [true, false], count: rounds).flatMap { $0 } : [!engineOptions.noPrefixCaching]
         var byMode: [Bool: [Report]] = [:]
         for caching in settings {
-            var config = engineOptions.config()
+            var config = try engineOptions.config()
             config.enablePrefixCaching = caching
             let engine = try LLMEngine(model: loaded.model, tokenizer: loaded.tokenizer, config: config)
             let report = try run(engine, prompts: prompts)

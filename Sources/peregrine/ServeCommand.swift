@@ -12,7 +12,8 @@ struct ServeCommand: AsyncParsableCommand {
         commandName: "serve", abstract: "Serve the model over an OpenAI-compatible HTTP API.",
         discussion: """
             Routes: POST /v1/completions and POST /v1/chat/completions (set "stream": true for server-sent events), \
-            GET /v1/models, GET /health, POST /tokenize, POST /detokenize and GET /metrics (Prometheus).
+            GET /v1/models, GET /health, POST /tokenize, POST /detokenize, GET /metrics (Prometheus) and, for MoE models, \
+            GET /v1/eplb/load (the router's load, for `peregrine eplb --load`).
 
             SIGINT or SIGTERM stops accepting requests, gives running ones --shutdown-timeout seconds and aborts the rest.
 
@@ -66,7 +67,7 @@ struct ServeCommand: AsyncParsableCommand {
             return String(decoding: data, as: UTF8.self)
         }
         let loaded = try LoadedModel(modelOptions)
-        let config = engineOptions.config()
+        let config = try engineOptions.config()
         let llm = try LLMEngine(model: loaded.model, tokenizer: loaded.tokenizer, config: config, chatTemplate: template)
         let name = (try? loaded.file.metadata.string("general.name")) ?? "model"
         logger.info("Loaded \(name) in \(String(format: "%.2f", loaded.seconds)) s; max model length \(llm.maxModelLength), KV blocks \(llm.stats.numKVBlocks)")

@@ -54,7 +54,25 @@ import Testing
     func steadyStateDecodeStepAllocatesNothing(shape: (threads: Int, sequences: Int), precision: KVPrecision) throws {
         let file = try GGUFFile(path: TestPaths.defaultModel)
         let model = try ModelArchitectures.load(file: file, pool: ThreadPool(threadCount: shape.threads))
-        let blocksPerSequence = 8, s = shape.sequences
+        Self.expectNoAllocations(model, sequences: shape.sequences, precision: precision)
+    }
+
+    /// The same on a mixture-of-experts model (qwen2moe: routing, grouped expert products over
+    /// whichever experts each step picks, the shared expert), with replicas in the expert map.
+    @Test(arguments: [(threads: 1, sequences: 1), (threads: 2, sequences: 1), (threads: 2, sequences: 10)])
+    func moeDecodeStepAllocatesNothing(shape: (threads: Int, sequences: Int)) throws {
+        var spec = TinyModel(architecture: "qwen2moe", hidden: 128, heads: 4, kvHeads: 2, headDim: 32, contextLength: 512,
+                             matrixType: .q4_1, seed: 51)
+        spec.experts = 16
+        spec.expertsUsed = 4
+        let model = try ModelArchitectures.load(file: GGUFFile(bytes: spec.write()), pool: ThreadPool(threadCount: shape.threads))
+        try #require(model.expertRouter).setRedundantExperts(4)
+        Self.expectNoAllocations(model, sequences: shape.sequences, precision: .float16)
+    }
+
+    static func expectNoAllocations(_ model: any CausalLM, sequences s: Int, precision: KVPrecision) {
+        let shape = (threads: model.pool.threadCount, sequences: s)
+        let blocksPerSequence = 8
         let cache = model.makeKVCache(numBlocks: s * blocksPerSequence, precision: precision)
         let tables = (0..<s).map { q in (0..<Int32(blocksPerSequence)).map { Int32(q * blocksPerSequence) + $0 } }
         let workspace = ForwardWorkspace()

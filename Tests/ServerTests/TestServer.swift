@@ -36,13 +36,14 @@ enum TestServer {
     }
 
     static func make(_ configuration: ServerConfiguration = configuration(), file: GGUFFile = file, blocks: Int = 256,
-                     blockSize: Int = 4, onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }) throws -> OpenAIServer {
+                     blockSize: Int = 4, eplb: EPLBConfig? = nil,
+                     onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }) throws -> OpenAIServer {
         let model = try ModelArchitectures.load(file: file, pool: pool)
         let c = model.config
         let bytes = model.kvCacheLayout.bytesPerBlock(blockSize: blockSize, kvHeads: c.numKVHeads, headDim: c.headDim, precision: .float16) * blocks
         let engine = try LLMEngine(model: model, tokenizer: try Tokenizer(metadata: file.metadata), config: EngineConfig(
             scheduler: SchedulerConfig(maxNumBatchedTokens: 128, maxNumSeqs: configuration.maxNumSeqs), blockSize: blockSize,
-            kvCacheMemory: bytes))
+            kvCacheMemory: bytes, eplb: eplb))
         let asyncEngine = AsyncLLMEngine(engine: engine)
         do {
             return try OpenAIServer(engine: asyncEngine, configuration: configuration, onServerRunning: onServerRunning)

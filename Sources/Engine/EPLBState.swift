@@ -1,0 +1,110 @@
+import EPLB
+import Foundation
+import Models
+
+/// The expert load of an MoE model as the engine reports it (read between steps).
+public struct ExpertLoadStats: Sendable, Equatable {
+    /// Tokens routed to each logical expert of each MoE layer over the last `windowSize` steps:
+    /// the matrix `peregrine eplb --load` reads.
+    public var load: ExpertLoadMatrix
+    /// Per MoE layer: average ÷ maximum tokens per rank, over the steps since the last rebalance
+    /// (1 is perfect; vLLM's EPLB balancedness).
+    public var balancedness: [Double]
+    public var numRanks: Int
+    public var numPhysicalExperts: Int
+    /// Whether the engine rebalances (`--enable-eplb`), and how often it has.
+    public var rebalancing: Bool
+    public var rebalances: Int
+}
+
+/// The engine's side of expert load balancing (vLLM's `EplbState`): after every step it moves
+/// the router's per-slot counts into two recorders, one by logical expert (what the balancer
+/// reads) and one by physical slot (what balancedness over ranks is measured on); every
+/// `stepInterval` steps, when rebalancing, it reruns the balancer on the window and installs the
+/// new placement between two steps. Replicas share weights, so no output changes.
+final class EPLBState {
+    let router: ExpertRouter
+    let config: EPLBConfig
+    let rebalancing: Bool
+    private var logical: ExpertLoadRecorder
+    private var physical: ExpertLoadRecorder
+    private var logicalCounts: [Int32]
+    private var steps = 0
+    private(set) var rebalances = 0
+
+    init(router: ExpertRouter, config: EPLBConfig, rebalancing: Bool) throws(EngineConfigError) {
+        try config.validate()
+        let slots = router.numExperts + config.numRedundantExperts
+        guard slots % config.numRanks == 0 else {
+            throw .invalid("eplb num_ranks \(config.numRanks) must divide the \(router.numExperts) experts plus \(config.numRedundantExperts) redundant ones")
+        }
+        do { try router.setRedundantExperts(config.numRedundantExperts) } catch { throw .invalid(error.description) }
+        self.router = router
+        self.config = config
+        self.rebalancing = rebalancing
+        let window = ExpertLoadRecorder.Aggregation.window(steps: config.windowSize)
+        do {
+            logical = try ExpertLoadRecorder(.init(numLayers: router.numLayers, numExperts: router.numExperts, aggregation: window))
+            physical = try ExpertLoadRecorder(.init(numLayers: router.numLayers, numExperts: slots, aggregation: window))
+        } catch {
+            throw .invalid("eplb: \(error)")
+        }
+        logicalCounts = [Int32](repeating: 0, count: router.numExperts)
+    }
+
+    /// Records the step the model just ran and rebalances when it is time.
+    func endStep() {
+        for layer in 0..<router.numLayers {
+            let counts = router.counts(layer: layer), map = router.physicalToLogical(layer: layer)
+            for e in logicalCounts.indices { logicalCounts[e] = 0 }
+            for (count, expert) in zip(counts, map) { logicalCounts[Int(expert)] += count }
+            // Counts of one step are non-negative and far below Int32.max: recording cannot fail.
+            try! physical.record(layer: layer, expertCounts: counts)
+            try! logical.record(layer: layer, expertCounts: logicalCounts)
+        }
+        logical.endStep()
+        physical.endStep()
+        router.resetCounts()
+        steps += 1
+        if rebalancing, steps % config.stepInterval == 0 { rebalance() }
+    }
+
+    /// Places the replicas for the recorded window and installs the placement.
+    private func rebalance() {
+        let before = balancedness()
+        let configuration = RebalanceConfiguration(numReplicas: router.numPhysicalExperts, numGPUs: config.numRanks)
+        do {
+            let load = logical.load
+            let placement = try ExpertLoadBalancer(configuration).rebalance(load)
+            try router.install(physicalToLogical: placement.physicalToLogicalMap)
+            physical.reset()
+            rebalances += 1
+            if config.logBalancedness {
+                let expected = Balancedness(weight: load, placement: placement).meanAfter
+                log(String(format: "EPLB: rebalanced at step %d; balancedness over %d ranks %.3f, expected %.3f on the same load",
+                           steps, config.numRanks, mean(before), expected))
+            }
+        } catch {
+            log("EPLB: rebalance at step \(steps) failed, placement kept: \(error)")
+        }
+    }
+
+    /// Per layer, average ÷ maximum of the ranks' tokens since the last rebalance.
+    func balancedness() -> [Double] {
+        let load = physical.load, perRank = router.numPhysicalExperts / config.numRanks
+        return (0..<router.numLayers).map { layer in
+            let row = load.row(layer)
+            let ranks = (0..<config.numRanks).map { r in row[(row.startIndex + r * perRank)..<(row.startIndex + (r + 1) * perRank)].reduce(0, +) }
+            return Balancedness.of(gpuLoads: ranks)
+        }
+    }
+
+    var stats: ExpertLoadStats {
+        ExpertLoadStats(load: logical.load, balancedness: balancedness(), numRanks: config.numRanks,
+                        numPhysicalExperts: router.numPhysicalExperts, rebalancing: rebalancing, rebalances: rebalances)
+    }
+
+    private func mean(_ values: [Double]) -> Double { values.isEmpty ? 1 : values.reduce(0, +) / Double(values.count) }
+
+    private func log(_ line: String) { FileHandle.standardError.write(Data((line + "\n").utf8)) }
+}
