@@ -50,7 +50,7 @@ else:
 rng = random.Random(11)
 def complete(tokens):
     prompt = "".join(rng.choice("abcdefghijklmnopqrstuvwxyz ") for _ in range(24))
-    body = json.dumps({"model": "x", "prompt": prompt, "max_tokens": tokens, "temperature": 0, "ignore_eos": True}).encode()
+    body = json.dumps({"prompt": prompt, "max_tokens": tokens, "temperature": 0, "ignore_eos": True}).encode()
     req = urllib.request.Request(base + "/v1/completions", body, {"Content-Type": "application/json"})
     return json.load(urllib.request.urlopen(req, timeout=120))
 
