@@ -8,8 +8,8 @@ import Testing
     /// Random mixes of requests (random lengths, shared prefixes, n > 1, aborts) on small KV pools
     /// and budgets: afterwards every block is free, and each greedy request produced what it
     /// produces alone.
-    /// On a tiny model of each architecture on the seam (gemma3's with a hybrid KV cache).
-    @Test(arguments: [("qwen2", 40), ("llama", 12), ("qwen3", 12), ("gemma3", 24)])
+    /// On a tiny model of each architecture on the seam (gemma3's with a hybrid KV cache; two MoE models).
+    @Test(arguments: [("qwen2", 40), ("llama", 12), ("qwen3", 12), ("gemma3", 24), ("qwen3moe", 12), ("qwen2moe q4_1", 12)])
     func randomSchedulesAreBatchInvariantAndLeaveNoBlocks(_ architecture: String, rounds: Int) throws {
         let model = try #require(TinyEngine.architectures[architecture])
         var rng = SeededRandom(seed: 5)

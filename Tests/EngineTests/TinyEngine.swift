@@ -15,16 +15,25 @@ enum TinyEngine {
 
     /// A tiny random model of each architecture on the seam (same vocabulary), for the engine tests
     /// that should hold for all of them; gemma3's has five sliding-window layers (window 6) and a
-    /// global one, so its requests hold six block tables.
+    /// global one, so its requests hold six block tables; the MoE ones route tokens of different
+    /// requests through the same experts.
     static let architectures: [String: any CausalLM] = {
         var gemma = TinyModel(architecture: "gemma3", hidden: 64, heads: 4, kvHeads: 1, headDim: 32, layers: 6, contextLength: 4096, seed: 22)
         gemma.slidingWindow = 6
         let specs = ["qwen2": TinyModel(architecture: "qwen2", contextLength: 4096, seed: 21),
                      "llama": TinyModel(architecture: "llama", contextLength: 4096, seed: 23),
                      "qwen3": TinyModel(architecture: "qwen3", hidden: 48, heads: 4, kvHeads: 1, headDim: 16, contextLength: 4096, seed: 24),
-                     "gemma3": gemma]
+                     "gemma3": gemma, "qwen3moe": moe("qwen3moe", .f32, seed: 25), "qwen2moe q4_1": moe("qwen2moe", .q4_1, seed: 26)]
         return specs.mapValues { try! ModelArchitectures.load(file: GGUFFile(bytes: $0.write()), pool: pool) }
     }()
+
+    /// A tiny MoE model: 8 experts, top 2 (qwen2moe adds its shared expert).
+    static func moe(_ architecture: String, _ type: GGMLType, seed: UInt64) -> TinyModel {
+        var spec = TinyModel(architecture: architecture, contextLength: 4096, matrixType: type, seed: seed)
+        spec.experts = 8
+        spec.expertsUsed = 2
+        return spec
+    }
 
     /// KV bytes for `blocks` blocks of `blockSize` tokens of `model`.
     static func bytes(blocks: Int, blockSize: Int, model: any CausalLM = model) -> Int {
