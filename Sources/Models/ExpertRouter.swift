@@ -4,7 +4,9 @@
 /// whose weights they serve (EPLB's `phy2log`, `log2phy` and `logcnt`). With no redundancy the
 /// map is the identity; with R redundant slots the first placement is vLLM's (slot s serves
 /// expert s mod E) until ``install(physicalToLogical:)`` puts a balancer's placement in.
-/// A token routed to a replicated expert goes to replica (token index mod replica count).
+/// The (token, expert) pairs routed to a replicated expert take its replicas in turn: each layer
+/// numbers the pairs it routes, across forward passes, and pair i goes to replica i mod count, so
+/// that even one sequence's decode spreads over the replicas.
 /// On one process every replica multiplies by the same weights, so outputs never depend on the map.
 ///
 /// Each forward pass adds, per layer, the tokens it sends to each physical slot to ``counts(layer:)``;
@@ -26,6 +28,8 @@ public final class ExpertRouter: @unchecked Sendable {
     private(set) var maxReplicas: Int
     /// L × R token counts of the forward passes since the last ``resetCounts()``.
     private(set) var counts: [Int32]
+    /// Per layer, the pairs routed so far (the replica turn).
+    private var pairsRouted: [Int]
 
     init(numLayers: Int, numExperts: Int) {
         self.numLayers = numLayers
@@ -36,6 +40,7 @@ public final class ExpertRouter: @unchecked Sendable {
         logicalToPhysical = []
         maxReplicas = 1
         counts = []
+        pairsRouted = [Int](repeating: 0, count: numLayers)
         try! setRedundantExperts(0)
     }
 
@@ -85,11 +90,17 @@ public final class ExpertRouter: @unchecked Sendable {
         throw .invalidConfig("the placement gives expert \(missing % e) of MoE layer \(missing / e) no slot")
     }
 
-    /// The slot that serves `expert` of MoE layer `layer` for the token at `index` of the batch.
-    @inline(__always) func slot(layer: Int, expert: Int, token index: Int) -> Int {
+    /// The slot that serves `expert` of MoE layer `layer` for the pair at `index` of this pass's
+    /// pairs (token-major).
+    @inline(__always) func slot(layer: Int, expert: Int, pair index: Int) -> Int {
         let i = layer * numExperts + expert
         let n = Int(replicaCount[i])
-        return Int(logicalToPhysical[i * maxReplicas + (n == 1 ? 0 : index % n)])
+        return Int(logicalToPhysical[i * maxReplicas + (n == 1 ? 0 : (pairsRouted[layer] &+ index) % n)])
+    }
+
+    /// Ends a pass of `count` pairs through MoE layer `layer` (the next pass's turns follow on).
+    @inline(__always) func routed(layer: Int, pairs count: Int) {
+        pairsRouted[layer] = (pairsRouted[layer] &+ count) & Int(Int32.max)
     }
 
     @inline(__always) func logicalExpert(layer: Int, slot: Int) -> Int {

@@ -110,7 +110,7 @@ final class MoEFeedForward: @unchecked Sendable {
                 logits[best] = -.infinity  // taken
                 ws.pairWeight.pointer[pairs + j] = bestValue
                 sum += bestValue
-                let slot = routing.slot(layer: moeLayer, expert: best, token: t)
+                let slot = routing.slot(layer: moeLayer, expert: best, pair: pairs + j)
                 ws.pairSlot.pointer[pairs + j] = Int32(slot)
                 rowsOfSlot[slot] += 1
                 routing.count(layer: moeLayer, slot: slot)
@@ -118,6 +118,7 @@ final class MoEFeedForward: @unchecked Sendable {
             let scale = (config.normalizeTopKWeights ? 1 / sum : 1) * config.routedScaling
             for j in 0..<k { ws.pairWeight.pointer[pairs + j] *= scale }
         }
+        routing.routed(layer: moeLayer, pairs: n * k)
         var next: Int32 = 0
         for s in 0..<slots {
             start[s] = next
