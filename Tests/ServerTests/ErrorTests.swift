@@ -2,6 +2,7 @@ import Foundation
 import HummingbirdTesting
 import Server
 import Testing
+import Tokenization
 
 /// Every invalid request gets OpenAI's error object with the right status and the field at fault.
 @Suite struct ErrorTests {
@@ -98,6 +99,27 @@ import Testing
             #expect(models.status == .unauthorized)
             let ok = try await client.post("/v1/completions", body, headers: [.authorization: "Bearer sk-test-123"])
             #expect(ok.status == .ok)
+            let health = try await client.execute(uri: "/health", method: .get)
+            #expect(health.status == .ok)
+        }
+    }
+
+    /// A hostile chat template: one that never ends is refused when the server is built (it is
+    /// rendered once at load); one that blows up only on longer messages answers those with a 400,
+    /// and the server goes on serving.
+    @Test func hostileChatTemplatesAreBounded() async throws {
+        let forever = "{% macro f(n) %}{{ f(n + 1) }}{% endmacro %}{{ f(0) }}"
+        #expect {
+            _ = try TestServer.make(TestServer.configuration { $0.chatTemplate = forever })
+        } throws: { error in
+            guard case ChatTemplateError.limitExceeded = error else { return false }
+            return true
+        }
+        let growing = "{% for m in messages %}{{ m.content * 1000000 }}{% endfor %}ASSISTANT:"
+        try await TestServer.withServer(try TestServer.make(TestServer.configuration { $0.chatTemplate = growing })) { client in
+            let r = try await client.post("/v1/chat/completions", #"{"messages": [{"role": "user", "content": "0123456789"}], "max_tokens": 2}"#)
+            #expect(r.status == .badRequest)
+            #expect(r.error.param == "messages" && r.error.message?.contains("past its limit") == true)
             let health = try await client.execute(uri: "/health", method: .get)
             #expect(health.status == .ok)
         }

@@ -10,6 +10,8 @@ public enum ChatTemplateError: Error, Equatable, Sendable, CustomStringConvertib
     case raised(String)
     /// An operation failed while rendering (wrong types, a bad index).
     case runtime(message: String, line: Int)
+    /// The render went past one of its ``JinjaLimits`` (a hostile or broken template).
+    case limitExceeded(String, line: Int)
     /// The model has no chat template (a base model): chat needs one given by the caller
     /// (`--chat-template FILE`); plain completion works without.
     case missing
@@ -20,6 +22,7 @@ public enum ChatTemplateError: Error, Equatable, Sendable, CustomStringConvertib
         case .unsupported(let feature, let line): "chat template uses unsupported Jinja on line \(line): \(feature)"
         case .raised(let message): message
         case .runtime(let message, let line): "chat template error on line \(line): \(message)"
+        case .limitExceeded(let what, let line): "chat template stopped on line \(line): it took \(what), past its limit"
         case .missing:
             "this model has no chat template (it is a base model): use plain completion, or give a template with --chat-template FILE"
         }

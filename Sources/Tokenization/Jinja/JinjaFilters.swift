@@ -55,8 +55,13 @@ extension JinjaRenderer {
             default: break
             }
             return arg(0, "default") ?? .int(0)
-        case "indent": return .string(indent(value.text, width: arg(0, "width") ?? .int(4), first: arg(1, "first")?.isTruthy ?? false,
-                                               blank: arg(2, "blank")?.isTruthy ?? false))
+        case "indent":
+            let width = arg(0, "width") ?? .int(4), text = value.text
+            let pad: Int = if case .int(let n) = width { max(n, 0) } else { width.text.utf8.count }
+            let lines = text.utf8.reduce(1) { $1 == 10 ? $0 + 1 : $0 }
+            let (padding, overflow) = pad.multipliedReportingOverflow(by: lines)
+            try budget.checkString(bytes: overflow ? .max : text.utf8.count &+ padding, line: line)
+            return .string(indent(text, width: width, first: arg(1, "first")?.isTruthy ?? false, blank: arg(2, "blank")?.isTruthy ?? false))
         case "items":
             guard case .object(let o) = value else {
                 if !value.isDefined { return .array([]) }
@@ -66,7 +71,9 @@ extension JinjaRenderer {
         case "join":
             var items = try iterable(value, name)
             if let attribute = arg(1, "attribute") { items = items.map { self.attribute(attribute.text, of: $0) } }
-            return .string(items.map(\.text).joined(separator: arg(0, "d")?.text ?? ""))
+            let texts = items.map(\.text), separator = arg(0, "d")?.text ?? ""
+            try budget.checkString(bytes: texts.reduce(0) { $0 &+ $1.utf8.count } &+ separator.utf8.count &* texts.count, line: line)
+            return .string(texts.joined(separator: separator))
         case "list": return .array(try iterable(value, name))
         case "lower": return .string(try string(value, name).lowercased())
         case "upper": return .string(try string(value, name).uppercased())
@@ -88,7 +95,11 @@ extension JinjaRenderer {
             guard let old = arg(0, "old")?.text, let new = arg(1, "new")?.text else { throw error("replace needs two arguments") }
             var count = -1
             if case .int(let c)? = arg(2, "count") { count = c }
-            return .string(try string(value, name).pythonReplacing(old, with: new, count: count))
+            let text = try string(value, name)
+            // At most one replacement per byte (two ends included when `old` is empty).
+            let grows = max(0, new.utf8.count - old.utf8.count)
+            try budget.checkString(bytes: text.utf8.count &+ (text.utf8.count &+ 1) &* grows, line: line)
+            return .string(text.pythonReplacing(old, with: new, count: count))
         case "reverse":
             if case .string(let s) = value { return .string(String(s.reversed())) }
             return .array(try iterable(value, name).reversed())

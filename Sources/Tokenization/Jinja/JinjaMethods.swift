@@ -81,9 +81,11 @@ extension JinjaRenderer {
             default: throw error("range() takes 1 to 3 arguments")
             }
             guard step != 0 else { throw error("range() step must not be zero") }
-            let count = step > 0 ? (stop - start + step - 1) / step : (start - stop - step - 1) / -step
-            guard count <= 100_000 else { throw error("range() too long") }
-            return .array(Array(stride(from: start, to: stop, by: step)).map { .int($0) })
+            // In floating point: the integer span of hostile bounds can overflow.
+            let span = step > 0 ? Double(stop) - Double(start) : Double(start) - Double(stop)
+            let count = span <= 0 ? 0 : (span / abs(Double(step))).rounded(.up)
+            try budget.checkList(count: count > Double(Int32.max) ? .max : Int(count), line: line)
+            return .array(stride(from: start, to: stop, by: step).map { .int($0) })
         case "strftime_now":
             return .string(JinjaGlobals.strftimeNow(args.first?.text ?? "%Y-%m-%d"))
         default:
@@ -146,6 +148,7 @@ extension JinjaRenderer {
             guard let old = text(0), let new = text(1) else { throw error("replace needs two strings") }
             var count = -1
             if args.count > 2, case .int(let c) = args[2] { count = c }
+            try budget.checkString(bytes: s.utf8.count &+ (s.utf8.count &+ 1) &* max(0, new.utf8.count - old.utf8.count), line: line)
             return .string(s.pythonReplacing(old, with: new, count: count))
         case "find":
             guard let needle = text(0) else { throw error("find needs a string") }
@@ -156,7 +159,9 @@ extension JinjaRenderer {
             return .int(s.pieces(separatedBy: needle).count - 1)
         case "join":
             guard let items = args.first?.iterationElements else { throw error("join needs an iterable") }
-            return .string(items.map(\.text).joined(separator: s))
+            let texts = items.map(\.text)
+            try budget.checkString(bytes: texts.reduce(0) { $0 &+ $1.utf8.count } &+ s.utf8.count &* texts.count, line: line)
+            return .string(texts.joined(separator: s))
         default:
             throw .unsupported(feature: "method '\(name)' of string", line: line)
         }

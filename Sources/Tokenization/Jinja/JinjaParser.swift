@@ -3,6 +3,9 @@
 struct JinjaParser {
     private let tokens: [JinjaToken]
     private var index = 0
+    /// Nesting of what is being parsed: each level becomes a level of the tree, walked
+    /// recursively when the template runs, so hostile nesting is refused here.
+    private var depth = 0
 
     static func parse(_ source: String) throws(ChatTemplateError) -> [JinjaNode] {
         var parser = JinjaParser(tokens: try JinjaLexer.tokenize(source))
@@ -19,6 +22,14 @@ struct JinjaParser {
     private var line: Int { tokens[index].line }
 
     private mutating func advance() { if index < tokens.count - 1 { index += 1 } }
+
+    /// One level deeper (callers restore `depth` when they return).
+    private mutating func deepen() throws(ChatTemplateError) {
+        depth += 1
+        guard depth <= JinjaLimits.maxNesting else {
+            throw .syntax(message: "expressions or blocks nested more than \(JinjaLimits.maxNesting) deep", line: line)
+        }
+    }
 
     private func isSymbol(_ s: String) -> Bool { current == .symbol(s) }
     private func isName(_ s: String) -> Bool { current == .name(s) }
@@ -75,6 +86,9 @@ struct JinjaParser {
     /// Parses nodes until a block tag whose name is in `ends`; returns that name (its `{% name`
     /// consumed, the rest of the tag not), or nil at the end of input.
     private mutating func parseBody(until ends: Set<String>) throws(ChatTemplateError) -> ([JinjaNode], String?) {
+        let saved = depth
+        defer { depth = saved }
+        try deepen()
         var nodes: [JinjaNode] = []
         while true {
             switch current {
@@ -232,6 +246,9 @@ struct JinjaParser {
     }
 
     private mutating func parseExpression(allowConditional: Bool = true) throws(ChatTemplateError) -> JinjaExpression {
+        let saved = depth
+        defer { depth = saved }
+        try deepen()
         let value = try parseOr()
         guard allowConditional, skip(name: "if") else { return value }
         let condition = try parseOr()
@@ -240,24 +257,41 @@ struct JinjaParser {
     }
 
     private mutating func parseOr() throws(ChatTemplateError) -> JinjaExpression {
+        let saved = depth
+        defer { depth = saved }
         var left = try parseAnd()
-        while skip(name: "or") { left = .or(left, try parseAnd()) }
+        while skip(name: "or") {
+            try deepen()
+            left = .or(left, try parseAnd())
+        }
         return left
     }
 
     private mutating func parseAnd() throws(ChatTemplateError) -> JinjaExpression {
+        let saved = depth
+        defer { depth = saved }
         var left = try parseNot()
-        while skip(name: "and") { left = .and(left, try parseNot()) }
+        while skip(name: "and") {
+            try deepen()
+            left = .and(left, try parseNot())
+        }
         return left
     }
 
     private mutating func parseNot() throws(ChatTemplateError) -> JinjaExpression {
-        if skip(name: "not") { return .not(try parseNot()) }
+        let saved = depth
+        defer { depth = saved }
+        if skip(name: "not") {
+            try deepen()
+            return .not(try parseNot())
+        }
         return try parseComparison()
     }
 
     /// `a < b <= c` means `a < b and b <= c`, as in Python.
     private mutating func parseComparison() throws(ChatTemplateError) -> JinjaExpression {
+        let saved = depth
+        defer { depth = saved }
         var left = try parseAdditive()
         var chain: JinjaExpression?
         while true {
@@ -274,6 +308,7 @@ struct JinjaParser {
             } else {
                 return chain ?? left
             }
+            try deepen()
             let right = try parseAdditive()
             let comparison = JinjaExpression.binary(op, left, right)
             chain = chain.map { .and($0, comparison) } ?? comparison
@@ -282,32 +317,48 @@ struct JinjaParser {
     }
 
     private mutating func parseAdditive() throws(ChatTemplateError) -> JinjaExpression {
+        let saved = depth
+        defer { depth = saved }
         var left = try parseConcat()
         while case .symbol(let s) = current, s == "+" || s == "-" {
             advance()
+            try deepen()
             left = .binary(s, left, try parseConcat())
         }
         return left
     }
 
     private mutating func parseConcat() throws(ChatTemplateError) -> JinjaExpression {
+        let saved = depth
+        defer { depth = saved }
         var left = try parseMultiplicative()
-        while skip(symbol: "~") { left = .binary("~", left, try parseMultiplicative()) }
+        while skip(symbol: "~") {
+            try deepen()
+            left = .binary("~", left, try parseMultiplicative())
+        }
         return left
     }
 
     private mutating func parseMultiplicative() throws(ChatTemplateError) -> JinjaExpression {
+        let saved = depth
+        defer { depth = saved }
         var left = try parsePower()
         while case .symbol(let s) = current, ["*", "/", "//", "%"].contains(s) {
             advance()
+            try deepen()
             left = .binary(s, left, try parsePower())
         }
         return left
     }
 
     private mutating func parsePower() throws(ChatTemplateError) -> JinjaExpression {
+        let saved = depth
+        defer { depth = saved }
         var left = try parseUnary()
-        while skip(symbol: "**") { left = .binary("**", left, try parseUnary()) }
+        while skip(symbol: "**") {
+            try deepen()
+            left = .binary("**", left, try parseUnary())
+        }
         return left
     }
 
@@ -318,7 +369,12 @@ struct JinjaParser {
     }
 
     private mutating func parseUnaryOperand() throws(ChatTemplateError) -> JinjaExpression {
-        if skip(symbol: "-") { return .negate(try parseUnaryOperand()) }
+        let saved = depth
+        defer { depth = saved }
+        if skip(symbol: "-") {
+            try deepen()
+            return .negate(try parseUnaryOperand())
+        }
         return try parsePostfix(try parsePrimary())
     }
 
@@ -389,8 +445,11 @@ struct JinjaParser {
     }
 
     private mutating func parsePostfix(_ base: JinjaExpression) throws(ChatTemplateError) -> JinjaExpression {
+        let saved = depth
+        defer { depth = saved }
         var expression = base
         while true {
+            try deepen()
             if skip(symbol: ".") {
                 switch current {
                 case .name(let n):
@@ -455,8 +514,11 @@ struct JinjaParser {
 
     /// `| filter(args)` and `is [not] test(args)` after an operand.
     private mutating func parseFilters(_ base: JinjaExpression) throws(ChatTemplateError) -> JinjaExpression {
+        let saved = depth
+        defer { depth = saved }
         var expression = base
         while true {
+            try deepen()
             if skip(symbol: "|") {
                 let start = line
                 let name = try expectName()

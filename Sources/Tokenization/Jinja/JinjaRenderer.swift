@@ -15,15 +15,17 @@ struct JinjaRenderer {
     private var output = ""
     /// Line of the statement being run, for errors.
     var line = 0
+    var budget: JinjaBudget
 
     private enum Flow { case normal, breakLoop, continueLoop }
 
-    init(context: [String: JinjaValue]) {
+    init(context: [String: JinjaValue], limits: JinjaLimits) {
         scopes = [context]
+        budget = JinjaBudget(limits)
     }
 
-    static func render(_ nodes: [JinjaNode], context: [String: JinjaValue]) throws(ChatTemplateError) -> String {
-        var renderer = JinjaRenderer(context: context)
+    static func render(_ nodes: [JinjaNode], context: [String: JinjaValue], limits: JinjaLimits) throws(ChatTemplateError) -> String {
+        var renderer = JinjaRenderer(context: context, limits: limits)
         _ = try renderer.execute(nodes)
         return renderer.output
     }
@@ -41,12 +43,16 @@ struct JinjaRenderer {
     }
 
     private mutating func execute(_ node: JinjaNode) throws(ChatTemplateError) -> Flow {
+        try budget.step(line: line)
         switch node {
         case .text(let s):
+            try budget.checkString(bytes: output.utf8.count + s.utf8.count, line: line)
             output += s
         case .output(let expression, let line):
             self.line = line
-            output += try evaluate(expression).text
+            let text = try evaluate(expression).text
+            try budget.checkString(bytes: output.utf8.count + text.utf8.count, line: line)
+            output += text
         case .ifBlock(let branches, let otherwise, let line):
             for branch in branches {
                 self.line = line
@@ -81,6 +87,7 @@ struct JinjaRenderer {
         if let condition = loop.condition {
             var kept: [JinjaValue] = []
             for item in items {
+                try budget.step(line: loop.line)
                 scopes.append([:])
                 try bind(item, to: loop.targets)
                 let keep = try evaluate(condition).isTruthy
@@ -94,6 +101,7 @@ struct JinjaRenderer {
             return
         }
         for (i, item) in items.enumerated() {
+            try budget.step(line: loop.line)
             scopes.append(["loop": loopObject(index: i, items: items)])
             try bind(item, to: loop.targets)
             let flow = try execute(loop.body)
@@ -146,7 +154,14 @@ struct JinjaRenderer {
         return JinjaGlobals.names.contains(name) ? .callable(.builtin(name)) : .undefined
     }
 
+    /// The value of `expression`, checked against the budget's size limits.
     mutating func evaluate(_ expression: JinjaExpression) throws(ChatTemplateError) -> JinjaValue {
+        let value = try evaluateUnchecked(expression)
+        try budget.check(value, line: line)
+        return value
+    }
+
+    private mutating func evaluateUnchecked(_ expression: JinjaExpression) throws(ChatTemplateError) -> JinjaValue {
         switch expression {
         case .literal(let value):
             return value
@@ -195,7 +210,7 @@ struct JinjaRenderer {
             return .bool(!(try evaluate(operand).isTruthy))
         case .negate(let operand):
             switch try evaluate(operand) {
-            case .int(let i): return .int(-i)
+            case .int(let i): return .int(0 &- i)
             case .double(let d): return .double(-d)
             case let other: throw error("bad operand type for unary -: '\(other.typeName)'")
             }
@@ -306,6 +321,12 @@ struct JinjaRenderer {
     }
 
     private mutating func callMacro(_ macro: JinjaMacro, _ positional: [JinjaValue], _ keyword: [String: JinjaValue]) throws(ChatTemplateError) -> JinjaValue {
+        try budget.step(line: line)
+        guard budget.callDepth < budget.limits.maxCallDepth else {
+            throw .limitExceeded("macro calls nested deeper than \(budget.limits.maxCallDepth)", line: line)
+        }
+        budget.callDepth += 1
+        defer { budget.callDepth -= 1 }
         var scope: [String: JinjaValue] = [:]
         for (i, parameter) in macro.parameters.enumerated() {
             if i < positional.count {
@@ -381,8 +402,12 @@ struct JinjaRenderer {
         case ("+", .string(let a), .string(let b)): return .string(a + b)
         case ("+", .array(let a), .array(let b)): return .array(a + b)
         case ("*", .string(let s), .int(let n)), ("*", .int(let n), .string(let s)):
+            let (bytes, overflow) = s.utf8.count.multipliedReportingOverflow(by: max(n, 0))
+            try budget.checkString(bytes: overflow ? .max : bytes, line: line)
             return .string(String(repeating: s, count: max(n, 0)))
         case ("*", .array(let a), .int(let n)), ("*", .int(let n), .array(let a)):
+            let (count, overflow) = a.count.multipliedReportingOverflow(by: max(n, 0))
+            try budget.checkList(count: overflow ? .max : count, line: line)
             return .array(Array(repeatElement(a, count: max(n, 0)).joined()))
         case (_, .int(let a), .int(let b)):
             return try integerArithmetic(op, a, b)
@@ -404,13 +429,19 @@ struct JinjaRenderer {
             return .double(Double(a) / Double(b))
         case "//", "%":
             guard b != 0 else { throw error("integer division or modulo by zero") }
+            guard !(a == .min && b == -1) else { throw error("integer overflow in \(a) \(op) \(b)") }
             var q = a / b
             if (a % b != 0) && ((a < 0) != (b < 0)) { q -= 1 }
-            return .int(op == "//" ? q : a - q * b)
+            return .int(op == "//" ? q : a &- q &* b)
         default:
             guard b >= 0 else { return .double(pow(Double(a), Double(b))) }
-            var result = 1
-            for _ in 0..<b { result = result &* a }
+            // By squaring (wrapping as the other operators do): a huge exponent costs 64 steps.
+            var result = 1, base = a, e = b
+            while e > 0 {
+                if e & 1 == 1 { result = result &* base }
+                base = base &* base
+                e >>= 1
+            }
             return .int(result)
         }
     }

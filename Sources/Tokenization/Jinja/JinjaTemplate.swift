@@ -24,8 +24,8 @@ public struct JinjaTemplate: Sendable {
         nodes = try JinjaParser.parse(source)
     }
 
-    /// The text the template produces for `context` (its top-level variables).
-    public func render(_ context: [String: JinjaValue]) throws(ChatTemplateError) -> String {
-        try JinjaRenderer.render(nodes, context: context)
+    /// The text the template produces for `context` (its top-level variables), within `limits`.
+    public func render(_ context: [String: JinjaValue], limits: JinjaLimits = .default) throws(ChatTemplateError) -> String {
+        try JinjaRenderer.render(nodes, context: context, limits: limits)
     }
 }
