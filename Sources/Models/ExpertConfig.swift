@@ -22,6 +22,7 @@ public struct ExpertConfig: Sendable, Equatable {
     /// dense model.
     init?(keys: MetadataKeys, fallbackFeedForward: Int, normalizeTopKWeights: Bool) throws(ModelError) {
         guard let experts = try keys.optionalInt("expert_count"), experts > 0 else { return nil }
+        guard experts <= 1 << 16 else { throw .invalidConfig("\(keys.prefix).expert_count \(experts) is more than \(1 << 16)") }
         let used = try keys.int("expert_used_count")
         guard used > 0, used <= experts else {
             throw .invalidConfig("\(keys.prefix).expert_used_count \(used) must be in 1...\(experts)")
@@ -29,7 +30,7 @@ public struct ExpertConfig: Sendable, Equatable {
         numExperts = experts
         numExpertsUsed = used
         expertFeedForward = try keys.optionalInt("expert_feed_forward_length") ?? fallbackFeedForward
-        guard expertFeedForward > 0 else { throw .invalidConfig("\(keys.prefix).expert_feed_forward_length must be positive") }
+        guard expertFeedForward > 0, expertFeedForward <= 1 << 20 else { throw .invalidConfig("\(keys.prefix).expert_feed_forward_length must be in 1...\(1 << 20)") }
         self.normalizeTopKWeights = try keys.optionalBool("expert_weights_norm") ?? normalizeTopKWeights
         let scale = Float(try keys.optionalDouble("expert_weights_scale") ?? 0)
         routedScaling = scale == 0 ? 1 : scale

@@ -61,7 +61,15 @@ public struct ModelConfig: Sendable, Equatable {
         guard hiddenSize > 0, numLayers > 0, intermediateSize > 0, numHeads > 0, numKVHeads > 0, contextLength > 0 else {
             throw .invalidConfig("sizes must be positive")
         }
+        // Bounds far above any real model, checked before anything is sized by them (a hostile
+        // file's block_count of 2³¹ would otherwise ask for tens of GB up front).
+        for (key, value, limit) in [("block_count", numLayers, 1 << 12), ("embedding_length", hiddenSize, 1 << 18),
+                                    ("feed_forward_length", intermediateSize, 1 << 20), ("attention.head_count", numHeads, 1 << 12),
+                                    ("attention.head_count_kv", numKVHeads, 1 << 12)] where value > limit {
+            throw .invalidConfig("\(arch).\(key) is \(value), more than \(limit)")
+        }
         headDim = try keys.optionalInt("attention.key_length") ?? hiddenSize / numHeads
+        guard headDim <= 1 << 14 else { throw .invalidConfig("\(arch).attention.key_length \(headDim) is more than \(1 << 14)") }
         guard headDim > 0, numHeads % numKVHeads == 0 else {
             throw .invalidConfig("head_count \(numHeads) is not a multiple of head_count_kv \(numKVHeads)")
         }

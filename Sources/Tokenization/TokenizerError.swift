@@ -19,6 +19,12 @@ public enum TokenizerError: Error, Equatable, Sendable, CustomStringConvertible 
     case tokenIdOutOfRange(key: String, id: Int, vocabularySize: Int)
     /// An entry of `tokenizer.ggml.merges` is not two symbols separated by a space.
     case malformedMerge(index: Int, merge: String)
+    /// An entry of `tokenizer.ggml.merges` joins a symbol that is not a token.
+    case mergeOfUnknownToken(index: Int, merge: String)
+    /// Two tokens have the same text (neither of them unused), so text could not say which.
+    case duplicateToken(text: String, firstId: Int, secondId: Int)
+    /// More tokens than any real vocabulary (a hostile or corrupt file).
+    case vocabularyTooLarge(count: Int, limit: Int)
 
     public var description: String {
         switch self {
@@ -34,6 +40,12 @@ public enum TokenizerError: Error, Equatable, Sendable, CustomStringConvertible 
             "'\(key)' is \(id), outside the vocabulary of \(size) tokens"
         case .malformedMerge(let index, let merge):
             "'tokenizer.ggml.merges' entry \(index) (\"\(merge)\") is not two symbols separated by a space"
+        case .mergeOfUnknownToken(let index, let merge):
+            "'tokenizer.ggml.merges' entry \(index) (\"\(merge)\") joins a symbol that is not in 'tokenizer.ggml.tokens'"
+        case .duplicateToken(let text, let first, let second):
+            "'tokenizer.ggml.tokens' holds \"\(text)\" twice (ids \(first) and \(second))"
+        case .vocabularyTooLarge(let count, let limit):
+            "'tokenizer.ggml.tokens' has \(count) tokens, more than the \(limit) this reader accepts"
         }
     }
 }

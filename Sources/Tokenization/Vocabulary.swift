@@ -72,6 +72,20 @@ public struct Vocabulary: Sendable {
         "<｜end▁of▁sentence｜>", "<end_of_utterance>",
     ]
 
+    /// The most tokens a vocabulary may have (the largest real ones have about 262,000).
+    static let maxTokens = 4 << 20
+
+    /// Two tokens with one text, unless one of them is an unused slot, make text ambiguous. A
+    /// byte-level BPE vocabulary comes from a map of texts, so a repeat means a corrupt or hostile
+    /// file; SentencePiece models may repeat a piece (llama.cpp keeps the last), so they are not checked.
+    private static func checkUnique(_ tokens: [String], _ types: [TokenType]) throws(TokenizerError) {
+        var first: [String: Int] = [:]
+        first.reserveCapacity(tokens.count)
+        for (id, text) in tokens.enumerated() where types[id] != .unused && types[id] != .undefined {
+            if let earlier = first.updateValue(id, forKey: text) { throw .duplicateToken(text: text, firstId: earlier, secondId: id) }
+        }
+    }
+
     /// Reads the vocabulary from GGUF metadata.
     public init(metadata: GGUFMetadata) throws(TokenizerError) {
         let reader = MetadataReader(metadata: metadata)
@@ -82,6 +96,7 @@ public struct Vocabulary: Sendable {
         tokens = try reader.strings("tokenizer.ggml.tokens")
         guard !tokens.isEmpty else { throw .emptyVocabulary }
         let n = tokens.count
+        guard n <= Self.maxTokens else { throw .vocabularyTooLarge(count: n, limit: Self.maxTokens) }
 
         var types: [TokenType]
         if let raw = try reader.optionalInts("tokenizer.ggml.token_type") {
@@ -97,6 +112,8 @@ public struct Vocabulary: Sendable {
             scores = Array(repeating: 0, count: n)
         }
 
+        if model == .byteLevelBPE { try Self.checkUnique(tokens, types) }
+
         preTokenizerName = try reader.optionalString("tokenizer.ggml.pre") ?? "default"
         switch model {
         case .byteLevelBPE:
@@ -111,6 +128,10 @@ public struct Vocabulary: Sendable {
                     throw .malformedMerge(index: i, merge: text)
                 }
                 merges.append((String(text[..<space]), String(text[utf8.index(after: space)...])))
+            }
+            let known = Set(tokens)
+            if let bad = merges.firstIndex(where: { !known.contains($0.left) || !known.contains($0.right) }) {
+                throw .mergeOfUnknownToken(index: bad, merge: texts[bad])
             }
             self.merges = merges
         case .sentencePiece:

@@ -71,6 +71,21 @@ import Tokenization
             == .wrongValueType(key: "tokenizer.chat_template", expected: "a string"))
     }
 
+    /// Metadata that parses but does not hang together: merges of symbols that are not tokens,
+    /// one text twice in a byte-level vocabulary (an unused slot may repeat), absurd sizes.
+    @Test func inconsistentVocabulariesAreRefused() throws {
+        #expect(try Self.error(Self.replacing("tokenizer.ggml.merges", with: TinyVocabularies.strings(["a b", "ab c"])))
+            == .mergeOfUnknownToken(index: 1, merge: "ab c"))
+        #expect(try Self.error(Self.replacing("tokenizer.ggml.tokens", with: TinyVocabularies.strings(["a", "b", "a", "<|im_end|>"])))
+            == .duplicateToken(text: "a", firstId: 0, secondId: 2))
+        var unusedRepeat = Self.replacing("tokenizer.ggml.tokens", with: TinyVocabularies.strings(["a", "b", "ab", "<|im_end|>", "<pad>", "<pad>"]))
+        unusedRepeat = unusedRepeat.filter { $0.0 != "tokenizer.ggml.token_type" } + [("tokenizer.ggml.token_type", TinyVocabularies.int32s([1, 1, 1, 3, 5, 5]))]
+        #expect(try Self.error(unusedRepeat) == nil)
+        let huge = TinyVocabularies.strings((0...(4 << 20)).map { "t\($0)" })
+        #expect(try Self.error(Self.replacing("tokenizer.ggml.tokens", with: huge).filter { $0.0 != "tokenizer.ggml.token_type" })
+            == .vocabularyTooLarge(count: (4 << 20) + 1, limit: 4 << 20))
+    }
+
     @Test func errorsDescribeThemselves() {
         #expect(TokenizerError.missingKey("tokenizer.ggml.tokens").description.contains("tokenizer.ggml.tokens"))
         #expect(TokenizerError.unsupportedModel("bert").description.contains("bert"))
