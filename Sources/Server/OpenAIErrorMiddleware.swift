@@ -15,3 +15,20 @@ struct OpenAIErrorMiddleware<Context: RequestContext>: RouterMiddleware {
         }
     }
 }
+
+/// 405 with an `Allow` header for a method a known path does not serve (the router alone
+/// answers 404 for any method it has no route for).
+struct MethodNotAllowedMiddleware<Context: RequestContext>: RouterMiddleware {
+    /// The methods of each path.
+    let allowed: [String: [HTTPRequest.Method]]
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        guard let methods = allowed[request.uri.path], !methods.contains(request.method) else {
+            return try await next(request, context)
+        }
+        let error = OpenAIError(status: .methodNotAllowed, message: "\(request.method) is not allowed on \(request.uri.path).")
+        var response = try error.response(from: request, context: context)
+        response.headers[.allow] = methods.map(\.rawValue).joined(separator: ", ")
+        return response
+    }
+}

@@ -61,6 +61,10 @@ public final class OpenAIServer: Service, Sendable {
         let router = Router(context: ServerRequestContext.self)
         router.add(middleware: LogRequestsMiddleware(.debug))
         router.add(middleware: OpenAIErrorMiddleware())
+        router.add(middleware: MethodNotAllowedMiddleware(allowed: [
+            "/v1/completions": [.post], "/v1/chat/completions": [.post], "/v1/models": [.get], "/v1/eplb/load": [.get],
+            "/health": [.get], "/metrics": [.get], "/openapi.json": [.get], "/tokenize": [.post], "/detokenize": [.post],
+        ]))
         if let apiKey = configuration.apiKey { router.add(middleware: APIKeyMiddleware(apiKey: apiKey)) }
         router.post("/v1/completions") { request, context in try await self.completions(request, context: context) }
         router.post("/v1/chat/completions") { request, context in try await self.chatCompletions(request, context: context) }
@@ -68,6 +72,10 @@ public final class OpenAIServer: Service, Sendable {
         router.get("/v1/eplb/load") { _, _ in try self.expertLoad() }
         router.get("/health") { _, _ in self.health() }
         router.get("/metrics") { _, _ in self.prometheusMetrics() }
+        router.get("/openapi.json") { _, _ in
+            Self.json(OpenAPIDocument.make(servedModelName: self.configuration.servedModelName, vocabSize: self.tokenizer.vocabSize,
+                                           maxModelLength: self.maxModelLength), status: .ok)
+        }
         router.post("/tokenize") { request, _ in try await self.tokenize(request) }
         router.post("/detokenize") { request, _ in try await self.detokenize(request) }
         return router

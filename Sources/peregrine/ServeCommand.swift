@@ -12,7 +12,8 @@ struct ServeCommand: AsyncParsableCommand {
         commandName: "serve", abstract: "Serve the model over an OpenAI-compatible HTTP API.",
         discussion: """
             Routes: POST /v1/completions and POST /v1/chat/completions (set "stream": true for server-sent events), \
-            GET /v1/models, GET /health, POST /tokenize, POST /detokenize, GET /metrics (Prometheus) and, for MoE models, \
+            GET /v1/models, GET /health, POST /tokenize, POST /detokenize, GET /metrics (Prometheus), GET /openapi.json \
+            (OpenAPI 3.1) and, for MoE models, \
             GET /v1/eplb/load (the router's load, for `peregrine eplb --load`).
 
             SIGINT or SIGTERM stops accepting requests, gives running ones --shutdown-timeout seconds and aborts the rest.
