@@ -1,5 +1,6 @@
 import Foundation
 import Hummingbird
+import NIOCore
 
 /// Reads a request body (up to a size limit) and decodes it, turning every failure into the
 /// OpenAI error a client can act on: 413 for a body too large, 400 naming the field for bad
@@ -13,6 +14,9 @@ enum JSONRequestBody {
         do {
             buffer = try await request.collectBody(upTo: limit)
         } catch let error as HTTPError where error.status == .contentTooLarge {
+            throw .bodyTooLarge(limit: limit)
+        } catch is NIOTooManyBytesError {
+            // A chunked body (no Content-Length to check first) that outgrew the limit.
             throw .bodyTooLarge(limit: limit)
         } catch {
             throw .invalidRequest("Could not read the request body: \(error)")

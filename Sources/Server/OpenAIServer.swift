@@ -31,6 +31,8 @@ public final class OpenAIServer: Service, Sendable {
     let chatTemplate: ChatTemplate
     let maxModelLength: Int
     let tracker: RequestTracker
+    /// Connections open, against ``ServerConfiguration/maxConnections``.
+    let connectionLimits: ConnectionLimits
     let logger: Logger
     let created = Int(Date().timeIntervalSince1970)
     private let onServerRunning: @Sendable (_ port: Int) async -> Void
@@ -54,6 +56,8 @@ public final class OpenAIServer: Service, Sendable {
         }
         metrics = ServerMetrics(modelName: configuration.servedModelName)
         tracker = RequestTracker(limit: configuration.maxSequencesInFlight)
+        connectionLimits = ConnectionLimits(maxConnections: configuration.maxConnections,
+                                            requestHeadTimeout: .nanoseconds(configuration.requestHeadTimeout.nanoseconds))
     }
 
     /// The routes with their middleware (errors as OpenAI error objects, API key on `/v1`).
@@ -86,7 +90,8 @@ public final class OpenAIServer: Service, Sendable {
     public func makeApplication(onServerRunning: @escaping @Sendable (_ port: Int) async -> Void = { _ in })
         -> some ApplicationProtocol
     {
-        Application(router: makeRouter(), server: .http1(configuration: .init(additionalChannelHandlers: [DisconnectWatcher()])),
+        let limits = connectionLimits
+        return Application(router: makeRouter(), server: .http1(configuration: .init(additionalChannelHandlers: [ConnectionGuard(limits: limits), DisconnectWatcher()])),
                     configuration: .init(address: .hostname(configuration.host, port: configuration.port),
                                          serverName: "peregrine"),
                     onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? 0) }, logger: logger)

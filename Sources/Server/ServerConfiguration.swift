@@ -23,6 +23,11 @@ public struct ServerConfiguration: Sendable {
     public var chatTemplate: String?
     /// On SIGINT/SIGTERM, how long running requests may take to finish before they are aborted.
     public var shutdownGracePeriod: Duration = .seconds(10)
+    /// Most connections open at once; a request on one more gets 503 and the connection closes.
+    public var maxConnections = 1024
+    /// Time a connection has to deliver the whole head of a request, from its opening or the end
+    /// of its previous response (closes slow-header and idle keep-alive connections).
+    public var requestHeadTimeout: Duration = .seconds(10)
 
     public init(host: String = "127.0.0.1", port: Int = 8000, apiKey: String? = nil, servedModelName: String = "peregrine",
                 maxRequestBodySize: Int = 4 << 20, maxNumSeqs: Int = 64, maxWaitingRequests: Int = 256, maxN: Int = 16,

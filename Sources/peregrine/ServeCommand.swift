@@ -45,6 +45,12 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Seconds running requests get to finish on SIGINT/SIGTERM before they are aborted.")
     var shutdownTimeout = 10.0
 
+    @Option(help: "Most connections open at once; a request on one more is answered 503.")
+    var maxConnections = 1024
+
+    @Option(help: "Seconds a connection has to send the whole head of a request, from opening or the end of its previous response (closes slow-header and idle connections; like vLLM's --timeout-keep-alive).")
+    var timeoutKeepAlive = 10.0
+
     @Option(help: "Log level: trace, debug, info, notice, warning, error or critical.")
     var logLevel = "info"
 
@@ -53,6 +59,8 @@ struct ServeCommand: AsyncParsableCommand {
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("unknown --log-level '\(logLevel)'") }
         guard maxWaitingRequests >= 0 else { throw ValidationError("--max-waiting-requests must be ≥ 0") }
         guard shutdownTimeout >= 0 else { throw ValidationError("--shutdown-timeout must be ≥ 0") }
+        guard maxConnections > 0 else { throw ValidationError("--max-connections must be positive") }
+        guard timeoutKeepAlive > 0 else { throw ValidationError("--timeout-keep-alive must be positive") }
     }
 
     func run() async throws {
@@ -74,11 +82,13 @@ struct ServeCommand: AsyncParsableCommand {
         logger.info("Loaded \(name) in \(String(format: "%.2f", loaded.seconds)) s; max model length \(llm.maxModelLength), KV blocks \(llm.stats.numKVBlocks)")
         let engine = AsyncLLMEngine(engine: llm)
         defer { engine.shutdown() }
-        let configuration = ServerConfiguration(
+        var configuration = ServerConfiguration(
             host: host, port: port, apiKey: apiKey ?? ProcessInfo.processInfo.environment["PEREGRINE_API_KEY"],
             servedModelName: servedModelName ?? modelOptions.model ?? ModelRegistry.defaultModel.name,
             maxNumSeqs: config.scheduler.maxNumSeqs, maxWaitingRequests: maxWaitingRequests, chatTemplate: template,
             shutdownGracePeriod: .milliseconds(Int64(shutdownTimeout * 1000)))
+        configuration.maxConnections = maxConnections
+        configuration.requestHeadTimeout = .milliseconds(Int64(timeoutKeepAlive * 1000))
         let server: OpenAIServer
         do {
             server = try OpenAIServer(engine: engine, configuration: configuration, logger: logger)

@@ -30,6 +30,28 @@ final class RawHTTPConnection: @unchecked Sendable {
         _ = request.withCString { send(fd, $0, strlen($0), 0) }
     }
 
+    /// Sends bytes as they are.
+    func write(raw text: String) {
+        _ = text.withCString { Glibc.send(fd, $0, strlen($0), Int32(MSG_NOSIGNAL)) }
+    }
+
+    /// Whether the server closes the connection within `seconds` (reading and dropping whatever
+    /// it sends before).
+    func closedByPeer(within seconds: Int) async -> Bool {
+        var timeout = timeval(tv_sec: seconds, tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        return await withCheckedContinuation { continuation in
+            Thread {
+                var buffer = [UInt8](repeating: 0, count: 4096)
+                while true {
+                    let n = recv(self.fd, &buffer, buffer.count, 0)
+                    if n == 0 { return continuation.resume(returning: true) }
+                    if n < 0 { return continuation.resume(returning: errno == ECONNRESET) }
+                }
+            }.start()
+        }
+    }
+
     /// Reads until `marker` arrives or the peer closes.
     func read(until marker: String) async -> String {
         await receive { String(decoding: $0, as: UTF8.self).contains(marker) }
