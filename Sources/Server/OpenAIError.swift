@@ -51,6 +51,12 @@ public struct OpenAIError: Error, HTTPResponseError, Sendable, Equatable, Custom
         OpenAIError(status: .contentTooLarge, message: "The request body is larger than \(limit) bytes.", code: "request_too_large")
     }
 
+    /// 408: the request ran past `--request-timeout` and was aborted.
+    static func requestTimeout(seconds: Double) -> OpenAIError {
+        OpenAIError(status: .requestTimeout, message: "The request ran longer than the server's limit of \(seconds) s and was aborted.",
+                    type: "server_error", code: "request_timeout")
+    }
+
     /// 503: the waiting queue is full, or the server is shutting down.
     static func overloaded(_ message: String) -> OpenAIError {
         OpenAIError(status: .serviceUnavailable, message: message, type: "server_error", code: "server_overloaded")

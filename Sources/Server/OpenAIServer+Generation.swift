@@ -30,17 +30,29 @@ extension OpenAIServer {
     /// Runs `operation`, cancelling it when the client goes away first (so its requests are
     /// aborted and their KV blocks freed at once). Otherwise the connection stays open for the
     /// client's next request.
+    /// With `--request-timeout`, a run still going at the deadline is cancelled the same way and
+    /// answered with ``OpenAIError/requestTimeout(seconds:)``.
     func cancellingOnDisconnect<T: Sendable>(_ context: ServerRequestContext, _ operation: () async throws -> T) async throws -> T {
-        guard let watcher = await context.disconnectWatcher else { return try await operation() }
+        let watcher = await context.disconnectWatcher
+        let timeout = configuration.requestTimeout
+        if watcher == nil && timeout == nil { return try await operation() }
         return try await withoutActuallyEscaping(operation) { operation in
             let (disconnected, signal) = AsyncStream<Void>.makeStream()
-            let key = watcher.onDisconnect { signal.finish() }
-            defer { watcher.remove(key) }
+            let key = watcher?.onDisconnect { signal.finish() }
+            defer { watcher?.remove(key) }
             let work = UncheckedSendable(operation)
             return try await withThrowingTaskGroup(of: T?.self) { group in
-                group.addTask {
-                    for await _ in disconnected {}
-                    return nil
+                if watcher != nil {
+                    group.addTask {
+                        for await _ in disconnected {}
+                        return nil
+                    }
+                }
+                if let timeout {
+                    group.addTask {
+                        try await Task.sleep(for: timeout)
+                        throw OpenAIError.requestTimeout(seconds: Double(timeout.components.seconds) + Double(timeout.components.attoseconds) / 1e18)
+                    }
                 }
                 group.addTask { try await work.value() }
                 defer { group.cancelAll() }
@@ -57,23 +69,29 @@ extension OpenAIServer {
     }
 
     /// A streaming answer: `produce` writes the events; an engine error ends the stream with an
-    /// error event; a disconnect aborts the run.
+    /// error event; a disconnect aborts the run; past `--request-timeout` the stream ends with a
+    /// `request_timeout` error event.
     func eventStreamResponse(_ context: ServerRequestContext, run: GenerationRun,
                              _ produce: @escaping @Sendable (inout any ResponseBodyWriter) async throws -> Void) -> Response {
         Response(status: .ok, headers: ServerSentEvents.headers, body: ResponseBody { writer in
             defer { run.cancel() }
-            try await self.cancellingOnDisconnect(context) {
-                do {
-                    try await produce(&writer)
-                } catch is CancellationError {
-                    throw CancellationError()
-                } catch let error as OpenAIError {
-                    try await writer.write(ServerSentEvents.event(error.json))
-                } catch {
-                    self.logger.warning("stream \(run.id) failed: \(error)")
-                    try await writer.write(ServerSentEvents.event(OpenAIError(status: .internalServerError, message: "\(error)",
-                                                                              type: "server_error").json))
+            do {
+                try await self.cancellingOnDisconnect(context) {
+                    do {
+                        try await produce(&writer)
+                    } catch is CancellationError {
+                        throw CancellationError()
+                    } catch let error as OpenAIError {
+                        try await writer.write(ServerSentEvents.event(error.json))
+                    } catch {
+                        self.logger.warning("stream \(run.id) failed: \(error)")
+                        try await writer.write(ServerSentEvents.event(OpenAIError(status: .internalServerError, message: "\(error)",
+                                                                                  type: "server_error").json))
+                    }
+                    try await writer.write(ServerSentEvents.done)
                 }
+            } catch let error as OpenAIError {
+                try await writer.write(ServerSentEvents.event(error.json))
                 try await writer.write(ServerSentEvents.done)
             }
             try await writer.finish(nil)

@@ -23,11 +23,11 @@ enum OpenAPIDocument {
             ("/v1/completions", ["post": operation(
                 "createCompletion", "Text completion of one or more prompts (set stream for server-sent events).",
                 request: "CompletionRequest", ok: okBody("Completion", stream: "CompletionChunk"), secured: true,
-                errors: [400, 401, 404, 413, 503])]),
+                errors: [400, 401, 404, 408, 413, 503])]),
             ("/v1/chat/completions", ["post": operation(
                 "createChatCompletion", "Chat completion with the model's chat template (set stream for server-sent events).",
                 request: "ChatCompletionRequest", ok: okBody("ChatCompletion", stream: "ChatCompletionChunk"), secured: true,
-                errors: [400, 401, 404, 413, 503])]),
+                errors: [400, 401, 404, 408, 413, 503])]),
             ("/v1/models", ["get": operation("listModels", "The served model.", ok: okBody("ModelList"), secured: true, errors: [401])]),
             ("/v1/eplb/load", ["get": operation(
                 "getExpertLoad", "Tokens routed to each expert of each MoE layer over the recording window (`peregrine eplb --load` reads it).",
@@ -64,7 +64,7 @@ enum OpenAPIDocument {
 
     private static let errorDescriptions: [Int: String] = [
         400: "Invalid request (the field at fault in error.param)", 401: "Missing or wrong API key",
-        404: "Unknown model, or no such resource", 413: "Body too large",
+        404: "Unknown model, or no such resource", 408: "Ran past the server's --request-timeout", 413: "Body too large",
         503: "Too many requests waiting, or shutting down",
     ]
 

@@ -23,6 +23,9 @@ public struct ServerConfiguration: Sendable {
     public var chatTemplate: String?
     /// On SIGINT/SIGTERM, how long running requests may take to finish before they are aborted.
     public var shutdownGracePeriod: Duration = .seconds(10)
+    /// Longest a completion request may run; past it, it is aborted (408, or an error event
+    /// ending the stream). Nil: no limit.
+    public var requestTimeout: Duration?
     /// Most connections open at once; a request on one more gets 503 and the connection closes.
     public var maxConnections = 1024
     /// Time a connection has to deliver the whole head of a request, from its opening or the end

@@ -45,6 +45,9 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Seconds running requests get to finish on SIGINT/SIGTERM before they are aborted.")
     var shutdownTimeout = 10.0
 
+    @Option(help: "Seconds a completion may run before it is aborted (408, or an error event ending the stream); default: no limit.")
+    var requestTimeout: Double?
+
     @Option(help: "Most connections open at once; a request on one more is answered 503.")
     var maxConnections = 1024
 
@@ -59,6 +62,7 @@ struct ServeCommand: AsyncParsableCommand {
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("unknown --log-level '\(logLevel)'") }
         guard maxWaitingRequests >= 0 else { throw ValidationError("--max-waiting-requests must be ≥ 0") }
         guard shutdownTimeout >= 0 else { throw ValidationError("--shutdown-timeout must be ≥ 0") }
+        if let requestTimeout, requestTimeout <= 0 { throw ValidationError("--request-timeout must be positive") }
         guard maxConnections > 0 else { throw ValidationError("--max-connections must be positive") }
         guard timeoutKeepAlive > 0 else { throw ValidationError("--timeout-keep-alive must be positive") }
     }
@@ -88,6 +92,7 @@ struct ServeCommand: AsyncParsableCommand {
             maxNumSeqs: config.scheduler.maxNumSeqs, maxWaitingRequests: maxWaitingRequests, chatTemplate: template,
             shutdownGracePeriod: .milliseconds(Int64(shutdownTimeout * 1000)))
         configuration.maxConnections = maxConnections
+        configuration.requestTimeout = requestTimeout.map { .milliseconds(Int64($0 * 1000)) }
         configuration.requestHeadTimeout = .milliseconds(Int64(timeoutKeepAlive * 1000))
         let server: OpenAIServer
         do {

@@ -78,4 +78,26 @@ import Testing
             connection.close()
         }
     }
+
+    /// A completion past --request-timeout is aborted: 408 when collected, an error event then
+    /// [DONE] when streamed; its blocks are freed either way.
+    @Test(arguments: [false, true])
+    func requestsPastTheDeadlineAreAborted(streaming: Bool) async throws {
+        let server = try TestServer.make(TestServer.configuration { $0.requestTimeout = .milliseconds(300) }, file: TestServer.slowFile,
+                                         blocks: 1100)
+        try await TestServer.withServer(server) { client in
+            let body = #"{"prompt": "ABCD", "max_tokens": 4000, "ignore_eos": true, "stream": \#(streaming)}"#
+            let r = try await client.post("/v1/completions", body)
+            if streaming {
+                #expect(r.status == .ok)
+                #expect(r.text.contains("\"code\":\"request_timeout\"") && r.text.hasSuffix("data: [DONE]\n\n"), "\(r.text.suffix(300))")
+            } else {
+                #expect(r.status == .requestTimeout)
+                #expect(r.error.code == "request_timeout")
+            }
+            let stats = await TestServer.waitUntilIdle(server)
+            #expect(stats.kvCacheUsage == 0 && stats.numRunning == 0)
+            #expect(stats.generationTokens < 4000)
+        }
+    }
 }
