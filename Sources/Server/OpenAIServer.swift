@@ -67,7 +67,7 @@ public final class OpenAIServer: Service, Sendable {
         router.add(middleware: OpenAIErrorMiddleware())
         router.add(middleware: MethodNotAllowedMiddleware(allowed: [
             "/v1/completions": [.post], "/v1/chat/completions": [.post], "/v1/models": [.get], "/v1/eplb/load": [.get],
-            "/health": [.get], "/metrics": [.get], "/openapi.json": [.get], "/tokenize": [.post], "/detokenize": [.post],
+            "/": [.get], "/health": [.get], "/metrics": [.get], "/openapi.json": [.get], "/tokenize": [.post], "/detokenize": [.post],
         ]))
         if let apiKey = configuration.apiKey { router.add(middleware: APIKeyMiddleware(apiKey: apiKey)) }
         router.post("/v1/completions") { request, context in try await self.completions(request, context: context) }
@@ -75,6 +75,7 @@ public final class OpenAIServer: Service, Sendable {
         router.get("/v1/models") { _, _ in self.models() }
         router.get("/v1/eplb/load") { _, _ in try self.expertLoad() }
         router.get("/health") { _, _ in self.health() }
+        router.get("/") { _, _ in ChatPage.response() }
         router.get("/metrics") { _, _ in self.prometheusMetrics() }
         router.get("/openapi.json") { _, _ in
             Self.json(OpenAPIDocument.make(servedModelName: self.configuration.servedModelName, vocabSize: self.tokenizer.vocabSize,

@@ -36,6 +36,8 @@ enum OpenAPIDocument {
                                              request: "TokenizeRequest", ok: okBody("TokenizeResponse"), errors: [400, 404, 413])]),
             ("/detokenize", ["post": operation("detokenize", "The text of token ids.",
                                                request: "DetokenizeRequest", ok: okBody("DetokenizeResponse"), errors: [400, 404, 413])]),
+            ("/", ["get": operation("chatPage", "The chat page (HTML, self-contained).",
+                                    ok: ["description": "HTML", "content": ["text/html": ["schema": ["type": "string"]]]])]),
             ("/health", ["get": operation("health", "200 while serving, 503 while shutting down.", ok: okBody("Health"), errors: [503],
                                           errorSchema: "Health")]),
             ("/metrics", ["get": operation("metrics", "Prometheus metrics (vLLM's names, prefix peregrine:).",

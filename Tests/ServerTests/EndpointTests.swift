@@ -67,4 +67,15 @@ import Testing
             #expect(r.error.message != nil && r.error.type == "invalid_request_error")
         }
     }
+
+    /// The chat page is one self-contained document: no script, style or font from elsewhere.
+    @Test func chatPageIsSelfContained() async throws {
+        try await TestServer.withServer(try TestServer.make()) { client in
+            let r = try await client.execute(uri: "/", method: .get)
+            #expect(r.status == .ok)
+            #expect(r.headers[.contentType]?.hasPrefix("text/html") == true)
+            #expect(r.text.contains("id=\"messages\"") && r.text.contains("/v1/chat/completions"))
+            #expect(!r.text.contains("http://") && !r.text.contains("https://") && !r.text.contains("innerHTML"))
+        }
+    }
 }
