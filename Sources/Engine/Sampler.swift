@@ -133,7 +133,10 @@ public struct Sampler: Sendable {
 
     @inline(__always)
     static func bucket(of logWeight: Float, width: Float, count: Int) -> Int {
-        min(count - 1, Int(-logWeight / width))
+        let x = -logWeight / width
+        // NaN and infinite weights (from NaN or infinite logits) must not reach Int(_:), which traps.
+        guard x < Float(count - 1) else { return count - 1 }
+        return x > 0 ? Int(x) : 0
     }
 
     /// Draws from softmax(logits / temperature) over the whole vocabulary in two linear passes

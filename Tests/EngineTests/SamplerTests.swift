@@ -24,6 +24,21 @@ struct SamplerTests {
         #expect(frequencies(row, SamplingParams(temperature: 5, topK: 1), draws: 10) == [1: 1])
     }
 
+    /// Logits from NaN or infinite weights (a broken or hostile file) never crash sampling, under
+    /// any combination of settings: every draw is a token id (top-p alone once trapped on them).
+    @Test func nonFiniteLogitsNeverCrash() {
+        let rows: [[Float]] = [[.nan, .nan, .nan, .nan], [1, .nan, 2, .infinity], [-.infinity, -.infinity, 0, 1],
+                               [.infinity, .infinity, -.infinity, .nan], Array(repeating: -.infinity, count: 70) + [.nan]]
+        let settings = [SamplingParams(temperature: 0), SamplingParams(temperature: 1), SamplingParams(temperature: 0.7, topP: 0.9),
+                        SamplingParams(temperature: 1, minP: 0.1), SamplingParams(temperature: 1, topK: 2),
+                        SamplingParams(temperature: 1, topK: 3, topP: 0.5, minP: 0.05)]
+        for row in rows {
+            for params in settings {
+                for token in frequencies(row, params, draws: 50).keys { #expect((0..<row.count).contains(token), "\(row) \(params)") }
+            }
+        }
+    }
+
     @Test func temperatureOneFollowsTheSoftmax() {
         let f = frequencies(logits, SamplingParams(temperature: 1))
         for (i, p) in probs.enumerated() { #expect(abs(f[i, default: 0] - Double(p)) < 0.015) }
