@@ -1,4 +1,5 @@
 import Hummingbird
+import Synchronization
 
 /// Turns every error a route throws (including the router's own 404 and 405) into OpenAI's error
 /// object with the matching status.
@@ -17,13 +18,25 @@ struct OpenAIErrorMiddleware<Context: RequestContext>: RouterMiddleware {
 }
 
 /// 405 with an `Allow` header for a method a known path does not serve (the router alone
-/// answers 404 for any method it has no route for).
+/// answers 404 for any method it has no route for). The paths and methods are the router's own,
+/// filled in once its routes are added.
 struct MethodNotAllowedMiddleware<Context: RequestContext>: RouterMiddleware {
-    /// The methods of each path.
-    let allowed: [String: [HTTPRequest.Method]]
+    final class Routes: Sendable {
+        private let methods = Mutex<[String: [HTTPRequest.Method]]>([:])
+
+        func set(_ routes: [Router<Context>.RouteDescription]) {
+            methods.withLock { table in
+                for route in routes { table[route.path.description, default: []].append(route.method) }
+            }
+        }
+
+        func allowed(_ path: String) -> [HTTPRequest.Method]? { methods.withLock { $0[path] } }
+    }
+
+    let routes: Routes
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
-        guard let methods = allowed[request.uri.path], !methods.contains(request.method) else {
+        guard let methods = routes.allowed(request.uri.path), !methods.contains(request.method) else {
             return try await next(request, context)
         }
         let error = OpenAIError(status: .methodNotAllowed, message: "\(request.method) is not allowed on \(request.uri.path).")

@@ -65,10 +65,8 @@ public final class OpenAIServer: Service, Sendable {
         let router = Router(context: ServerRequestContext.self)
         router.add(middleware: LogRequestsMiddleware(.debug))
         router.add(middleware: OpenAIErrorMiddleware())
-        router.add(middleware: MethodNotAllowedMiddleware(allowed: [
-            "/v1/completions": [.post], "/v1/chat/completions": [.post], "/v1/models": [.get], "/v1/eplb/load": [.get],
-            "/": [.get], "/health": [.get], "/metrics": [.get], "/openapi.json": [.get], "/tokenize": [.post], "/detokenize": [.post],
-        ]))
+        let routes = MethodNotAllowedMiddleware<ServerRequestContext>.Routes()
+        router.add(middleware: MethodNotAllowedMiddleware(routes: routes))
         if let apiKey = configuration.apiKey { router.add(middleware: APIKeyMiddleware(apiKey: apiKey)) }
         router.post("/v1/completions") { request, context in try await self.completions(request, context: context) }
         router.post("/v1/chat/completions") { request, context in try await self.chatCompletions(request, context: context) }
@@ -83,6 +81,7 @@ public final class OpenAIServer: Service, Sendable {
         }
         router.post("/tokenize") { request, _ in try await self.tokenize(request) }
         router.post("/detokenize") { request, _ in try await self.detokenize(request) }
+        routes.set(router.routes)
         return router
     }
 

@@ -12,9 +12,11 @@ import Testing
         try await TestServer.withServer(server) { client in
             let r = try await client.execute(uri: "/openapi.json", method: .get)
             #expect(r.status == .ok)
-            // A known path with a method it does not serve: 405 and the methods it does.
-            let wrong = try await client.execute(uri: "/v1/completions", method: .get)
-            #expect(wrong.status == .methodNotAllowed && wrong.headers[.allow] == "POST")
+            // Every served path, called with a method it does not serve: 405 and the methods it does.
+            for (method, path) in routes {
+                let wrong = try await client.execute(uri: path, method: method == "get" ? .delete : .get)
+                #expect(wrong.status == .methodNotAllowed && wrong.headers[.allow] == method.uppercased(), "\(path)")
+            }
             let document = try #require(try JSONSerialization.jsonObject(with: Data(r.text.utf8)) as? [String: Any])
             #expect(document["openapi"] as? String == "3.1.0")
             let paths = try #require(document["paths"] as? [String: [String: Any]])
