@@ -22,8 +22,8 @@ public final class ExpertProducts: ParallelLoop, @unchecked Sendable {
         var lo: Int32 = 0, hi: Int32 = 0
     }
 
-    private var entries = ScratchArray<Entry>()
-    private var items = ScratchArray<Item>()
+    private var entries = ScratchBuffer<Entry>()
+    private var items = ScratchBuffer<Item>()
     private var count = 0, itemCount = 0
 
     public init() {}
@@ -78,28 +78,6 @@ public final class ExpertProducts: ParallelLoop, @unchecked Sendable {
         pg_gemm_q_x8(e.wtype, e.packed, Int64(e.columns), Int64(item.lo) * 8, Int64(item.hi) * 8, e.x, Int64(e.tokens),
                      e.output, Int64(e.rows))
     }
-}
-
-/// A growable buffer of plain values that keeps its contents when it grows; its owner frees it.
-struct ScratchArray<Element> {
-    private var pointer = UnsafeMutablePointer<Element>.allocate(capacity: 1)
-    private var capacity = 1
-
-    subscript(i: Int) -> Element {
-        get { pointer[i] }
-        nonmutating set { pointer[i] = newValue }
-    }
-
-    mutating func reserveKeeping(_ n: Int) {
-        if n <= capacity { return }
-        let bigger = UnsafeMutablePointer<Element>.allocate(capacity: max(n, 2 * capacity))
-        bigger.moveInitialize(from: pointer, count: capacity)
-        pointer.deallocate()
-        pointer = bigger
-        capacity = max(n, 2 * capacity)
-    }
-
-    func free() { pointer.deallocate() }
 }
 
 /// Quantizes `tokens` rows of `columns` floats to 8-bit blocks of 32, `columns / 32` per row.

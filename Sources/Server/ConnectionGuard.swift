@@ -109,4 +109,6 @@ extension Duration {
         let (seconds, attoseconds) = components
         return seconds * 1_000_000_000 + attoseconds / 1_000_000_000
     }
+
+    var seconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
 }

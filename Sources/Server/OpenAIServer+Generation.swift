@@ -51,7 +51,7 @@ extension OpenAIServer {
                 if let timeout {
                     group.addTask {
                         try await Task.sleep(for: timeout)
-                        throw OpenAIError.requestTimeout(seconds: Double(timeout.components.seconds) + Double(timeout.components.attoseconds) / 1e18)
+                        throw OpenAIError.requestTimeout(seconds: timeout.seconds)
                     }
                 }
                 group.addTask { try await work.value() }

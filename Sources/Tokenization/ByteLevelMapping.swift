@@ -4,7 +4,7 @@
 /// printable Latin-1 bytes stand for themselves and the other 68 bytes (controls, space, DEL,
 /// and a few Latin-1 gaps) are moved to U+0100 and up, in byte order. So the space byte 0x20 is
 /// `Ġ` (U+0120) and newline 0x0A is `Ċ` (U+010A).
-enum ByteLevelMapping {
+public enum ByteLevelMapping {
     /// The character standing for each byte.
     static let byteToScalar: [Unicode.Scalar] = {
         var table = [Unicode.Scalar](repeating: "\0", count: 256)
@@ -22,6 +22,9 @@ enum ByteLevelMapping {
     }()
 
     /// The byte a mapped character stands for, or `nil` for characters outside the map.
+    /// The character GPT-2's byte map puts for `byte` (how byte-level vocabularies spell it).
+    public static func scalar(for byte: UInt8) -> Unicode.Scalar { byteToScalar[Int(byte)] }
+
     static func byte(for scalar: Unicode.Scalar) -> UInt8? {
         let v = scalar.value
         switch v {

@@ -1,5 +1,6 @@
+import EPLB
 import GGUF
-import Kernels
+import Tokenization
 
 /// A mixture-of-experts GGUF file of realistic shape with random weights, in llama.cpp's layout,
 /// for benchmarks and EPLB on skewed routing (no such model is small enough to fetch here).
@@ -28,7 +29,7 @@ struct SyntheticMoEModel {
     static let types: [GGMLType] = [.q4_1, .q5_0, .q8_0, .q4_K]
 
     func write() -> [UInt8] {
-        var rng = SplitMix(seed: seed)
+        var rng = SplitMix64(seed: seed)
         var w = GGUFWriter()
         let a = architecture == "mixtral" ? "llama" : architecture
         w.set("general.architecture", .string(a))
@@ -60,7 +61,7 @@ struct SyntheticMoEModel {
             }
             if a == "qwen2moe" {
                 for (name, n) in [("attn_q.bias", q), ("attn_k.bias", kv), ("attn_v.bias", kv)] {
-                    w.add(.init(name: p + name, shape: [n], floats: (0..<n).map { _ in Float(rng.unit() - 0.5) * 0.2 }))
+                    w.add(.init(name: p + name, shape: [n], floats: (0..<n).map { _ in Float(rng.nextUnit() - 0.5) * 0.2 }))
                 }
             }
             w.add(norm(p + "ffn_norm.weight", hidden, &rng))
@@ -71,7 +72,7 @@ struct SyntheticMoEModel {
             if a == "qwen2moe" {
                 let s = sharedExpertFeedForward
                 w.add(.init(name: p + "ffn_gate_inp_shexp.weight", shape: [hidden],
-                            floats: (0..<hidden).map { _ in Float(rng.unit() - 0.5) / Float(hidden).squareRoot() }))
+                            floats: (0..<hidden).map { _ in Float(rng.nextUnit() - 0.5) / Float(hidden).squareRoot() }))
                 w.add(matrix(p + "ffn_gate_shexp.weight", [hidden, s], type, &rng))
                 w.add(matrix(p + "ffn_up_shexp.weight", [hidden, s], type, &rng))
                 w.add(matrix(p + "ffn_down_shexp.weight", [s, hidden], type, &rng))
@@ -84,7 +85,7 @@ struct SyntheticMoEModel {
     /// 256 byte tokens (GPT-2's byte map, no merges) and `<|endoftext|>` as EOS: any text
     /// tokenizes, and llama.cpp loads it as a `gpt2` vocabulary.
     static func addByteVocabulary(to w: inout GGUFWriter) {
-        var tokens: [GGUFValue] = (0..<256).map { .string(String(Character(byteLevelCharacter(UInt8($0))))) }
+        var tokens: [GGUFValue] = (0..<256).map { .string(String(Character(ByteLevelMapping.scalar(for: UInt8($0))))) }
         tokens.append(.string("<|endoftext|>"))
         w.set("tokenizer.ggml.model", .string("gpt2"))
         w.set("tokenizer.ggml.pre", .string("default"))
@@ -96,34 +97,23 @@ struct SyntheticMoEModel {
         w.set("tokenizer.ggml.add_bos_token", .bool(false))
     }
 
-    /// GPT-2's printable stand-in for a byte.
-    static func byteLevelCharacter(_ byte: UInt8) -> Unicode.Scalar {
-        let b = Int(byte)
-        if (0x21...0x7E).contains(b) || (0xA1...0xAC).contains(b) || (0xAE...0xFF).contains(b) { return Unicode.Scalar(byte) }
-        var next: UInt32 = 256
-        for other in 0..<b where !((0x21...0x7E).contains(other) || (0xA1...0xAC).contains(other) || (0xAE...0xFF).contains(other)) {
-            next += 1
-        }
-        return Unicode.Scalar(next)!
-    }
-
-    private func norm(_ name: String, _ n: Int, _ rng: inout SplitMix) -> GGUFWriter.Tensor {
-        .init(name: name, shape: [n], floats: (0..<n).map { _ in Float(0.9 + 0.2 * rng.unit()) })
+    private func norm(_ name: String, _ n: Int, _ rng: inout SplitMix64) -> GGUFWriter.Tensor {
+        .init(name: name, shape: [n], floats: (0..<n).map { _ in Float(0.9 + 0.2 * rng.nextUnit()) })
     }
 
     /// F32 router rows; hot experts' rows scaled up by 1 + skew / (rank + 1).
-    private func router(_ name: String, hot: [Int], _ rng: inout SplitMix) -> GGUFWriter.Tensor {
+    private func router(_ name: String, hot: [Int], _ rng: inout SplitMix64) -> GGUFWriter.Tensor {
         let spread = 1.7 / Float(hidden).squareRoot()
         var values = [Float](repeating: 0, count: experts * hidden)
         for (rank, e) in hot.enumerated() {
             let scale = Float(1 + routerSkew / Double(rank + 1))
-            for i in 0..<hidden { values[e * hidden + i] = (Float(rng.unit()) * 2 - 1) * spread * scale }
+            for i in 0..<hidden { values[e * hidden + i] = (Float(rng.nextUnit()) * 2 - 1) * spread * scale }
         }
         return .init(name: name, shape: [hidden, experts], floats: values)
     }
 
     /// Random blocks of `type` for a tensor of `shape` (GGUF order: row length first).
-    private func matrix(_ name: String, _ shape: [Int], _ type: GGMLType, _ rng: inout SplitMix) -> GGUFWriter.Tensor {
+    private func matrix(_ name: String, _ shape: [Int], _ type: GGMLType, _ rng: inout SplitMix64) -> GGUFWriter.Tensor {
         let count = shape.reduce(1, *), blocks = count / type.blockSize, a = 1.7 / Float(shape[0]).squareRoot()
         var bytes = [UInt8](repeating: 0, count: blocks * type.blockBytes)
         bytes.withUnsafeMutableBytes { raw in
@@ -144,22 +134,8 @@ struct SyntheticMoEModel {
     }
 }
 
-/// SplitMix64: a small, seedable generator.
-struct SplitMix: RandomNumberGenerator {
-    private var state: UInt64
-    init(seed: UInt64) { state = seed }
-
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-
-    /// Uniform in [0, 1).
-    mutating func unit() -> Double { Double(next() >> 11) / Double(1 << 53) }
-
+extension SplitMix64 {
+    /// Fills `count` bytes at `p` with random bytes.
     mutating func fill(_ p: UnsafeMutableRawPointer, count: Int) {
         var i = 0
         while i + 8 <= count {

@@ -10,12 +10,7 @@ import Tokenization
 /// EPLB inside the engine on a tiny MoE model: the router's counts reach the recorder, placements
 /// change every few steps, and no request's greedy output changes.
 @Suite(.serialized) struct ExpertLoadBalancingTests {
-    static let file: GGUFFile = {
-        var spec = TinyModel(architecture: "qwen2moe", contextLength: 4096, matrixType: .q4_1, seed: 41)
-        spec.experts = 8
-        spec.expertsUsed = 2
-        return try! GGUFFile(bytes: spec.write())
-    }()
+    static let file = try! GGUFFile(bytes: TinyEngine.moe("qwen2moe", .q4_1, seed: 41).write())
 
     static func engine(eplb: EPLBConfig?) throws -> LLMEngine {
         let model = try ModelArchitectures.load(file: file, pool: TinyEngine.pool)

@@ -29,10 +29,7 @@ enum TinyEngine {
 
     /// A tiny MoE model: 8 experts, top 2 (qwen2moe adds its shared expert).
     static func moe(_ architecture: String, _ type: GGMLType, seed: UInt64) -> TinyModel {
-        var spec = TinyModel(architecture: architecture, contextLength: 4096, matrixType: type, seed: seed)
-        spec.experts = 8
-        spec.expertsUsed = 2
-        return spec
+        TinyModel(architecture: architecture, contextLength: 4096, matrixType: type, seed: seed).withExperts(8, used: 2)
     }
 
     /// KV bytes for `blocks` blocks of `blockSize` tokens of `model`.

@@ -64,10 +64,8 @@ import Testing
     /// whichever experts each step picks, the shared expert), with replicas in the expert map.
     @Test(arguments: [(threads: 1, sequences: 1), (threads: 2, sequences: 1), (threads: 2, sequences: 10)])
     func moeDecodeStepAllocatesNothing(shape: (threads: Int, sequences: Int)) throws {
-        var spec = TinyModel(architecture: "qwen2moe", hidden: 128, heads: 4, kvHeads: 2, headDim: 32, contextLength: 512,
-                             matrixType: .q4_1, seed: 51)
-        spec.experts = 16
-        spec.expertsUsed = 4
+        let spec = TinyModel(architecture: "qwen2moe", hidden: 128, heads: 4, kvHeads: 2, headDim: 32, contextLength: 512,
+                             matrixType: .q4_1, seed: 51).withExperts(16, used: 4)
         let model = try ModelArchitectures.load(file: GGUFFile(bytes: spec.write()), pool: ThreadPool(threadCount: shape.threads))
         try #require(model.expertRouter).setRedundantExperts(4)
         Self.expectNoAllocations(model, sequences: shape.sequences, precision: .float16)

@@ -100,18 +100,23 @@ import Testing
 
     @Test(arguments: variants.map(\.0))
     func matchesNumPyReference(_ name: String) throws {
-        let spec = try #require(Self.variants.first { $0.0 == name }?.1)
-        let path = try Self.temporaryFile(spec.write())
+        try Self.expectMatchesReference(try #require(Self.variants.first { $0.0 == name }?.1), name)
+    }
+
+    /// A float model of `spec` gives the reference's logits within 2e-4, whole and in prefill
+    /// chunks (down to one token per step, i.e. decoding) alike.
+    static func expectMatchesReference(_ spec: TinyModel, _ name: String) throws {
+        let path = try temporaryFile(spec.write())
         defer { try? FileManager.default.removeItem(atPath: path) }
-        let model = try ModelArchitectures.load(file: GGUFFile(path: path), pool: Self.pool)
+        let model = try ModelArchitectures.load(file: GGUFFile(path: path), pool: pool)
+        #expect(model.config.experts?.numExperts == spec.experts)
         let tokens = [3, 17, 0, 63, 22, 22, 5, 40, 9, 11, 2, 60, 33]
-        let expected = try Self.referenceLogits(path, tokens: tokens)
-        let got = Self.ourLogits(model, tokens: tokens)
-        let err = Self.maxError(got, expected)
+        let expected = try referenceLogits(path, tokens: tokens)
+        let got = ourLogits(model, tokens: tokens)
+        let err = maxError(got, expected)
         #expect(err < 2e-4, "\(name): max |Δ logit| \(err)")
-        // Chunked prefill (down to one token per step, i.e. decoding) gives the same numbers.
-        #expect(Self.maxError(Self.ourLogits(model, tokens: tokens, chunk: 5), got) < 1e-5)
-        #expect(Self.maxError(Self.ourLogits(model, tokens: tokens, chunk: 1), got) < 1e-5)
+        #expect(maxError(ourLogits(model, tokens: tokens, chunk: 5), got) < 1e-5)
+        #expect(maxError(ourLogits(model, tokens: tokens, chunk: 1), got) < 1e-5)
     }
 
     static let longContextVariants: [(String, TinyModel)] = [
@@ -242,10 +247,8 @@ import Testing
 
     static func moe(_ arch: String, experts: Int = 8, used: Int = 2, matrixType: GGMLType = .f32, hidden: Int = 64,
                     headDim: Int = 16, seed: UInt64) -> TinyModel {
-        var spec = TinyModel(architecture: arch, hidden: hidden, heads: 4, kvHeads: 2, headDim: headDim, matrixType: matrixType, seed: seed)
-        spec.experts = experts
-        spec.expertsUsed = used
-        return spec
+        TinyModel(architecture: arch, hidden: hidden, heads: 4, kvHeads: 2, headDim: headDim, matrixType: matrixType, seed: seed)
+            .withExperts(experts, used: used)
     }
 
     static let variants: [(String, TinyModel)] = [
@@ -257,18 +260,7 @@ import Testing
 
     @Test(arguments: variants.map(\.0))
     func matchesNumPyReference(_ name: String) throws {
-        let spec = try #require(Self.variants.first { $0.0 == name }?.1)
-        let path = try ReferenceModelTests.temporaryFile(spec.write())
-        defer { try? FileManager.default.removeItem(atPath: path) }
-        let model = try ModelArchitectures.load(file: GGUFFile(path: path), pool: Self.pool)
-        #expect(model.config.experts?.numExperts == spec.experts)
-        let tokens = [3, 17, 0, 63, 22, 22, 5, 40, 9, 11, 2, 60, 33]
-        let expected = try ReferenceModelTests.referenceLogits(path, tokens: tokens)
-        let got = ReferenceModelTests.ourLogits(model, tokens: tokens)
-        let err = ReferenceModelTests.maxError(got, expected)
-        #expect(err < 2e-4, "\(name): max |Δ logit| \(err)")
-        #expect(ReferenceModelTests.maxError(ReferenceModelTests.ourLogits(model, tokens: tokens, chunk: 5), got) < 1e-5)
-        #expect(ReferenceModelTests.maxError(ReferenceModelTests.ourLogits(model, tokens: tokens, chunk: 1), got) < 1e-5)
+        try ReferenceModelTests.expectMatchesReference(try #require(Self.variants.first { $0.0 == name }?.1), name)
     }
 
     /// Quantized experts take the grouped x8 products (Q4_1, Q8_0; Q4_K at 256 wide): within the

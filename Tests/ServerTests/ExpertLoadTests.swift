@@ -8,12 +8,7 @@ import Testing
 
 /// `GET /v1/eplb/load` and the EPLB metrics on a tiny MoE model (8 experts, top 2, 2 layers).
 @Suite struct ExpertLoadTests {
-    static let moeFile: GGUFFile = {
-        var spec = TinyModel(architecture: "qwen3moe", hidden: 64, heads: 4, kvHeads: 2, headDim: 16, seed: 31)
-        spec.experts = 8
-        spec.expertsUsed = 2
-        return try! GGUFFile(bytes: spec.write())
-    }()
+    static let moeFile = try! GGUFFile(bytes: TinyModel(architecture: "qwen3moe", seed: 31).withExperts(8, used: 2).write())
 
     @Test func loadEndpointServesTheRecordedMatrix() async throws {
         let eplb = EPLBConfig(windowSize: 1000, stepInterval: 4, numRedundantExperts: 4, numRanks: 4)

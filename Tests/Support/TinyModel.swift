@@ -50,6 +50,14 @@ public struct TinyModel: Sendable {
         self.seed = seed
     }
 
+    /// This model with routed experts in place of its MLP (`count` experts, `used` per token).
+    public func withExperts(_ count: Int = 8, used: Int = 2) -> TinyModel {
+        var spec = self
+        spec.experts = count
+        spec.expertsUsed = used
+        return spec
+    }
+
     /// The vocabulary: printable ASCII (byte-level BPE pieces, no merges), then two control tokens.
     /// Token 62 is `<|endoftext|>` (EOS), 63 is `<|im_end|>`.
     public static let eosTokenId = 62
