@@ -15,6 +15,7 @@ let package = Package(
         .library(name: "Engine", targets: ["Engine"]),
         .library(name: "ModelHub", targets: ["ModelHub"]),
         .library(name: "EPLB", targets: ["EPLB"]),
+        .library(name: "SpecDecode", targets: ["SpecDecode"]),
         .library(name: "Server", targets: ["Server"]),
         .executable(name: "peregrine", targets: ["peregrine"]),
     ],
@@ -35,7 +36,8 @@ let package = Package(
         .target(name: "Kernels", dependencies: ["GGUF", "CKernels"]),
         .target(name: "Tokenization", dependencies: ["GGUF"]),
         .target(name: "Models", dependencies: ["GGUF", "Kernels"]),
-        .target(name: "Engine", dependencies: ["Models", "Tokenization", "Kernels", "EPLB"]),
+        .target(name: "SpecDecode", dependencies: ["Models", "Kernels", "GGUF"]),
+        .target(name: "Engine", dependencies: ["Models", "Tokenization", "Kernels", "EPLB", "SpecDecode"]),
         .target(name: "EPLB"),
         .target(name: "ModelHub", dependencies: ["GGUF", .product(name: "Crypto", package: "swift-crypto")]),
         .target(
@@ -53,7 +55,7 @@ let package = Package(
         .executableTarget(
             name: "peregrine",
             dependencies: [
-                "Engine", "ModelHub", "EPLB",
+                "Engine", "ModelHub", "EPLB", "SpecDecode",
                 "Server",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
@@ -68,9 +70,10 @@ let package = Package(
             name: "ModelsTests",
             dependencies: ["Models", "Engine", "GGUF", "Kernels", "CKernels", "ModelHub", "Tokenization", "TestSupport", "MallocCounter"],
             exclude: ["Fixtures"]),
-        .testTarget(name: "EngineTests", dependencies: ["Engine", "Models", "GGUF", "Tokenization", "ModelHub", "Kernels", "CKernels", "TestSupport", "EPLB"]),
+        .testTarget(name: "EngineTests", dependencies: ["Engine", "Models", "GGUF", "Tokenization", "ModelHub", "Kernels", "CKernels", "TestSupport", "EPLB", "SpecDecode"]),
         .testTarget(name: "ModelHubTests", dependencies: ["ModelHub"]),
         .testTarget(name: "EPLBTests", dependencies: ["EPLB"]),
+        .testTarget(name: "SpecDecodeTests", dependencies: ["SpecDecode", "Models", "GGUF", "Kernels", "TestSupport"]),
         .testTarget(name: "CLITests", dependencies: ["peregrine", "GGUF", "TestSupport"]),
         .testTarget(
             name: "ServerTests",

@@ -1,4 +1,5 @@
 import Kernels
+import SpecDecode
 
 /// How the engine is set up: scheduling limits, KV cache size, element type and block size,
 /// prefix caching.
@@ -17,11 +18,14 @@ public struct EngineConfig: Sendable {
     /// Expert load balancing of an MoE model (`--enable-eplb`); nil records the router's load
     /// (default window) without rebalancing.
     public var eplb: EPLBConfig?
+    /// Speculative decoding (`--speculative-config`); nil: none.
+    public var speculative: SpeculativeConfig?
 
     public init(scheduler: SchedulerConfig = SchedulerConfig(), blockSize: Int = 16, kvCacheMemory: Int? = nil,
                 kvCacheMemoryFraction: Double = 0.2, kvCacheDtype: KVPrecision = .float16, enablePrefixCaching: Bool = true,
-                maxModelLength: Int? = nil, eplb: EPLBConfig? = nil) {
+                maxModelLength: Int? = nil, eplb: EPLBConfig? = nil, speculative: SpeculativeConfig? = nil) {
         self.eplb = eplb
+        self.speculative = speculative
         self.kvCacheDtype = kvCacheDtype
         self.scheduler = scheduler
         self.blockSize = blockSize
@@ -40,9 +44,11 @@ public struct EngineConfig: Sendable {
 public enum EngineConfigError: Error, Equatable, Sendable, CustomStringConvertible {
     case kvCacheTooSmall(bytes: Int, bytesPerBlock: Int)
     case invalid(String)
+    case speculative(SpeculativeConfigError)
 
     public var description: String {
         switch self {
+        case .speculative(let e): e.description
         case .kvCacheTooSmall(let b, let per): "a KV cache of \(b) bytes holds no block (one block takes \(per) bytes)"
         case .invalid(let why): why
         }

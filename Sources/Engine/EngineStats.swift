@@ -18,4 +18,6 @@ public struct EngineStats: Sendable, Equatable {
     public var finishedRequests = 0
     /// The router's load and balance of an MoE model; nil for a dense one.
     public var expertLoad: ExpertLoadStats?
+    /// Drafts and acceptance with speculative decoding on; nil without it.
+    public var specDecode: SpecDecodeStats?
 }

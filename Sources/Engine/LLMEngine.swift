@@ -19,6 +19,8 @@ public final class LLMEngine {
     private let eosTokenIds: Set<Int>
     /// Expert load recording and balancing (MoE models only).
     private let eplb: EPLBState?
+    /// Speculative decoding's proposer and draft lengths; nil without it.
+    private let speculator: Speculator?
     /// Core request ids of each caller request (one, or n children).
     private var childIds: [String: [String]] = [:]
 
@@ -56,6 +58,15 @@ public final class LLMEngine {
             throw .invalid("--enable-eplb needs a mixture-of-experts model; \(c.architecture) has no experts")
         } else {
             eplb = nil
+        }
+        if let spec = config.speculative {
+            do {
+                speculator = try Speculator.make(spec, model: model, tokenizer: tokenizer, kvCacheTokens: numBlocks * config.blockSize,
+                                                 blockSize: config.blockSize, precision: config.kvCacheDtype)
+            } catch { throw .speculative(error) }
+            scheduler.onFinish = { [unowned self] in self.speculator?.finished($0) }
+        } else {
+            speculator = nil
         }
     }
 
@@ -97,11 +108,17 @@ public final class LLMEngine {
     public func step() -> [RequestOutput] {
         let schedulerOutput = scheduler.schedule()
         guard !schedulerOutput.isEmpty else { return [] }
+        let started = speculator == nil ? 0 : DispatchTime.now().uptimeNanoseconds
         let sampled = runner.execute(schedulerOutput)
+        if let speculator {
+            speculator.recordStep(tokens: schedulerOutput.totalNumScheduledTokens,
+                                  seconds: Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9)
+        }
         eplb?.endStep()
         let coreOutputs = scheduler.update(from: schedulerOutput, sampled: sampled)
         let (outputs, stopped) = outputProcessor.process(coreOutputs)
         for (id, reason) in stopped { scheduler.finishRequests([id], status: .finishedStopped, stopReason: reason) }
+        speculator?.propose(scheduler.running)
         counters.steps += 1
         for item in schedulerOutput.scheduled {
             let promptPart = max(0, min(item.startPosition + item.numTokens, item.request.numPromptTokens) - item.startPosition)
@@ -125,6 +142,7 @@ public final class LLMEngine {
         s.numPreemptions = scheduler.numPreemptions
         s.promptTokens = scheduler.numPromptTokensStarted
         s.expertLoad = eplb?.stats
+        if speculator != nil { s.specDecode = scheduler.specDecodeStats }
         return s
     }
 

@@ -1,7 +1,10 @@
 import Models
+import SpecDecode
 
 /// Turns a ``SchedulerOutput`` into one flat batch, runs the model over the paged KV cache and
-/// samples a token for every request whose scheduled chunk reached its last known token.
+/// samples for every request whose scheduled chunk reached its last known token: one token, or,
+/// with draft tokens scheduled after it, the accepted drafts and the token after them, all
+/// scored in the same pass (speculative decoding's verification).
 public final class ModelRunner {
     public let model: any CausalLM
     public let kvCache: KVCache
@@ -9,12 +12,14 @@ public final class ModelRunner {
     private let workspace = ForwardWorkspace()
     private var sampler = Sampler()
     private var processed: [Float]
-    private var rows: [(sample: Int?, promptStart: Int, promptRows: Range<Int>)] = []
+    private var distribution: [Float]
+    private var rows: [(sample: Range<Int>, promptStart: Int, promptRows: Range<Int>)] = []
 
     public init(model: any CausalLM, kvCache: KVCache) {
         self.model = model
         self.kvCache = kvCache
         processed = [Float](repeating: 0, count: model.config.vocabSize)
+        distribution = processed
     }
 
     public func execute(_ output: SchedulerOutput) -> [String: SampledToken] {
@@ -36,14 +41,17 @@ public final class ModelRunner {
                 }
                 promptLogprobs = list
             }
-            guard let r = rowInfo.sample else {
-                if promptLogprobs != nil { results[request.requestId] = SampledToken(tokenId: -1, promptLogprobs: promptLogprobs) }
+            guard !rowInfo.sample.isEmpty else {
+                if promptLogprobs != nil { results[request.requestId] = SampledToken(tokenIds: [], promptLogprobs: promptLogprobs) }
                 continue
             }
-            let raw = row(r)
-            let token = sample(raw, for: request)
-            let logprobs = request.samplingParams.logprobs.map { Logprobs.compute(raw, token: token, topN: $0) }
-            results[request.requestId] = SampledToken(tokenId: token, logprobs: logprobs, promptLogprobs: promptLogprobs)
+            let first = rowInfo.sample.lowerBound
+            let drafts = request.specTokenIds.prefix(item.numSpecTokens)
+            let tokens = drafts.isEmpty ? [sample(row(first), for: request)] : verify(drafts, rows: first, row: row, for: request)
+            let logprobs = request.samplingParams.logprobs.map { n in
+                tokens.enumerated().map { Logprobs.compute(row(first + $0.offset), token: $0.element, topN: n) }
+            }
+            results[request.requestId] = SampledToken(tokenIds: tokens, logprobs: logprobs, promptLogprobs: promptLogprobs)
         }
         return results
     }
@@ -51,10 +59,55 @@ public final class ModelRunner {
     private func sample(_ raw: UnsafeBufferPointer<Float>, for request: Request) -> Int {
         let params = request.samplingParams
         guard LogitsProcessor.isNeeded(for: request) else { return sampler.sample(raw, params: params, rng: &request.rng) }
+        return withProcessed(raw, for: request, pending: []) { sampler.sample($0, params: params, rng: &request.rng) }
+    }
+
+    /// The accepted drafts and the token after them; row `first + j` holds the logits after
+    /// the first j drafts.
+    private func verify(_ drafts: ArraySlice<Int>, rows first: Int, row: (Int) -> UnsafeBufferPointer<Float>,
+                        for request: Request) -> [Int] {
+        let params = request.samplingParams
+        if params.isGreedy {
+            return RejectionSampler.verifyGreedy(draft: drafts) { j in
+                let raw = row(first + j)
+                let pending = drafts.prefix(j)
+                guard LogitsProcessor.isNeeded(for: request, pending: pending.count) else { return Sampler.argmax(raw) }
+                return withProcessed(raw, for: request, pending: pending) { Sampler.argmax($0) }
+            }
+        }
+        var out: [Int] = []
+        for j in 0...drafts.count {
+            let pending = drafts.prefix(j)
+            let token: Int? = withProcessed(row(first + j), for: request, pending: pending) { logits in
+                distribution.withUnsafeMutableBufferPointer { p in
+                    sampler.distribution(logits, params: params, into: p)
+                    let target = UnsafeBufferPointer(p)
+                    let u = request.rng.nextUnit()
+                    guard j < drafts.count else { return RejectionSampler.draw(target, uniform: u) }
+                    let d = drafts[drafts.startIndex + j], q = request.specProbabilities?[j]
+                    if RejectionSampler.accepts(d, target: target, draft: q, uniform: u) { return nil }
+                    return RejectionSampler.recover(target: target, draft: q, rejected: d, uniform: request.rng.nextUnit())
+                }
+            }
+            guard let token else {
+                out.append(drafts[drafts.startIndex + j])
+                continue
+            }
+            out.append(token)
+            break
+        }
+        return out
+    }
+
+    /// Runs `body` on the row after the request's logit edits (penalties, bias, min_tokens),
+    /// or on the raw row when there are none.
+    private func withProcessed<T>(_ raw: UnsafeBufferPointer<Float>, for request: Request, pending: ArraySlice<Int>,
+                                  _ body: (UnsafeBufferPointer<Float>) -> T) -> T {
+        guard LogitsProcessor.isNeeded(for: request, pending: pending.count) else { return body(raw) }
         return processed.withUnsafeMutableBufferPointer { buffer in
             _ = buffer.initialize(from: raw)
-            LogitsProcessor.apply(buffer, request: request)
-            return sampler.sample(UnsafeBufferPointer(buffer), params: params, rng: &request.rng)
+            LogitsProcessor.apply(buffer, request: request, pending: pending)
+            return body(UnsafeBufferPointer(buffer))
         }
     }
 
@@ -68,19 +121,22 @@ public final class ModelRunner {
             let request = item.request
             let seq = batch.addSequence(blockTables: request.blockIds)
             let end = item.startPosition + item.numTokens
+            let known = request.numTokens
             let wantsPrompt = request.samplingParams.promptLogprobs != nil
             let promptEnd = min(end, request.numPromptTokens - 1)
             let promptRows = wantsPrompt && promptEnd > item.startPosition ? nextRow..<(nextRow + promptEnd - item.startPosition) : nextRow..<nextRow
-            var sampleRow: Int?
+            var sampleStart: Int?
             for p in item.startPosition..<end {
                 let isPromptRow = wantsPrompt && p < promptEnd
-                let isSampleRow = item.samplesToken && p == end - 1
-                if isSampleRow { sampleRow = nextRow }
-                batch.addToken(Int32(request.allTokenIds[p]), position: Int32(p), sequence: seq,
-                               wantsLogits: isPromptRow || isSampleRow)
+                // The last known token and every draft after it are scored.
+                let isSampleRow = item.samplesToken && p >= known - 1
+                if isSampleRow && sampleStart == nil { sampleStart = nextRow }
+                let token = p < known ? request.allTokenIds[p] : request.specTokenIds[p - known]
+                batch.addToken(Int32(token), position: Int32(p), sequence: seq, wantsLogits: isPromptRow || isSampleRow)
                 if isPromptRow || isSampleRow { nextRow += 1 }
             }
-            rows.append((sample: sampleRow, promptStart: item.startPosition, promptRows: promptRows))
+            let sample = sampleStart.map { $0..<nextRow } ?? nextRow..<nextRow
+            rows.append((sample: sample, promptStart: item.startPosition, promptRows: promptRows))
         }
     }
 }

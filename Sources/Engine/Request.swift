@@ -29,6 +29,12 @@ public final class Request {
     let blockSize: Int
     /// How often each output token appeared (for presence/frequency penalties).
     var outputTokenCounts: [Int: Int] = [:]
+    /// Draft tokens to verify in the next step (speculative decoding), and the draft's
+    /// probabilities for them where the proposer has them.
+    public internal(set) var specTokenIds: [Int] = []
+    var specProbabilities: [[Float]]?
+    /// How well this request's drafts have fared (speculative decoding's adaptive length).
+    var draftAcceptance = DraftAcceptance()
     /// Times for metrics (seconds since the reference date).
     public internal(set) var firstScheduledTime: Double?
     public internal(set) var firstTokenTime: Double?

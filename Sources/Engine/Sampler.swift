@@ -7,7 +7,7 @@ import Kernels
 
 /// Turns one row of logits into a token id: greedy, or temperature with top-k, top-p and min-p.
 public struct Sampler: Sendable {
-    private var candidates: [Candidate] = []
+    var candidates: [Candidate] = []
     private var probabilities: [Float] = []
     private var bucketMass: [Float] = []
     private var edge: [Candidate] = []
@@ -159,7 +159,7 @@ public struct Sampler: Sendable {
     }
 
     /// Fills `candidates` with the `n` largest logits, in descending order.
-    private mutating func selectTop(_ n: Int, of logits: UnsafeBufferPointer<Float>) {
+    mutating func selectTop(_ n: Int, of logits: UnsafeBufferPointer<Float>) {
         candidates.removeAll(keepingCapacity: true)
         if n >= logits.count {
             candidates = logits.enumerated().map { Candidate(id: $0.offset, logit: $0.element) }

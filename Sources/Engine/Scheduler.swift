@@ -15,6 +15,10 @@ public final class Scheduler {
     public private(set) var numPreemptions = 0
     /// Prompt tokens of every request that has produced its first token (vLLM's `prompt_tokens`).
     public private(set) var numPromptTokensStarted = 0
+    /// Drafts verified and accepted so far (speculative decoding).
+    public private(set) var specDecodeStats = SpecDecodeStats()
+    /// Called when a request finishes or is aborted, before its blocks are freed.
+    var onFinish: ((Request) -> Void)?
 
     public init(config: SchedulerConfig, kvCacheManager: KVCacheManager, maxModelLength: Int) {
         self.config = config
@@ -45,9 +49,12 @@ public final class Scheduler {
         var index = 0
         while index < running.count && budget > 0 {
             let request = running[index]
-            var numNew = request.numTokens - request.numComputedTokens
+            var numNew = request.numTokens + request.specTokenIds.count - request.numComputedTokens
             if config.longPrefillTokenThreshold > 0 { numNew = min(numNew, config.longPrefillTokenThreshold) }
             numNew = min(numNew, budget, maxModelLength - 1 - request.numComputedTokens)
+            // Drafts the budget or the context cannot take are dropped (vLLM trims them the same way).
+            let numSpec = max(0, request.numComputedTokens + numNew - request.numTokens)
+            if numSpec < request.specTokenIds.count { request.dropDrafts(keeping: numSpec) }
             if numNew <= 0 {
                 index += 1
                 continue
@@ -108,7 +115,8 @@ public final class Scheduler {
         let start = request.numComputedTokens
         request.numComputedTokens += numNew
         output.scheduled.append(.init(request: request, startPosition: start, numTokens: numNew,
-                                      samplesToken: start + numNew == request.numTokens))
+                                      samplesToken: start + numNew >= request.numTokens,
+                                      numSpecTokens: max(0, start + numNew - request.numTokens)))
         output.totalNumScheduledTokens += numNew
     }
 
@@ -127,6 +135,7 @@ public final class Scheduler {
         kvCacheManager.free(request, computedTokens: computedTokens)
         request.status = .preempted
         request.numComputedTokens = 0
+        request.dropDrafts(keeping: 0)
         request.numPreemptions += 1
         numPreemptions += 1
         waiting.prepend(request)
@@ -149,16 +158,25 @@ public final class Scheduler {
                 }
                 continue
             }
-            request.appendOutputToken(token.tokenId)
+            // Rejected drafts give their slots back: their K/V will be overwritten, never hashed.
+            let numAccepted = token.tokenIds.count - 1
+            request.numComputedTokens -= item.numSpecTokens - numAccepted
+            if item.numSpecTokens > 0 { specDecodeStats.record(drafted: item.numSpecTokens, accepted: numAccepted) }
+            request.finishVerification(drafted: item.numSpecTokens, accepted: numAccepted)
+            var appended = 0
+            for id in token.tokenIds where !request.isFinished {
+                request.appendOutputToken(id)
+                appended += 1
+                checkStop(request)
+            }
             if request.firstTokenTime == nil {
                 request.firstTokenTime = now
                 numPromptTokensStarted += request.numPromptTokens
             }
             request.lastTokenTime = now
             kvCacheManager.cacheFullBlocks(request)
-            checkStop(request)
-            var result = EngineCoreOutput(requestId: request.requestId, newTokenIds: [token.tokenId])
-            result.logprobs = token.logprobs.map { [$0] }
+            var result = EngineCoreOutput(requestId: request.requestId, newTokenIds: Array(token.tokenIds.prefix(appended)))
+            result.logprobs = token.logprobs.map { Array($0.prefix(appended)) }
             result.promptLogprobs = token.promptLogprobs
             result.numCachedTokens = request.numCachedTokens
             result.firstScheduledTime = request.firstScheduledTime
@@ -174,7 +192,8 @@ public final class Scheduler {
     }
 
     /// vLLM's `check_stop`: min_tokens gates EOS and stop tokens; then EOS (unless ignored),
-    /// stop token ids, max_tokens and the context length.
+    /// stop token ids, max_tokens and the context length. Checked after each token of an
+    /// accepted run, so a stop inside it drops the rest.
     private func checkStop(_ request: Request) {
         let last = request.outputTokenIds.last!
         let params = request.samplingParams
@@ -208,6 +227,7 @@ public final class Scheduler {
     }
 
     private func finish(_ request: Request) {
+        onFinish?(request)
         running.removeAll { $0 === request }
         kvCacheManager.free(request)
         requests[request.requestId] = nil
@@ -216,8 +236,10 @@ public final class Scheduler {
 
 /// What the model runner sampled for one request.
 public struct SampledToken: Sendable {
-    public var tokenId: Int
-    public var logprobs: TokenLogprobs?
+    /// The accepted drafts and the token sampled after them (one token without speculation).
+    public var tokenIds: [Int]
+    /// One entry per token of `tokenIds`, when log-probabilities were asked for.
+    public var logprobs: [TokenLogprobs]?
     public var promptLogprobs: [TokenLogprobs?]?
 }
 

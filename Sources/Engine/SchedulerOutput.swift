@@ -8,6 +8,8 @@ public struct SchedulerOutput {
         public let numTokens: Int
         /// Whether this chunk reaches the end of the request's known tokens, so a token is sampled.
         public let samplesToken: Bool
+        /// Draft tokens scheduled after the known ones (the first of `request.specTokenIds`).
+        public let numSpecTokens: Int
     }
 
     public internal(set) var scheduled: [ScheduledRequest] = []

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Engine
 import Kernels
+import SpecDecode
 
 extension KVPrecision: ExpressibleByArgument {}
 
@@ -35,15 +36,26 @@ struct EngineOptions: ParsableArguments {
         valueName: "json"))
     var eplbConfig: String?
 
+    @Option(help: ArgumentHelp(
+        "Speculative decoding as JSON (vLLM's): method (ngram, suffix, draft_model, mtp), num_speculative_tokens, model (draft_model's GGUF), prompt_lookup_min/max, suffix_decoding_max_tree_depth, suffix_decoding_max_cached_requests, suffix_decoding_max_spec_factor, suffix_decoding_min_token_prob, adaptive.",
+        valueName: "json"))
+    var speculativeConfig: String?
+
     func validate() throws {
         if eplbConfig != nil && !enableEplb { throw ValidationError("--eplb-config needs --enable-eplb") }
         _ = try eplb()
+        _ = try speculative()
+    }
+
+    func speculative() throws -> SpeculativeConfig? {
+        do { return try speculativeConfig.map(SpeculativeConfig.init(json:)) } catch { throw ValidationError(error.description) }
     }
 
     func config(maxNumSeqs defaultSeqs: Int = 64) throws -> EngineConfig {
         EngineConfig(scheduler: SchedulerConfig(maxNumBatchedTokens: maxNumBatchedTokens, maxNumSeqs: maxNumSeqs ?? defaultSeqs),
                      blockSize: blockSize, kvCacheMemory: kvCacheMemory.map { $0 << 20 }, kvCacheDtype: kvCacheDtype,
-                     enablePrefixCaching: !noPrefixCaching, maxModelLength: maxModelLen, eplb: try eplb())
+                     enablePrefixCaching: !noPrefixCaching, maxModelLength: maxModelLen, eplb: try eplb(),
+                     speculative: try speculative())
     }
 
     private func eplb() throws -> EPLBConfig? {
