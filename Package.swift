@@ -78,7 +78,7 @@ let package = Package(
         .testTarget(
             name: "ServerTests",
             dependencies: [
-                "Server", "Engine", "Models", "Kernels", "GGUF", "Tokenization", "TestSupport", "peregrine", "EPLB",
+                "Server", "Engine", "Models", "Kernels", "GGUF", "Tokenization", "TestSupport", "peregrine", "EPLB", "SpecDecode",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

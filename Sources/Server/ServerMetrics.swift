@@ -20,6 +20,10 @@ public final class ServerMetrics: Sendable {
     /// Per MoE layer, made at the first scrape that has expert load.
     private let balancedness = Mutex<[Gauge]>([])
     private let rebalances: Counter
+    private let specDrafts, specDraftTokens, specAcceptedTokens: Counter
+    private let specAcceptanceRate: Gauge
+    /// Per draft position, made as positions first appear.
+    private let specAcceptedPerPosition = Mutex<[Counter]>([])
     private let labels: [(String, String)]
 
     public init(modelName: String) {
@@ -60,6 +64,13 @@ public final class ServerMetrics: Sendable {
                 labels: labels + [("finished_reason", reason.rawValue)])
         }
         self.finished = finished
+        specDrafts = registry.makeCounter(
+            descriptor: name("spec_decode_num_drafts_total", "Speculative drafts verified (--speculative-config)."), labels: labels)
+        specDraftTokens = registry.makeCounter(descriptor: name("spec_decode_num_draft_tokens_total", "Draft tokens verified."), labels: labels)
+        specAcceptedTokens = registry.makeCounter(
+            descriptor: name("spec_decode_num_accepted_tokens_total", "Draft tokens accepted."), labels: labels)
+        specAcceptanceRate = registry.makeGauge(
+            descriptor: name("spec_decode_draft_acceptance_rate", "Accepted / verified draft tokens since the start."), labels: labels)
         rebalances = registry.makeCounter(
             descriptor: name("eplb_rebalances_total", "Expert placements installed by EPLB (MoE models, --enable-eplb)."), labels: labels)
     }
@@ -122,6 +133,25 @@ public final class ServerMetrics: Sendable {
             add(prefixCacheHits, stats.prefixCache.hits, last?.prefixCache.hits ?? 0)
             add(preemptions, stats.numPreemptions, last?.numPreemptions ?? 0)
             add(rebalances, stats.expertLoad?.rebalances ?? 0, last?.expertLoad?.rebalances ?? 0)
+            if let spec = stats.specDecode {
+                let before = last?.specDecode ?? SpecDecodeStats()
+                add(specDrafts, spec.numDrafts, before.numDrafts)
+                add(specDraftTokens, spec.numDraftTokens, before.numDraftTokens)
+                add(specAcceptedTokens, spec.numAcceptedTokens, before.numAcceptedTokens)
+                specAcceptanceRate.set(to: spec.acceptanceRate)
+                specAcceptedPerPosition.withLock { counters in
+                    while counters.count < spec.acceptedPerPosition.count {
+                        counters.append(registry.makeCounter(
+                            descriptor: MetricNameDescriptor(
+                                metricName: Self.prefix + "spec_decode_num_accepted_tokens_per_pos_total", unitName: "",
+                                helpText: "Draft tokens accepted at each position of the draft."),
+                            labels: labels + [("position", String(counters.count))]))
+                    }
+                    for (i, counter) in counters.enumerated() {
+                        add(counter, spec.acceptedPerPosition[i], i < before.acceptedPerPosition.count ? before.acceptedPerPosition[i] : 0)
+                    }
+                }
+            }
             last = stats
         }
         if let load = stats.expertLoad { recordBalancedness(load.balancedness) }

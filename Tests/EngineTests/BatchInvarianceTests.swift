@@ -1,5 +1,6 @@
 import Engine
 import Foundation
+import SpecDecode
 import TestSupport
 import Testing
 
@@ -43,6 +44,22 @@ import Testing
         print("batch invariance: \(stats.numPreemptions) preemptions, prefix hit rate \(stats.prefixCache.hitRate)")
         #expect(stats.numPreemptions > 0)
         #expect(stats.prefixCache.hits > 0)
+    }
+
+    /// The same with speculation on (n-gram and suffix drafts verified in the same steps): each
+    /// request still gives its output alone, without speculation.
+    @Test(arguments: [SpeculativeConfig.Method.ngram, .suffix])
+    func greedyOutputsWithSpeculationMatchRunningAlone(method: SpeculativeConfig.Method) throws {
+        let prompts = Self.prompts()
+        let params = { (i: Int) in SamplingParams(temperature: 0, maxTokens: 8 + i % 12, ignoreEOS: true) }
+        var config = Self.small
+        config.speculative = SpeculativeConfig(method: method, numSpeculativeTokens: 4)
+        let (together, stats) = try Self.runAll(prompts, params: params, config: config)
+        let alone = try Self.alone(prompts, params: params)
+        for i in prompts.indices { #expect(together[i] == alone[i], "request \(i)") }
+        let spec = try #require(stats.specDecode)
+        print("batch invariance with \(method): \(spec.numDraftTokens) draft tokens, \(spec.numAcceptedTokens) accepted, \(stats.numPreemptions) preemptions")
+        #expect(spec.numAcceptedTokens > 0)
     }
 
     @Test func seededSamplingMatchesRunningAlone() throws {

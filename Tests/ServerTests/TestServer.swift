@@ -1,4 +1,5 @@
 import Engine
+import SpecDecode
 import Foundation
 import GGUF
 import Hummingbird
@@ -36,14 +37,14 @@ enum TestServer {
     }
 
     static func make(_ configuration: ServerConfiguration = configuration(), file: GGUFFile = file, blocks: Int = 256,
-                     blockSize: Int = 4, eplb: EPLBConfig? = nil,
+                     blockSize: Int = 4, eplb: EPLBConfig? = nil, speculative: SpeculativeConfig? = nil,
                      onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }) throws -> OpenAIServer {
         let model = try ModelArchitectures.load(file: file, pool: pool)
         let c = model.config
         let bytes = model.kvCacheLayout.bytesPerBlock(blockSize: blockSize, kvHeads: c.numKVHeads, headDim: c.headDim, precision: .float16) * blocks
         let engine = try LLMEngine(model: model, tokenizer: try Tokenizer(metadata: file.metadata), config: EngineConfig(
             scheduler: SchedulerConfig(maxNumBatchedTokens: 128, maxNumSeqs: configuration.maxNumSeqs), blockSize: blockSize,
-            kvCacheMemory: bytes, eplb: eplb))
+            kvCacheMemory: bytes, eplb: eplb, speculative: speculative))
         let asyncEngine = AsyncLLMEngine(engine: engine)
         do {
             return try OpenAIServer(engine: asyncEngine, configuration: configuration, onServerRunning: onServerRunning)
