@@ -2,10 +2,28 @@ import ArgumentParser
 import Engine
 import Foundation
 import Kernels
+import Tokenization
 
 struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench", abstract: "Benchmarks of the engine.", subcommands: [KernelBench.self, LatencyBench.self, ThroughputBench.self])
+}
+
+/// Benchmark prompts from a JSON Lines file: one `{"prompt": text}` or `{"messages": […]}` per line.
+enum BenchPrompts {
+    static func load(_ path: String) throws -> [PromptInput] {
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { throw ValidationError("cannot read \(path)") }
+        return try text.split(separator: "\n").enumerated().map { (i, line) in
+            guard let object = (try? JSONSerialization.jsonObject(with: Data(line.utf8))) as? [String: Any] else {
+                throw ValidationError("\(path):\(i + 1): not a JSON object")
+            }
+            if let prompt = object["prompt"] as? String { return .text(prompt) }
+            if let messages = object["messages"] as? [[String: String]] {
+                return .chat(messages.map { ChatMessage(role: $0["role"] ?? "user", content: $0["content"] ?? "") })
+            }
+            throw ValidationError("\(path):\(i + 1): needs \"prompt\" or \"messages\"")
+        }
+    }
 }
 
 /// vLLM's `benchmark_throughput` idea: N synthetic requests through the engine, with at most
@@ -41,32 +59,48 @@ struct ThroughputBench: ParsableCommand {
     @Option(help: "Rounds per configuration with --compare-prefix-caching.")
     var rounds = 3
 
+    @Option(help: ArgumentHelp(
+        "Real prompts instead of synthetic ones: a JSON Lines file of {\"prompt\": text} or {\"messages\": [{\"role\",\"content\"}…]} objects, used in turn for --num-prompts requests.",
+        valueName: "file"))
+    var promptsFile: String?
+
+    @Flag(help: "Stop at EOS (default: generate --output-len tokens).")
+    var respectEos = false
+
+    @Flag(help: "Run with and without --speculative-config, interleaved --rounds times, and report the ratio.")
+    var compareSpeculation = false
+
     @Flag(help: "Print one JSON object per run.")
     var json = false
 
     func validate() throws {
         guard numPrompts > 0, inputLen > 0, outputLen > 0 else { throw ValidationError("--num-prompts, --input-len and --output-len must be positive") }
+        if compareSpeculation && engineOptions.speculativeConfig == nil { throw ValidationError("--compare-speculation needs --speculative-config") }
+        if compareSpeculation && comparePrefixCaching { throw ValidationError("compare prefix caching or speculation, not both at once") }
         guard (0...1).contains(sharedPrefixRatio) else { throw ValidationError("--shared-prefix-ratio must be in 0…1") }
         if let concurrency, concurrency < 1 { throw ValidationError("--concurrency must be at least 1") }
     }
 
     func run() throws {
         let loaded = try LoadedModel(modelOptions, showProgress: !json)
-        let prompts = makePrompts(vocabSize: loaded.model.config.vocabSize)
-        let settings = comparePrefixCaching ? Array(repeating: [true, false], count: rounds).flatMap { $0 } : [!engineOptions.noPrefixCaching]
+        let prompts = try promptsFile.map(BenchPrompts.load) ?? makePrompts(vocabSize: loaded.model.config.vocabSize).map(PromptInput.tokens)
+        let compares = comparePrefixCaching || compareSpeculation
+        let settings = compares ? Array(repeating: [true, false], count: rounds).flatMap { $0 } : [true]
         var byMode: [Bool: [Report]] = [:]
-        for caching in settings {
+        for on in settings {
             var config = try engineOptions.config()
-            config.enablePrefixCaching = caching
+            if comparePrefixCaching { config.enablePrefixCaching = on }
+            if compareSpeculation && !on { config.speculative = nil }
             let engine = try LLMEngine(model: loaded.model, tokenizer: loaded.tokenizer, config: config)
             let report = try run(engine, prompts: prompts)
-            byMode[caching, default: []].append(report)
-            print(report, caching: caching)
+            byMode[on, default: []].append(report)
+            print(report, caching: config.enablePrefixCaching)
         }
-        if comparePrefixCaching, let on = byMode[true], let off = byMode[false] {
+        if compares, let on = byMode[true], let off = byMode[false] {
             let median = { (r: [Report]) in r.map(\.generationTokensPerSecond).sorted()[r.count / 2] }
             let ratio = median(on) / median(off)
-            Terminal.stdout(String(format: "prefix caching on/off, median generation throughput: %.3f (%+.1f%%)\n", ratio, (ratio - 1) * 100))
+            let what = comparePrefixCaching ? "prefix caching" : "speculation"
+            Terminal.stdout(String(format: "%@ on/off, median generation throughput: %.3f (%+.1f%%)\n", what, ratio, (ratio - 1) * 100))
         }
     }
 
@@ -81,6 +115,7 @@ struct ThroughputBench: ParsableCommand {
         var preemptions: Int
         /// Tokens per second over the steps that ran decodes only (as batched-bench's S_TG).
         var decodeTokensPerSecond: Double
+        var specDecode: SpecDecodeStats?
 
         var generationTokensPerSecond: Double { Double(generatedTokens) / seconds }
 
@@ -98,16 +133,16 @@ struct ThroughputBench: ParsableCommand {
         return (0..<numPrompts).map { _ in shared + (0..<(inputLen - shared.count)).map { _ in token() } }
     }
 
-    private func run(_ engine: LLMEngine, prompts: [[Int]]) throws -> Report {
-        let params = SamplingParams(temperature: 0, maxTokens: outputLen, ignoreEOS: true)
+    private func run(_ engine: LLMEngine, prompts: [PromptInput]) throws -> Report {
+        let params = SamplingParams(temperature: 0, maxTokens: outputLen, ignoreEOS: !respectEos)
         let limit = concurrency ?? prompts.count
         var next = 0, inFlight = 0
         var ttft: [Double] = [], tpot: [Double] = []
         var decodeSeconds = 0.0, decodeTokens = 0
         let start = Date()
-        while next < prompts.count || engine.hasUnfinishedRequests {
-            while inFlight < limit && next < prompts.count {
-                try engine.addRequest(.tokens(prompts[next]), params: params)
+        while next < numPrompts || engine.hasUnfinishedRequests {
+            while inFlight < limit && next < numPrompts {
+                try engine.addRequest(prompts[next % prompts.count], params: params)
                 next += 1
                 inFlight += 1
             }
@@ -128,16 +163,16 @@ struct ThroughputBench: ParsableCommand {
         }
         let seconds = Date().timeIntervalSince(start)
         let stats = engine.stats
-        return Report(seconds: seconds, requests: prompts.count, promptTokens: prompts.count * inputLen,
+        return Report(seconds: seconds, requests: numPrompts, promptTokens: stats.promptTokens,
                       generatedTokens: stats.generationTokens, ttft: ttft, tpot: tpot,
                       hitRate: stats.prefixCache.hitRate, preemptions: stats.numPreemptions,
-                      decodeTokensPerSecond: decodeSeconds > 0 ? Double(decodeTokens) / decodeSeconds : .nan)
+                      decodeTokensPerSecond: decodeSeconds > 0 ? Double(decodeTokens) / decodeSeconds : .nan, specDecode: stats.specDecode)
     }
 
     private func print(_ r: Report, caching: Bool) {
         let p = Report.percentile
         if json {
-            let object: [String: Any] = [
+            var object: [String: Any] = [
                 "prefix_caching": caching, "seconds": r.seconds, "requests_per_s": Double(r.requests) / r.seconds,
                 "prompt_tokens_per_s": Double(r.promptTokens) / r.seconds, "generation_tokens_per_s": r.generationTokensPerSecond,
                 "ttft_p50_ms": p(r.ttft, 0.5) * 1000, "ttft_p99_ms": p(r.ttft, 0.99) * 1000,
@@ -145,6 +180,13 @@ struct ThroughputBench: ParsableCommand {
                 "prefix_cache_hit_rate": r.hitRate, "preemptions": r.preemptions,
                 "decode_tokens_per_s": r.decodeTokensPerSecond.isNaN ? NSNull() : r.decodeTokensPerSecond as Any,
             ]
+            if let s = r.specDecode {
+                object["spec_draft_tokens"] = s.numDraftTokens
+                object["spec_accepted_tokens"] = s.numAcceptedTokens
+                object["spec_acceptance_rate"] = s.acceptanceRate
+                object["spec_mean_acceptance_length"] = s.meanAcceptanceLength
+                object["spec_accepted_per_position"] = s.acceptedPerPosition
+            }
             if let data = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]) {
                 Terminal.stdout(String(decoding: data, as: UTF8.self) + "\n")
             }
@@ -155,6 +197,11 @@ struct ThroughputBench: ParsableCommand {
             caching ? "on " : "off", r.requests, r.seconds, Double(r.requests) / r.seconds, Double(r.promptTokens) / r.seconds,
             r.generationTokensPerSecond, r.decodeTokensPerSecond, p(r.ttft, 0.5) * 1000, p(r.ttft, 0.99) * 1000, p(r.tpot, 0.5) * 1000, p(r.tpot, 0.99) * 1000,
             r.hitRate * 100, r.preemptions))
+        if let s = r.specDecode {
+            Terminal.stdout(String(format: "  speculation: %d drafts, %d draft tokens, %d accepted (%.1f%%), mean acceptance length %.2f, accepted per position %@\n",
+                                   s.numDrafts, s.numDraftTokens, s.numAcceptedTokens, s.acceptanceRate * 100, s.meanAcceptanceLength,
+                                   s.acceptedPerPosition.map(String.init).joined(separator: " ")))
+        }
     }
 }
 
