@@ -116,6 +116,7 @@ public final class LLMEngine {
         }
         eplb?.endStep()
         let coreOutputs = scheduler.update(from: schedulerOutput, sampled: sampled)
+        speculator?.observe(schedulerOutput, runner: runner)
         let (outputs, stopped) = outputProcessor.process(coreOutputs)
         for (id, reason) in stopped { scheduler.finishRequests([id], status: .finishedStopped, stopReason: reason) }
         speculator?.propose(scheduler.running)

@@ -14,6 +14,8 @@ public final class ModelRunner {
     private var processed: [Float]
     private var distribution: [Float]
     private var rows: [(sample: Range<Int>, promptStart: Int, promptRows: Range<Int>)] = []
+    /// The batch row of each scheduled request's first token, in the last step.
+    private(set) var tokenOffsets: [Int] = []
 
     public init(model: any CausalLM, kvCache: KVCache) {
         self.model = model
@@ -21,6 +23,9 @@ public final class ModelRunner {
         processed = [Float](repeating: 0, count: model.config.vocabSize)
         distribution = processed
     }
+
+    /// The target's final hidden state of every token of the last step (models with MTP layers only).
+    var lastHiddenStates: UnsafeBufferPointer<Float> { workspace.lastHiddenStates }
 
     public func execute(_ output: SchedulerOutput) -> [String: SampledToken] {
         guard !output.isEmpty else { return [:] }
@@ -116,10 +121,12 @@ public final class ModelRunner {
         for item in output.scheduled { for table in item.request.blockIds { stride = max(stride, table.count) } }
         batch.removeAll(blockTableStride: stride, groups: kvCache.layout.numGroups)
         rows.removeAll(keepingCapacity: true)
+        tokenOffsets.removeAll(keepingCapacity: true)
         var nextRow = 0
         for item in output.scheduled {
             let request = item.request
             let seq = batch.addSequence(blockTables: request.blockIds)
+            tokenOffsets.append(batch.count)
             let end = item.startPosition + item.numTokens
             let known = request.numTokens
             let wantsPrompt = request.samplingParams.promptLogprobs != nil

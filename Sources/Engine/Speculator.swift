@@ -41,12 +41,28 @@ final class Speculator {
             proposer = DraftModelProposer(model: draft.model, numBlocks: max(1, kvCacheTokens / blockSize), blockSize: blockSize,
                                           precision: precision, maxDraftTokens: config.numSpeculativeTokens)
         case .mtp:
-            throw .noMTPLayers(model.config.architecture)
+            guard let predictor = model.nextTokenPredictor else { throw .noMTPLayers(model.config.architecture) }
+            proposer = MTPProposer(predictor: predictor, numBlocks: max(1, kvCacheTokens / blockSize), blockSize: blockSize,
+                                   precision: precision, maxDraftTokens: config.numSpeculativeTokens)
         }
         return Speculator(config: config, proposer: proposer)
     }
 
     func recordStep(tokens: Int, seconds: Double) { cost.record(tokens: tokens, seconds: seconds) }
+
+    /// Hands an MTP proposer the hidden states of the positions the step computed and kept.
+    func observe(_ output: SchedulerOutput, runner: ModelRunner) {
+        guard let observer = proposer as? HiddenStateObserver else { return }
+        let hidden = runner.lastHiddenStates, d = runner.model.config.hiddenSize
+        guard let base = hidden.baseAddress else { return }
+        for (item, offset) in zip(output.scheduled, runner.tokenOffsets) where !item.request.isFinished {
+            let request = item.request
+            let end = min(request.numComputedTokens, item.startPosition + item.numTokens)
+            guard end > item.startPosition else { continue }
+            observer.observe(requestId: request.requestId, positions: item.startPosition..<end, tokenIds: request.allTokenIds,
+                             hidden: base + offset * d)
+        }
+    }
 
     /// Drafts for the running requests that are decoding (their computed tokens reach their last one).
     func propose(_ running: [Request]) {

@@ -17,10 +17,16 @@ public protocol CausalLM: AnyObject, Sendable {
 
     /// The expert map and routing counts of a mixture-of-experts model; nil for a dense one.
     var expertRouter: ExpertRouter? { get }
+
+    /// The multi-token-prediction layer of a model whose file has nextn layers (a drafter for
+    /// speculative decoding); nil otherwise. When it is set, every forward pass also leaves each
+    /// token's final hidden state in ``ForwardWorkspace/lastHiddenStates`` for it.
+    var nextTokenPredictor: NextTokenPredictor? { get }
 }
 
 extension CausalLM {
     public var expertRouter: ExpertRouter? { nil }
+    public var nextTokenPredictor: NextTokenPredictor? { nil }
 
     /// A KV cache shaped for this model (half-precision values by default, as llama.cpp keeps them).
     public func makeKVCache(numBlocks: Int, blockSize: Int = 16, precision: KVPrecision = .float16) -> KVCache {

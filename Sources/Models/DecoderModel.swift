@@ -3,7 +3,9 @@ import Kernels
 
 /// A decoder-only transformer over a paged KV cache: token embeddings, a stack of
 /// ``DecoderLayer``s configured by the architecture's ``ModelConfig``, a final RMSNorm and the
-/// output head (tied to the embeddings when the file has no `output.weight`).
+/// output head (tied to the embeddings when the file has no `output.weight`). A file with nextn
+/// layers also gives a ``NextTokenPredictor`` over the first of them, and each forward pass then
+/// keeps every token's final hidden state (``ForwardWorkspace/lastHiddenStates``) for it.
 public final class DecoderModel: CausalLM, @unchecked Sendable {
     public let config: ModelConfig
     public let pool: ThreadPool
@@ -11,9 +13,9 @@ public final class DecoderModel: CausalLM, @unchecked Sendable {
     private let file: GGUFFile
     private let embedding: WeightMatrix
     private let layers: [DecoderLayer]
-    private let outputNorm: [Float]
-    private let output: WeightMatrix
+    private let head: OutputHead
     public let expertRouter: ExpertRouter?
+    public let nextTokenPredictor: NextTokenPredictor?
 
     /// Binds the weights of `file` for `config`. Throws a ``ModelError`` for a missing tensor or
     /// a tensor of the wrong shape.
@@ -35,15 +37,18 @@ public final class DecoderModel: CausalLM, @unchecked Sendable {
             try DecoderLayer(index: i, config: config, layout: layout, loader: loader, moeLayer: config.experts == nil ? nil : i)
         }
         expertRouter = config.experts.map { ExpertRouter(numLayers: config.numLayers, numExperts: $0.numExperts) }
-        outputNorm = try loader.vector("output_norm.weight", count: config.hiddenSize)
-        output = try loader.optionalMatrix("output.weight", rows: config.vocabSize, columns: config.hiddenSize) ?? embedding
+        head = OutputHead(norm: try loader.vector("output_norm.weight", count: config.hiddenSize),
+                          matrix: try loader.optionalMatrix("output.weight", rows: config.vocabSize, columns: config.hiddenSize) ?? embedding)
+        nextTokenPredictor = config.nextnLayers == 0 ? nil
+            : try NextTokenPredictor(layer: config.numLayers, config: config, loader: loader, embedding: embedding, head: head, pool: pool)
     }
 
     public func forward(_ batch: ForwardBatch, cache: KVCache, workspace: ForwardWorkspace) -> UnsafeBufferPointer<Float> {
         let n = batch.count
         precondition(n > 0, "empty batch")
         precondition(batch.numGroups == kvCacheLayout.numGroups, "the batch has \(batch.numGroups) block tables per sequence, the model \(kvCacheLayout.numGroups) KV cache groups")
-        workspace.buffers.reserve(tokens: n, logits: batch.logitIndices.count, config: config)
+        workspace.buffers.reserve(tokens: n, logits: batch.logitIndices.count, config: config,
+                                  hiddenStates: nextTokenPredictor != nil)
         let ws = workspace.buffers
         let d = config.hiddenSize
         for (i, id) in batch.tokenIDs.enumerated() {
@@ -65,23 +70,9 @@ public final class DecoderModel: CausalLM, @unchecked Sendable {
                 }
             }
         }
-        logits(batch, workspace: workspace)
+        head.logits(batch, lastPostNorm: layers.last?.postFFNNorm, keepsHiddenStates: nextTokenPredictor != nil, config: config,
+                    workspace: workspace, pool: pool)
         return UnsafeBufferPointer(start: ws.logits, count: batch.logitIndices.count * config.vocabSize)
-    }
-
-    /// The output head over the rows that give logits: only those need the last block's output
-    /// added to their residual (after its post-norm, if any).
-    private func logits(_ batch: ForwardBatch, workspace: ForwardWorkspace) {
-        let ws = workspace.buffers, d = config.hiddenSize, eps = config.rmsNormEps
-        let lastPostNorm = layers.last?.postFFNNorm
-        for (j, t) in batch.logitIndices.enumerated() {
-            let projection = ws.projected + Int(t) * d
-            if let lastPostNorm { rmsNorm(projection, weight: lastPostNorm, eps: eps, into: projection, d) }
-            addRMSNorm(projection, into: ws.hidden + Int(t) * d, weight: outputNorm, eps: eps, out: ws.normed + j * d, d)
-        }
-        let m = batch.logitIndices.count
-        matmul(output, ws.normed, tokens: m, into: ws.logits, scratch: workspace.scratch, pool: pool)
-        if let cap = config.finalLogitSoftcap { softcap(ws.logits, cap: cap, m * config.vocabSize) }
     }
 }
 

@@ -16,7 +16,11 @@ public struct ModelConfig: Sendable, Equatable {
     public var vocabSize: Int
     public var hiddenSize: Int
     public var intermediateSize: Int
+    /// Layers of the main model: `block_count` less the ``nextnLayers`` that follow them.
     public var numLayers: Int
+    /// Multi-token-prediction ("nextn") layers stored after the main ones (`nextn_predict_layers`,
+    /// GLM-4.5 / DeepSeek-V3); the main forward pass never runs them.
+    public var nextnLayers: Int
     public var numHeads: Int
     public var numKVHeads: Int
     public var headDim: Int
@@ -68,6 +72,11 @@ public struct ModelConfig: Sendable, Equatable {
                                     ("attention.head_count_kv", numKVHeads, 1 << 12)] where value > limit {
             throw .invalidConfig("\(arch).\(key) is \(value), more than \(limit)")
         }
+        nextnLayers = try keys.optionalInt("nextn_predict_layers") ?? 0
+        guard nextnLayers >= 0, nextnLayers < numLayers else {
+            throw .invalidConfig("\(arch).nextn_predict_layers \(nextnLayers) must be less than block_count \(numLayers)")
+        }
+        numLayers -= nextnLayers
         headDim = try keys.optionalInt("attention.key_length") ?? hiddenSize / numHeads
         guard headDim <= 1 << 14 else { throw .invalidConfig("\(arch).attention.key_length \(headDim) is more than \(1 << 14)") }
         guard headDim > 0, numHeads % numKVHeads == 0 else {

@@ -9,8 +9,18 @@ public final class ForwardWorkspace: @unchecked Sendable {
     let attention = AttentionPlan()
     let tokenSteps = TokenSteps()
     let experts = ExpertWorkspace()
+    /// Rows of `buffers.hiddenStates` the last forward pass wrote.
+    var hiddenStateCount = 0
 
     public init() {}
+
+    /// The final hidden state (after the output norm: what the LM head reads) of every token of the
+    /// last forward pass, `count × hiddenSize` row-major; empty unless the model has a
+    /// ``NextTokenPredictor`` (or this workspace is the predictor's own). Valid until the next use
+    /// of the workspace.
+    public var lastHiddenStates: UnsafeBufferPointer<Float> {
+        UnsafeBufferPointer(start: buffers.hiddenStates, count: hiddenStateCount)
+    }
 }
 
 /// Activation buffers of a forward pass, sized for the largest batch seen so far and reused.
@@ -27,12 +37,32 @@ struct Workspace {
     var gate = UnsafeMutablePointer<Float>.allocate(capacity: 1)
     var up = UnsafeMutablePointer<Float>.allocate(capacity: 1)
     var logits = UnsafeMutablePointer<Float>.allocate(capacity: 1)
+    /// Every token's final hidden state (`tokens × hiddenSize`), kept only for models with
+    /// nextn layers, and the predictor's concatenated inputs (`tokens × 2·hiddenSize`).
+    private(set) var hiddenStateCapacity = 0
+    var hiddenStates = UnsafeMutablePointer<Float>.allocate(capacity: 1)
+    private(set) var predictorInputCapacity = 0
+    var predictorInputs = UnsafeMutablePointer<Float>.allocate(capacity: 1)
     /// Outputs of the fused Q/K/V and gate/up products (kept, so a step builds no arrays).
     private(set) var qkvOutputs: [UnsafeMutablePointer<Float>] = []
     private(set) var gateUpOutputs: [UnsafeMutablePointer<Float>] = []
     private(set) var projectedOutputs: [UnsafeMutablePointer<Float>] = []
 
-    mutating func reserve(tokens: Int, logits count: Int, config c: ModelConfig) {
+    /// Grows the buffers for `tokens` tokens and `count` logit rows; with `hiddenStates`, the
+    /// buffer of final hidden states too, and with `predictorInputs` that of a
+    /// ``NextTokenPredictor``'s inputs.
+    mutating func reserve(tokens: Int, logits count: Int, config c: ModelConfig, hiddenStates keepsHidden: Bool = false,
+                          predictorInputs: Bool = false) {
+        if keepsHidden, tokens > hiddenStateCapacity {
+            hiddenStateCapacity = max(tokens, 2 * hiddenStateCapacity)
+            hiddenStates.deallocate()
+            hiddenStates = .allocate(capacity: hiddenStateCapacity * c.hiddenSize)
+        }
+        if predictorInputs, tokens > predictorInputCapacity {
+            predictorInputCapacity = max(tokens, 2 * predictorInputCapacity)
+            self.predictorInputs.deallocate()
+            self.predictorInputs = .allocate(capacity: predictorInputCapacity * 2 * c.hiddenSize)
+        }
         if tokens > tokenCapacity {
             let n = max(tokens, 2 * tokenCapacity)
             func grow(_ p: inout UnsafeMutablePointer<Float>, _ width: Int) {

@@ -1,8 +1,3 @@
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
 import GGUF
 import Kernels
 import Models
@@ -17,7 +12,7 @@ public final class DraftModelProposer: SpeculativeProposer {
     public let model: any CausalLM
     private let cache: KVCache
     private let maxDraftTokens: Int
-    private var freeBlocks: [Int32]
+    private var blocks: DraftBlockAllocator
     private var states: [String: State] = [:]
     private var batch = ForwardBatch()
     private let workspace = ForwardWorkspace()
@@ -56,7 +51,7 @@ public final class DraftModelProposer: SpeculativeProposer {
         let groups = model.kvCacheLayout.numGroups
         cache = model.makeKVCache(numBlocks: numBlocks * groups, blockSize: blockSize, precision: precision)
         self.maxDraftTokens = maxDraftTokens
-        freeBlocks = (0..<Int32(numBlocks * groups)).reversed()
+        blocks = DraftBlockAllocator(numBlocks: numBlocks * groups, groups: groups)
     }
 
     public func propose(_ requests: [ProposalRequest]) -> [Proposal] {
@@ -113,7 +108,7 @@ public final class DraftModelProposer: SpeculativeProposer {
 
     public func requestFinished(_ requestId: String, tokenIds: [Int], numPromptTokens: Int) {
         guard let state = states.removeValue(forKey: requestId) else { return }
-        for table in state.tables { freeBlocks += table }
+        blocks.release(state.tables)
     }
 
     /// Rolls the request's draft cache back to its longest prefix agreeing with the request's
@@ -126,14 +121,10 @@ public final class DraftModelProposer: SpeculativeProposer {
         if let mismatch = (0..<keep).first(where: { state.tokens[$0] != r.tokenIds[$0] }) { keep = mismatch }
         state.tokens.removeSubrange(keep...)
         let needed = (r.tokenIds.count + extra - 1 + cache.blockSize - 1) / cache.blockSize
-        let missing = max(0, needed - state.tables[0].count) * state.tables.count
-        guard missing <= freeBlocks.count else {
+        guard blocks.reserve(&state.tables, blocks: needed) else {
             states[r.requestId] = state
             requestFinished(r.requestId, tokenIds: r.tokenIds, numPromptTokens: r.numPromptTokens)
             return false
-        }
-        for g in state.tables.indices {
-            while state.tables[g].count < needed { state.tables[g].append(freeBlocks.removeLast()) }
         }
         states[r.requestId] = state
         return true
@@ -148,44 +139,7 @@ public final class DraftModelProposer: SpeculativeProposer {
     /// The draft token from logits row `row`, with its distribution when the request samples.
     private func draw(row: Int, of logits: UnsafeBufferPointer<Float>, request: ProposalRequest) -> (Int, [Float]?) {
         let v = model.config.vocabSize
-        let x = UnsafeBufferPointer(rebasing: logits[(row * v)..<((row + 1) * v)])
-        let m = maximum(x.baseAddress!, v)
-        guard request.temperature > 0 else { return (x.firstIndex(of: m) ?? 0, nil) }
-        var q = [Float](repeating: 0, count: v)
-        let total = q.withUnsafeMutableBufferPointer { exponentials(x.baseAddress!, v, shift: m, scale: 1 / request.temperature, into: $0.baseAddress!) }
-        for i in 0..<v { q[i] /= total }
-        var u = states[request.requestId]!.rng.nextUnit()
-        var token = v - 1
-        for (i, p) in q.enumerated() where p > 0 {
-            token = i
-            u -= p
-            if u < 0 { break }
-        }
-        return (token, q)
+        return DraftSampling.draw(UnsafeBufferPointer(rebasing: logits[(row * v)..<((row + 1) * v)]), temperature: request.temperature,
+                                  rng: &states[request.requestId]!.rng)
     }
-}
-
-extension Proposal {
-    mutating func append(_ drawn: (Int, [Float]?)) {
-        tokenIds.append(drawn.0)
-        if let q = drawn.1 { probabilities = (probabilities ?? []) + [q] }
-    }
-}
-
-/// SplitMix64: the draft's own reproducible uniform draws.
-struct SplitMix {
-    private var state: UInt64
-    init(seed: UInt64) { state = seed }
-    /// A stable seed from a request id (FNV-1a; `hashValue` changes between processes).
-    static func seed(_ id: String) -> UInt64 {
-        id.utf8.reduce(0xCBF2_9CE4_8422_2325) { ($0 ^ UInt64($1)) &* 0x100_0000_01B3 }
-    }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-    mutating func nextUnit() -> Float { Float(next() >> 40) * 0x1p-24 }
 }

@@ -23,6 +23,12 @@ import Testing
         return path
     }()
 
+    /// The tiny model with one MTP (nextn) layer after its main ones: the same main weights.
+    static let mtpModel = try! ModelArchitectures.load(
+        file: GGUFFile(bytes: TinyModel(architecture: "qwen2", contextLength: 4096, seed: 21).withNextN(1).write()), pool: TinyEngine.pool)
+
+    static func model(for method: String) -> any CausalLM { method == "mtp" ? mtpModel : TinyEngine.model }
+
     static let methods: [(String, SpeculativeConfig)] = {
         var suffix = SpeculativeConfig(method: .suffix, numSpeculativeTokens: 8)
         suffix.suffixMinTokenProbability = 0
@@ -30,7 +36,8 @@ import Testing
         fixed.adaptive = false
         return [("ngram", SpeculativeConfig(method: .ngram, numSpeculativeTokens: 4)), ("ngram fixed length", fixed), ("suffix", suffix),
                 ("draft", SpeculativeConfig(method: .draftModel, numSpeculativeTokens: 3, model: draftPath)),
-                ("self draft", SpeculativeConfig(method: .draftModel, numSpeculativeTokens: 5, model: selfDraftPath))]
+                ("self draft", SpeculativeConfig(method: .draftModel, numSpeculativeTokens: 5, model: selfDraftPath)),
+                ("mtp", SpeculativeConfig(method: .mtp, numSpeculativeTokens: 3))]
     }()
 
     /// Prompts that repeat themselves (drafts accepted often) and random ones (rarely).
@@ -62,16 +69,18 @@ import Testing
         let spec = Self.methods.first { $0.0 == method }!.1
         let prompts = Self.prompts(12)
         let params = { (i: Int) in SamplingParams(temperature: 0, maxTokens: 10 + i % 17, ignoreEOS: true) }
-        let (plain, _) = try Self.run(prompts, params: params, speculative: nil)
-        let (batched, stats) = try Self.run(prompts, params: params, speculative: spec)
+        let model = Self.model(for: method)
+        let (plain, _) = try Self.run(prompts, params: params, speculative: nil, model: model)
+        let (batched, stats) = try Self.run(prompts, params: params, speculative: spec, model: model)
         for i in prompts.indices { #expect(batched[i].tokenIds == plain[i].tokenIds, "\(method), request \(i)") }
         for i in [0, 1] {
-            let (alone, _) = try Self.run([prompts[i]], params: { _ in params(i) }, speculative: spec)
+            let (alone, _) = try Self.run([prompts[i]], params: { _ in params(i) }, speculative: spec, model: model)
             #expect(alone[0].tokenIds == plain[i].tokenIds, "\(method), request \(i) alone")
         }
         let s = try #require(stats.specDecode)
         print("\(method): \(s.numDrafts) drafts, \(s.numDraftTokens) draft tokens, \(s.numAcceptedTokens) accepted")
-        #expect(s.numDraftTokens > 0 && s.numAcceptedTokens > 0, "\(method): \(s)")
+        // A random MTP layer rarely agrees with its model; MTPProposerTests check what it drafts.
+        #expect(s.numDraftTokens > 0 && (s.numAcceptedTokens > 0 || method == "mtp"), "\(method): \(s)")
         #expect(s.acceptedPerPosition.first ?? 0 <= s.numDrafts && s.acceptedPerPosition.reduce(0, +) == s.numAcceptedTokens)
         if method == "self draft" { #expect(s.numAcceptedTokens == s.numDraftTokens) }
     }
@@ -92,8 +101,9 @@ import Testing
             }
             return p
         }
-        let (plain, _) = try Self.run(prompts, params: params, speculative: nil)
-        let (fast, _) = try Self.run(prompts, params: params, speculative: spec)
+        let model = Self.model(for: method)
+        let (plain, _) = try Self.run(prompts, params: params, speculative: nil, model: model)
+        let (fast, _) = try Self.run(prompts, params: params, speculative: spec, model: model)
         for i in prompts.indices {
             #expect(fast[i].tokenIds == plain[i].tokenIds, "\(method), request \(i)")
             #expect(fast[i].text == plain[i].text && fast[i].finishReason == plain[i].finishReason && fast[i].stopReason == plain[i].stopReason)
@@ -103,16 +113,18 @@ import Testing
 
     /// A KV pool small enough to preempt, a budget that chunks prompts and trims drafts, and
     /// shared prefixes that hit the cache: outputs are still those of each request alone.
-    @Test(arguments: ["ngram", "suffix", "draft"])
+    @Test(arguments: ["ngram", "suffix", "draft", "mtp"])
     func preemptionChunkingAndPrefixHitsComposeWithSpeculation(method: String) throws {
         let spec = Self.methods.first { $0.0 == method }!.1
+        let model = Self.model(for: method)
         let shared = Self.prompts(1, seed: 3)[0]
         let prompts = Self.prompts(14, seed: 11).enumerated().map { $0.offset % 3 == 0 ? shared + $0.element : $0.element }
         let params = { (i: Int) in SamplingParams(temperature: 0, maxTokens: 20 + i % 9, ignoreEOS: true) }
-        let (tight, stats) = try Self.run(prompts, params: params, speculative: spec, blocks: 60, budget: 24)
+        let (tight, stats) = try Self.run(prompts, params: params, speculative: spec, blocks: 60, budget: 24, model: model)
         #expect(stats.numPreemptions > 0, "no preemption: the pool is too large for this test")
         #expect(stats.prefixCache.hits > 0)
-        let (plain, _) = try Self.run(prompts, params: params, speculative: nil)
+        #expect((stats.specDecode?.numDraftTokens ?? 0) > 0)
+        let (plain, _) = try Self.run(prompts, params: params, speculative: nil, model: model)
         for i in prompts.indices { #expect(tight[i].tokenIds == plain[i].tokenIds, "\(method), request \(i)") }
     }
 

@@ -71,6 +71,47 @@ import Testing
         Self.expectNoAllocations(model, sequences: shape.sequences, precision: .float16)
     }
 
+    /// A model with a nextn layer: the target's step (keeping every token's hidden state) and the
+    /// predictor's step on those hidden states allocate nothing either.
+    @Test(arguments: [(threads: 1, sequences: 1), (threads: 2, sequences: 10)])
+    func nextTokenPredictorStepAllocatesNothing(shape: (threads: Int, sequences: Int)) throws {
+        let spec = TinyModel(architecture: "qwen2", hidden: 128, heads: 4, kvHeads: 2, headDim: 32, contextLength: 512,
+                             matrixType: .q4_1, tiedEmbeddings: false, seed: 52).withNextN()
+        let model = try ModelArchitectures.load(file: GGUFFile(bytes: spec.write()), pool: ThreadPool(threadCount: shape.threads))
+        let predictor = try #require(model.nextTokenPredictor)
+        Self.expectNoAllocations(model, sequences: shape.sequences, precision: .float16)
+        let s = shape.sequences, blocks = 8
+        let cache = predictor.makeKVCache(numBlocks: s * blocks)
+        let tables = (0..<s).map { q in (0..<Int32(blocks)).map { Int32(q * blocks) + $0 } }
+        let hidden = UnsafeMutablePointer<Float>.allocate(capacity: s * model.config.hiddenSize)
+        defer { hidden.deallocate() }
+        hidden.initialize(repeating: 0.5, count: s * model.config.hiddenSize)
+        let workspace = ForwardWorkspace()
+        var batch = ForwardBatch()
+        var position: Int32 = 0
+        func step() {
+            batch.removeAll(blockTableStride: blocks)
+            for q in 0..<s {
+                let seq = batch.addSequence(blockTable: tables[q])
+                batch.addToken(Int32(q + 1), position: position, sequence: seq, wantsLogits: true)
+            }
+            let out = predictor.forward(batch, hidden: hidden, cache: cache, workspace: workspace)
+            hidden.update(from: out.hidden.baseAddress!, count: out.hidden.count)
+            position += 1
+        }
+        for _ in 0..<4 { step() }
+        let workers = model.pool.workerThreadIDs.map { UInt($0) }
+        workers.withUnsafeBufferPointer { pg_malloc_counter_watch($0.baseAddress, Int32($0.count)) }
+        defer { pg_malloc_counter_watch(nil, 0) }
+        var counts: [Int64] = []
+        counts.reserveCapacity(8)
+        for _ in 0..<8 {
+            let workersBefore = pg_malloc_counter_watched_count()
+            counts.append(Self.allocations(step) + pg_malloc_counter_watched_count() - workersBefore)
+        }
+        #expect(counts.allSatisfy { $0 == 0 }, "allocations per predictor step: \(counts)")
+    }
+
     static func expectNoAllocations(_ model: any CausalLM, sequences s: Int, precision: KVPrecision) {
         let shape = (threads: model.pool.threadCount, sequences: s)
         let blocksPerSequence = 8

@@ -31,6 +31,11 @@ public struct TinyModel: Sendable {
     public var sharedExpertFeedForward = 96
     /// Type of the router (`ffn_gate_inp`); F32 as the converters write it.
     public var routerType: GGMLType = .f32
+    /// Multi-token-prediction layers after the main ones (`nextn_predict_layers`), each a block plus
+    /// `nextn.eh_proj`, `enorm`, `hnorm` and `shared_head_norm`; with untied embeddings also their
+    /// own `nextn.embed_tokens` and `nextn.shared_head_head`. Written after every other tensor, so
+    /// the main model's weights are those of the same spec without them.
+    public var nextnLayers = 0
 
     public init(architecture: String = "llama", hidden: Int = 64, heads: Int = 4, kvHeads: Int = 2, headDim: Int = 16,
                 ropeDimensions: Int? = nil, layers: Int = 2, contextLength: Int = 256, ropeBase: Float = 10_000,
@@ -55,6 +60,13 @@ public struct TinyModel: Sendable {
         var spec = self
         spec.experts = count
         spec.expertsUsed = used
+        return spec
+    }
+
+    /// This model with `count` nextn (MTP) layers after its main layers.
+    public func withNextN(_ count: Int = 1) -> TinyModel {
+        var spec = self
+        spec.nextnLayers = count
         return spec
     }
 
@@ -84,7 +96,8 @@ public struct TinyModel: Sendable {
         w.set("general.architecture", .string(a))
         Self.addVocabulary(to: &w)
         w.set("\(a).embedding_length", .uint32(UInt32(hidden)))
-        w.set("\(a).block_count", .uint32(UInt32(layers)))
+        w.set("\(a).block_count", .uint32(UInt32(layers + nextnLayers)))
+        if nextnLayers > 0 { w.set("\(a).nextn_predict_layers", .uint32(UInt32(nextnLayers))) }
         w.set("\(a).feed_forward_length", .uint32(UInt32(feedForward)))
         w.set("\(a).attention.head_count", .uint32(UInt32(heads)))
         w.set("\(a).attention.head_count_kv", .uint32(UInt32(kvHeads)))
@@ -119,7 +132,7 @@ public struct TinyModel: Sendable {
         }
         let q = heads * headDim, kv = kvHeads * headDim
         matrix("token_embd.weight", rows: vocab, columns: hidden, type: matrixType == .f32 || matrixType == .f16 ? matrixType : .q8_0)
-        for l in 0..<layers {
+        func block(_ l: Int) {
             let p = "blk.\(l)."
             vector(p + "attn_norm.weight", hidden, around: 1, spread: 0.2)
             matrix(p + "attn_q.weight", rows: q, columns: hidden)
@@ -156,8 +169,21 @@ public struct TinyModel: Sendable {
             }
             if a == "gemma3" { vector(p + "post_ffw_norm.weight", hidden, around: 1, spread: 0.3) }
         }
+        for l in 0..<layers { block(l) }
         vector("output_norm.weight", hidden, around: 1, spread: 0.2)
         if !tiedEmbeddings { matrix("output.weight", rows: vocab, columns: hidden) }
+        for l in layers..<(layers + nextnLayers) {
+            block(l)
+            let p = "blk.\(l).nextn."
+            matrix(p + "eh_proj.weight", rows: hidden, columns: 2 * hidden)
+            vector(p + "enorm.weight", hidden, around: 1, spread: 0.2)
+            vector(p + "hnorm.weight", hidden, around: 1, spread: 0.2)
+            vector(p + "shared_head_norm.weight", hidden, around: 1, spread: 0.2)
+            if !tiedEmbeddings {
+                matrix(p + "embed_tokens.weight", rows: vocab, columns: hidden)
+                matrix(p + "shared_head_head.weight", rows: vocab, columns: hidden)
+            }
+        }
         return w.bytes()
     }
 
