@@ -30,9 +30,11 @@ struct StepCostModel {
     }
 
     /// The chance of acceptance above which one more draft token pays in a step of `batch`
-    /// decoding requests: its cost b against the time a token is worth, T(B)/B.
+    /// decoding requests: its cost b against the time a token is worth, T(B)/B, with a quarter
+    /// more for what the line leaves out (verifying and proposing, steps past the fitted range).
+    /// Measured here, 16 requests lost 5–15% with drafts at the bare break-even.
     func breakEven(batch: Int) -> Float {
         let r = ratio * Double(max(1, batch))
-        return Float(r / (1 + r))
+        return Float(min(1, 1.25 * r / (1 + r)))
     }
 }
