@@ -11,7 +11,8 @@ import Testing
         let plain = try await TestServer.withServer(try TestServer.make()) { client in
             try await client.post("/v1/completions", "{\(body)}").json.choices.first?["text"] as? String
         }
-        let spec = SpeculativeConfig(method: .ngram, numSpeculativeTokens: 4)
+        var spec = SpeculativeConfig(method: .ngram, numSpeculativeTokens: 4)
+        spec.adaptive = false
         try await TestServer.withServer(try TestServer.make(speculative: spec)) { client in
             let whole = try await client.post("/v1/completions", "{\(body)}").json
             #expect(whole.choices.first?["text"] as? String == plain)
