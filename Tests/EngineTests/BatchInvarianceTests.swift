@@ -55,6 +55,7 @@ import Testing
         var config = Self.small
         config.speculative = SpeculativeConfig(method: method, numSpeculativeTokens: 4)
         config.speculative?.adaptive = false  // fixed lengths: the counts below do not depend on step times
+        config.speculative?.promptLookupMin = 1
         let (together, stats) = try Self.runAll(prompts, params: params, config: config)
         let alone = try Self.alone(prompts, params: params)
         for i in prompts.indices { #expect(together[i] == alone[i], "request \(i)") }

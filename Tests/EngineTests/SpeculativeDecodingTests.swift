@@ -35,11 +35,14 @@ import Testing
         func fixed(_ method: SpeculativeConfig.Method, _ k: Int, model: String? = nil) -> SpeculativeConfig {
             var c = SpeculativeConfig(method: method, numSpeculativeTokens: k, model: model)
             c.adaptive = false
+            (c.promptLookupMin, c.promptLookupMax) = (1, 4)  // the tiny prompts repeat short units
             return c
         }
+        var adaptive = SpeculativeConfig(method: .ngram, numSpeculativeTokens: 4)
+        (adaptive.promptLookupMin, adaptive.promptLookupMax) = (1, 4)
         var suffix = fixed(.suffix, 8)
         suffix.suffixMinTokenProbability = 0
-        return [("ngram", fixed(.ngram, 4)), ("ngram adaptive", SpeculativeConfig(method: .ngram, numSpeculativeTokens: 4)),
+        return [("ngram", fixed(.ngram, 4)), ("ngram adaptive", adaptive),
                 ("suffix", suffix), ("draft", fixed(.draftModel, 3, model: draftPath)), ("self draft", fixed(.draftModel, 5, model: selfDraftPath)),
                 ("mtp", fixed(.mtp, 3))]
     }()

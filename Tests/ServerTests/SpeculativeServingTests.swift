@@ -13,6 +13,7 @@ import Testing
         }
         var spec = SpeculativeConfig(method: .ngram, numSpeculativeTokens: 4)
         spec.adaptive = false
+        spec.promptLookupMin = 1
         try await TestServer.withServer(try TestServer.make(speculative: spec)) { client in
             let whole = try await client.post("/v1/completions", "{\(body)}").json
             #expect(whole.choices.first?["text"] as? String == plain)
