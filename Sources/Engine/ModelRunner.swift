@@ -63,7 +63,6 @@ public final class ModelRunner {
 
     private func sample(_ raw: UnsafeBufferPointer<Float>, for request: Request) -> Int {
         let params = request.samplingParams
-        guard LogitsProcessor.isNeeded(for: request) else { return sampler.sample(raw, params: params, rng: &request.rng) }
         return withProcessed(raw, for: request, pending: []) { sampler.sample($0, params: params, rng: &request.rng) }
     }
 
@@ -74,10 +73,7 @@ public final class ModelRunner {
         let params = request.samplingParams
         if params.isGreedy {
             return RejectionSampler.verifyGreedy(draft: drafts) { j in
-                let raw = row(first + j)
-                let pending = drafts.prefix(j)
-                guard LogitsProcessor.isNeeded(for: request, pending: pending.count) else { return Sampler.argmax(raw) }
-                return withProcessed(raw, for: request, pending: pending) { Sampler.argmax($0) }
+                withProcessed(row(first + j), for: request, pending: drafts.prefix(j)) { Sampler.argmax($0) }
             }
         }
         var out: [Int] = []

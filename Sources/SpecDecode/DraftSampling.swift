@@ -77,6 +77,6 @@ struct SplitMix {
 extension Proposal {
     mutating func append(_ drawn: (Int, [Float]?)) {
         tokenIds.append(drawn.0)
-        if let q = drawn.1 { probabilities = (probabilities ?? []) + [q] }
+        if let q = drawn.1 { probabilities = probabilities ?? []; probabilities!.append(q) }
     }
 }
