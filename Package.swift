@@ -16,6 +16,7 @@ let package = Package(
         .library(name: "ModelHub", targets: ["ModelHub"]),
         .library(name: "EPLB", targets: ["EPLB"]),
         .library(name: "SpecDecode", targets: ["SpecDecode"]),
+        .library(name: "StructuredOutput", targets: ["StructuredOutput"]),
         .library(name: "Server", targets: ["Server"]),
         .executable(name: "peregrine", targets: ["peregrine"]),
     ],
@@ -39,6 +40,7 @@ let package = Package(
         .target(name: "SpecDecode", dependencies: ["Models", "Kernels", "GGUF"]),
         .target(name: "Engine", dependencies: ["Models", "Tokenization", "Kernels", "EPLB", "SpecDecode"]),
         .target(name: "EPLB"),
+        .target(name: "StructuredOutput", dependencies: ["Tokenization"]),
         .target(name: "ModelHub", dependencies: ["GGUF", .product(name: "Crypto", package: "swift-crypto")]),
         .target(
             name: "Server",
@@ -73,6 +75,7 @@ let package = Package(
         .testTarget(name: "EngineTests", dependencies: ["Engine", "Models", "GGUF", "Tokenization", "ModelHub", "Kernels", "CKernels", "TestSupport", "EPLB", "SpecDecode"]),
         .testTarget(name: "ModelHubTests", dependencies: ["ModelHub"]),
         .testTarget(name: "EPLBTests", dependencies: ["EPLB"]),
+        .testTarget(name: "StructuredOutputTests", dependencies: ["StructuredOutput", "Tokenization", "GGUF", "TestSupport"]),
         .testTarget(name: "SpecDecodeTests", dependencies: ["SpecDecode", "Models", "GGUF", "Kernels", "TestSupport"]),
         .testTarget(name: "CLITests", dependencies: ["peregrine", "GGUF", "TestSupport"]),
         .testTarget(
