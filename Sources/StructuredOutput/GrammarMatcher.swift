@@ -9,6 +9,8 @@ public final class GrammarMatcher {
     private var history: [MatchState] = []
     /// Whether the end of generation was accepted (no more tokens fit).
     public private(set) var isTerminated = false
+    /// Token mask state, when made from a ``CompiledGrammar`` (GrammarMatcher+Mask.swift).
+    var maskRuntime: TokenMaskRuntime?
 
     public init(grammar: Grammar) {
         self.grammar = grammar

@@ -78,7 +78,10 @@ struct PushdownStepper {
             case .bytes:
                 out.stacks.append(node)
             case .rule(let rule):
-                let resume = forest.node(position + 1, parent: parent)
+                // A reference in tail position returns straight to the caller's caller, so
+                // right-recursive repetitions do not grow the stack.
+                let resume: Int32
+                if case .end = grammar.elements[Int(position) + 1] { resume = parent } else { resume = forest.node(position + 1, parent: parent) }
                 for start in grammar.alternatives[Int(rule)] { work.append(forest.node(start, parent: resume)) }
             case .end:
                 if parent == StackForest.bottom { out.canEnd = true } else { work.append(parent) }
