@@ -38,14 +38,14 @@ let package = Package(
         .target(name: "Tokenization", dependencies: ["GGUF"]),
         .target(name: "Models", dependencies: ["GGUF", "Kernels"]),
         .target(name: "SpecDecode", dependencies: ["Models", "Kernels", "GGUF"]),
-        .target(name: "Engine", dependencies: ["Models", "Tokenization", "Kernels", "EPLB", "SpecDecode"]),
+        .target(name: "Engine", dependencies: ["Models", "Tokenization", "Kernels", "EPLB", "SpecDecode", "StructuredOutput"]),
         .target(name: "EPLB"),
         .target(name: "StructuredOutput", dependencies: ["Tokenization"]),
         .target(name: "ModelHub", dependencies: ["GGUF", .product(name: "Crypto", package: "swift-crypto")]),
         .target(
             name: "Server",
             dependencies: [
-                "Engine", "Tokenization",
+                "Engine", "Tokenization", "StructuredOutput",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
@@ -57,7 +57,7 @@ let package = Package(
         .executableTarget(
             name: "peregrine",
             dependencies: [
-                "Engine", "ModelHub", "EPLB", "SpecDecode",
+                "Engine", "ModelHub", "EPLB", "SpecDecode", "StructuredOutput",
                 "Server",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
@@ -72,7 +72,7 @@ let package = Package(
             name: "ModelsTests",
             dependencies: ["Models", "Engine", "GGUF", "Kernels", "CKernels", "ModelHub", "Tokenization", "TestSupport", "MallocCounter"],
             exclude: ["Fixtures"]),
-        .testTarget(name: "EngineTests", dependencies: ["Engine", "Models", "GGUF", "Tokenization", "ModelHub", "Kernels", "CKernels", "TestSupport", "EPLB", "SpecDecode"]),
+        .testTarget(name: "EngineTests", dependencies: ["Engine", "Models", "GGUF", "Tokenization", "ModelHub", "Kernels", "CKernels", "TestSupport", "EPLB", "SpecDecode", "StructuredOutput"]),
         .testTarget(name: "ModelHubTests", dependencies: ["ModelHub"]),
         .testTarget(name: "EPLBTests", dependencies: ["EPLB"]),
         .testTarget(name: "StructuredOutputTests", dependencies: ["StructuredOutput", "Tokenization", "GGUF", "TestSupport"]),
@@ -81,7 +81,7 @@ let package = Package(
         .testTarget(
             name: "ServerTests",
             dependencies: [
-                "Server", "Engine", "Models", "Kernels", "GGUF", "Tokenization", "TestSupport", "peregrine", "EPLB", "SpecDecode",
+                "Server", "Engine", "Models", "Kernels", "GGUF", "Tokenization", "TestSupport", "peregrine", "EPLB", "SpecDecode", "StructuredOutput",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

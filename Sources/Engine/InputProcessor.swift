@@ -1,4 +1,5 @@
 import Foundation
+import StructuredOutput
 import Tokenization
 
 /// What a caller asks the engine to continue.
@@ -22,6 +23,8 @@ public struct EngineCoreRequest: Sendable {
     public var samplingParams: SamplingParams
     public var priority: Int
     public var arrivalTime: Double
+    /// The compiled constraint of `samplingParams.structuredOutputs`.
+    public var grammar: CompiledGrammar?
 }
 
 /// Why a request was refused at the door.
@@ -32,6 +35,8 @@ public enum InputError: Error, Equatable, Sendable, CustomStringConvertible {
     case invalidSamplingParams(SamplingParamsError)
     case duplicateRequestId(String)
     case chatTemplate(ChatTemplateError)
+    /// The structured-output constraint cannot be compiled (the message names the construct).
+    case invalidStructuredOutput(kind: String, GrammarError)
 
     public var description: String {
         switch self {
@@ -41,6 +46,7 @@ public enum InputError: Error, Equatable, Sendable, CustomStringConvertible {
         case .invalidSamplingParams(let e): e.description
         case .duplicateRequestId(let id): "request id '\(id)' is already in use"
         case .chatTemplate(let e): e.description
+        case .invalidStructuredOutput(let kind, let e): "the \(kind) constraint cannot be enforced: \(e)"
         }
     }
 }
@@ -52,11 +58,14 @@ public struct InputProcessor: Sendable {
     public let maxModelLength: Int
     /// How chat messages become a prompt: the model's template, or one the caller gave.
     public let chatTemplate: ChatTemplate
+    /// Compiles and caches the requests' output constraints.
+    public let structuredOutputs: StructuredOutputManager
 
     public init(tokenizer: Tokenizer, maxModelLength: Int, chatTemplate: ChatTemplate? = nil) {
         self.tokenizer = tokenizer
         self.maxModelLength = maxModelLength
         self.chatTemplate = chatTemplate ?? tokenizer.chatTemplate()
+        structuredOutputs = StructuredOutputManager(tokenizer: tokenizer)
     }
 
     /// The prompt's token ids; chat goes through ``Tokenizer/encodeChat(_:template:addGenerationPrompt:variables:)``,
@@ -77,17 +86,21 @@ public struct InputProcessor: Sendable {
         guard !ids.isEmpty else { throw .emptyPrompt }
         guard ids.count < maxModelLength else { throw .promptTooLong(tokens: ids.count, maxModelLength: maxModelLength) }
         if let bad = ids.first(where: { $0 < 0 || $0 >= tokenizer.vocabSize }) { throw .tokenOutOfRange(id: bad, vocabSize: tokenizer.vocabSize) }
+        var grammar: CompiledGrammar?
+        if let constraint = params.structuredOutputs {
+            do { grammar = try structuredOutputs.compile(constraint) } catch { throw .invalidStructuredOutput(kind: constraint.kind, error) }
+        }
         let parent = requestId ?? "req-" + UUID().uuidString.lowercased()
         guard params.n > 1 else {
             return [EngineCoreRequest(requestId: parent, parentId: parent, index: 0, promptTokenIds: ids, samplingParams: params,
-                                      priority: priority, arrivalTime: arrivalTime)]
+                                      priority: priority, arrivalTime: arrivalTime, grammar: grammar)]
         }
         return (0..<params.n).map { i in
             var child = params
             child.n = 1
             if let seed = params.seed { child.seed = seed &+ UInt64(i) }
             return EngineCoreRequest(requestId: "\(i)_\(parent)", parentId: parent, index: i, promptTokenIds: ids,
-                                     samplingParams: child, priority: priority, arrivalTime: arrivalTime)
+                                     samplingParams: child, priority: priority, arrivalTime: arrivalTime, grammar: grammar)
         }
     }
 }

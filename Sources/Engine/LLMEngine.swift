@@ -1,5 +1,6 @@
 import Foundation
 import Models
+import StructuredOutput
 import Tokenization
 
 /// The synchronous engine (vLLM's `LLMEngine`): add requests, call ``step()`` until
@@ -85,9 +86,11 @@ public final class LLMEngine {
     public func add(_ requests: [EngineCoreRequest]) throws(InputError) {
         for r in requests where scheduler.request(r.requestId) != nil || childIds[r.parentId] != nil { throw .duplicateRequestId(r.parentId) }
         for r in requests {
-            scheduler.addRequest(Request(requestId: r.requestId, promptTokenIds: r.promptTokenIds, samplingParams: r.samplingParams,
-                                         eosTokenIds: eosTokenIds, maxModelLength: maxModelLength, blockSize: config.blockSize,
-                                         priority: r.priority, arrivalTime: r.arrivalTime))
+            let request = Request(requestId: r.requestId, promptTokenIds: r.promptTokenIds, samplingParams: r.samplingParams,
+                                  eosTokenIds: eosTokenIds, maxModelLength: maxModelLength, blockSize: config.blockSize,
+                                  priority: r.priority, arrivalTime: r.arrivalTime)
+            request.grammarMatcher = r.grammar.map { GrammarMatcher(compiled: $0) }
+            scheduler.addRequest(request)
             outputProcessor.addRequest(r)
             childIds[r.parentId, default: []].append(r.requestId)
         }

@@ -1,5 +1,7 @@
+import Dispatch
 import Models
 import SpecDecode
+import StructuredOutput
 
 /// Turns a ``SchedulerOutput`` into one flat batch, runs the model over the paged KV cache and
 /// samples for every request whose scheduled chunk reached its last known token: one token, or,
@@ -13,7 +15,13 @@ public final class ModelRunner {
     private var sampler = Sampler()
     private var processed: [Float]
     private var distribution: [Float]
+    /// The allowed tokens of a request with a grammar, refilled per sampled row.
+    private var bitmask: TokenBitmask
     private var rows: [(sample: Range<Int>, promptStart: Int, promptRows: Range<Int>)] = []
+    /// Whether to record how long each grammar mask takes (``maskNanoseconds``; benchmarks).
+    public var recordsMaskTimes = false
+    /// Nanoseconds each grammar mask took while ``recordsMaskTimes`` was on.
+    public var maskNanoseconds: [UInt64] = []
     /// The batch row of each scheduled request's first token, in the last step.
     private(set) var tokenOffsets: [Int] = []
 
@@ -22,6 +30,7 @@ public final class ModelRunner {
         self.kvCache = kvCache
         processed = [Float](repeating: 0, count: model.config.vocabSize)
         distribution = processed
+        bitmask = TokenBitmask(vocabSize: model.config.vocabSize)
     }
 
     /// The target's final hidden state of every token of the last step (models with MTP layers only).
@@ -53,6 +62,7 @@ public final class ModelRunner {
             let first = rowInfo.sample.lowerBound
             let drafts = request.specTokenIds.prefix(item.numSpecTokens)
             let tokens = drafts.isEmpty ? [sample(row(first), for: request)] : verify(drafts, rows: first, row: row, for: request)
+            if let matcher = request.grammarMatcher { for token in tokens { _ = matcher.acceptToken(token) } }
             let logprobs = request.samplingParams.logprobs.map { n in
                 tokens.enumerated().map { Logprobs.compute(row(first + $0.offset), token: $0.element, topN: n) }
             }
@@ -71,13 +81,23 @@ public final class ModelRunner {
     private func verify(_ drafts: ArraySlice<Int>, rows first: Int, row: (Int) -> UnsafeBufferPointer<Float>,
                         for request: Request) -> [Int] {
         let params = request.samplingParams
+        // A grammar's mask at row j is the one after the first j drafts: the matcher takes them
+        // as the rows are reached and gives them back at the end.
+        var advanced = 0
+        defer { request.grammarMatcher?.rollback(advanced) }
+        func advance(to j: Int) {
+            guard let matcher = request.grammarMatcher else { return }
+            while advanced < j, matcher.acceptToken(drafts[drafts.startIndex + advanced]) { advanced += 1 }
+        }
         if params.isGreedy {
             return RejectionSampler.verifyGreedy(draft: drafts) { j in
-                withProcessed(row(first + j), for: request, pending: drafts.prefix(j)) { Sampler.argmax($0) }
+                advance(to: j)
+                return withProcessed(row(first + j), for: request, pending: drafts.prefix(j)) { Sampler.argmax($0) }
             }
         }
         var out: [Int] = []
         for j in 0...drafts.count {
+            advance(to: j)
             let pending = drafts.prefix(j)
             let token: Int? = withProcessed(row(first + j), for: request, pending: pending) { logits in
                 distribution.withUnsafeMutableBufferPointer { p in
@@ -100,14 +120,22 @@ public final class ModelRunner {
         return out
     }
 
-    /// Runs `body` on the row after the request's logit edits (penalties, bias, min_tokens),
-    /// or on the raw row when there are none.
+    /// Runs `body` on the row after the request's logit edits (penalties, bias, min_tokens) and
+    /// its grammar's mask, or on the raw row when there are none.
     private func withProcessed<T>(_ raw: UnsafeBufferPointer<Float>, for request: Request, pending: ArraySlice<Int>,
                                   _ body: (UnsafeBufferPointer<Float>) -> T) -> T {
-        guard LogitsProcessor.isNeeded(for: request, pending: pending.count) else { return body(raw) }
+        let edits = LogitsProcessor.isNeeded(for: request, pending: pending.count)
+        let matcher = request.grammarMatcher
+        guard edits || matcher != nil else { return body(raw) }
+        if let matcher {
+            let start = recordsMaskTimes ? DispatchTime.now().uptimeNanoseconds : 0
+            matcher.fillNextTokenBitmask(&bitmask)
+            if recordsMaskTimes { maskNanoseconds.append(DispatchTime.now().uptimeNanoseconds - start) }
+        }
         return processed.withUnsafeMutableBufferPointer { buffer in
             _ = buffer.initialize(from: raw)
-            LogitsProcessor.apply(buffer, request: request, pending: pending)
+            if edits { LogitsProcessor.apply(buffer, request: request, pending: pending) }
+            if matcher != nil { bitmask.apply(to: buffer) }
             return body(UnsafeBufferPointer(buffer))
         }
     }

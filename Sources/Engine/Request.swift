@@ -1,4 +1,5 @@
 import Foundation
+import StructuredOutput
 
 /// A request as the engine core tracks it (vLLM's `Request`): its tokens, how many have been
 /// computed into the KV cache, its block hashes and its own random generator.
@@ -33,6 +34,9 @@ public final class Request {
     /// probabilities for them where the proposer has them.
     public internal(set) var specTokenIds: [Int] = []
     var specProbabilities: [[Float]]?
+    /// Follows the output through the request's grammar (structured output); nil without one.
+    /// It survives preemption: recomputing the KV cache does not resample tokens.
+    public internal(set) var grammarMatcher: GrammarMatcher?
     /// How well this request's drafts have fared (speculative decoding's adaptive length).
     var draftAcceptance = DraftAcceptance()
     /// Times for metrics (seconds since the reference date).

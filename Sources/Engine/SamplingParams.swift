@@ -38,13 +38,15 @@ public struct SamplingParams: Sendable, Equatable {
     public var promptLogprobs: Int?
     /// Leave special tokens out of the output text.
     public var skipSpecialTokens = true
+    /// The output must match this constraint (JSON Schema, regex, choice or grammar).
+    public var structuredOutputs: StructuredOutputsParams?
 
     public init(n: Int = 1, temperature: Float = 1, topK: Int = 0, topP: Float = 1, minP: Float = 0,
                 presencePenalty: Float = 0, frequencyPenalty: Float = 0, repetitionPenalty: Float = 1,
                 logitBias: [Int: Float] = [:], seed: UInt64? = nil, maxTokens: Int? = 16, minTokens: Int = 0,
                 stop: [String] = [], stopTokenIds: [Int] = [], ignoreEOS: Bool = false,
                 includeStopStrInOutput: Bool = false, logprobs: Int? = nil, promptLogprobs: Int? = nil,
-                skipSpecialTokens: Bool = true) {
+                skipSpecialTokens: Bool = true, structuredOutputs: StructuredOutputsParams? = nil) {
         self.n = n
         self.temperature = temperature
         self.topK = topK
@@ -64,6 +66,7 @@ public struct SamplingParams: Sendable, Equatable {
         self.logprobs = logprobs
         self.promptLogprobs = promptLogprobs
         self.skipSpecialTokens = skipSpecialTokens
+        self.structuredOutputs = structuredOutputs
     }
 
     /// Greedy decoding.
