@@ -25,7 +25,7 @@ pull: build
 ## Python packages the reference tests use (NumPy reference forward pass, dequantization vectors),
 ## pinned; installed unless exactly these versions are already there.
 TEST_PYTHON_DEPS = numpy==2.4.6 gguf==0.19.0
-SERVE_PYTHON_DEPS = openai==3.60.0
+SERVE_PYTHON_DEPS = openai==3.60.0 jsonschema==4.26.0
 pip_pinned = python3 -c 'import importlib.metadata as m, sys; sys.exit(any(m.version(n) != v for n, v in (r.split("==") for r in sys.argv[1:])))' $(1) 2>/dev/null || python3 -m pip install --quiet $(1)
 
 test-deps:
@@ -40,11 +40,13 @@ test: test-deps pull
 	swift test $(SWIFT_FLAGS) --skip-build $(foreach s,$(WAITING_TESTS),--skip $(s))
 	swift test $(SWIFT_FLAGS) --skip-build $(foreach s,$(WAITING_TESTS),--filter $(s))
 
-## `peregrine serve` on the default model checked with the official `openai` client, then a short
+## `peregrine serve` on the default model checked with the official `openai` client (the API, then
+## structured output and tool calling with every output validated by `jsonschema`), then a short
 ## soak (64 streaming clients, a quarter hanging up mid-stream; SOAK_SECONDS=60 for the full one).
 serve-check: pull
 	$(call pip_pinned,$(SERVE_PYTHON_DEPS))
 	PEREGRINE=$(PEREGRINE) Scripts/serve_check.sh Scripts/openai_client_check.py
+	PEREGRINE=$(PEREGRINE) Scripts/serve_check.sh Scripts/structured_output_check.py --coverage 12
 	PEREGRINE=$(PEREGRINE) Scripts/serve_check.sh Scripts/soak.py --duration $(SOAK_SECONDS) --clients 64
 
 ## The NumPy reference forward pass (Scripts/reference_forward.py) against llama.cpp's golden

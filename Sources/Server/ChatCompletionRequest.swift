@@ -8,10 +8,14 @@ struct ChatCompletionRequest: Decodable, Sendable {
     var topLogprobs: Int?
     var addGenerationPrompt: Bool?
     var tools: [ChatToolField]?
+    var toolChoice: ToolChoiceField?
+    var parallelToolCalls: Bool?
     var sampling: SamplingFields
+    var structured: StructuredOutputFields
 
     enum CodingKeys: String, CodingKey {
         case model, messages, logprobs, tools
+        case toolChoice = "tool_choice", parallelToolCalls = "parallel_tool_calls"
         case maxTokens = "max_tokens", maxCompletionTokens = "max_completion_tokens", topLogprobs = "top_logprobs"
         case addGenerationPrompt = "add_generation_prompt"
     }
@@ -26,16 +30,33 @@ struct ChatCompletionRequest: Decodable, Sendable {
         topLogprobs = try c.decodeInteger(.topLogprobs)
         addGenerationPrompt = try c.decodeIfPresent(Bool.self, forKey: .addGenerationPrompt)
         tools = try c.decodeIfPresent([ChatToolField].self, forKey: .tools)
+        toolChoice = try c.decodeIfPresent(ToolChoiceField.self, forKey: .toolChoice)
+        parallelToolCalls = try c.decodeIfPresent(Bool.self, forKey: .parallelToolCalls)
         sampling = try SamplingFields(from: decoder)
+        structured = try StructuredOutputFields(from: decoder)
     }
 }
 
-/// One message of `messages`: a role and text content (a string, or text parts).
+/// One message of `messages`: a role and text content (a string, or text parts), and for
+/// tool use the assistant's `tool_calls` or the `tool_call_id` a tool result answers.
 struct ChatMessageField: Decodable, Sendable {
     var role: String
     var content: String
+    var toolCalls: [ToolCallField]
+    var toolCallId: String?
+    var name: String?
 
-    enum CodingKeys: String, CodingKey { case role, content }
+    struct ToolCallField: Decodable, Sendable {
+        struct Function: Decodable, Sendable {
+            var name: String
+            var arguments: String
+        }
+        var id: String?
+        var type: String?
+        var function: Function
+    }
+
+    enum CodingKeys: String, CodingKey { case role, content, name, toolCalls = "tool_calls", toolCallId = "tool_call_id" }
 
     private struct Part: Decodable {
         var type: String
@@ -45,6 +66,9 @@ struct ChatMessageField: Decodable, Sendable {
     init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         role = try c.decode(String.self, forKey: .role)
+        toolCalls = try c.decodeIfPresent([ToolCallField].self, forKey: .toolCalls) ?? []
+        toolCallId = try c.decodeIfPresent(String.self, forKey: .toolCallId)
+        name = try c.decodeIfPresent(String.self, forKey: .name)
         if try !c.contains(.content) || c.decodeNil(forKey: .content) {
             content = ""
         } else if let text = try? c.decode(String.self, forKey: .content) {
@@ -66,9 +90,4 @@ struct ChatMessageField: Decodable, Sendable {
                 debugDescription: "expected a string or an array of text parts"))
         }
     }
-}
-
-/// An entry of `tools` (only its presence matters: tool calling is not supported).
-struct ChatToolField: Decodable, Sendable {
-    var type: String?
 }

@@ -9,6 +9,7 @@ struct CompletionRequest: Decodable, Sendable {
     var bestOf: Int?
     var suffix: String?
     var sampling: SamplingFields
+    var structured: StructuredOutputFields
 
     enum CodingKeys: String, CodingKey {
         case model, prompt, echo, logprobs, suffix
@@ -25,5 +26,6 @@ struct CompletionRequest: Decodable, Sendable {
         bestOf = try c.decodeInteger(.bestOf)
         suffix = try c.decodeIfPresent(String.self, forKey: .suffix)
         sampling = try SamplingFields(from: decoder)
+        structured = try StructuredOutputFields(from: decoder)
     }
 }

@@ -7,6 +7,17 @@ import NIOCore
 /// JSON, missing fields and wrong types.
 enum JSONRequestBody {
     static func decode<T: Decodable>(_ type: T.Type, from request: inout Request, limit: Int) async throws(OpenAIError) -> T {
+        try decode(type, from: Data(try await read(&request, limit: limit)))
+    }
+
+    /// The decoded body and the same body as an ordered JSON tree.
+    static func decodeWithRaw<T: Decodable>(_ type: T.Type, from request: inout Request, limit: Int) async throws(OpenAIError) -> (T, RawBody) {
+        let bytes = try await read(&request, limit: limit)
+        let decoded = try decode(type, from: Data(bytes))
+        return (decoded, RawBody(bytes))
+    }
+
+    private static func read(_ request: inout Request, limit: Int) async throws(OpenAIError) -> [UInt8] {
         if let length = request.headers[.contentLength].flatMap(Int.init), length > limit {
             throw .bodyTooLarge(limit: limit)
         }
@@ -21,7 +32,7 @@ enum JSONRequestBody {
         } catch {
             throw .invalidRequest("Could not read the request body: \(error)")
         }
-        return try decode(type, from: Data(buffer.readableBytesView))
+        return Array(buffer.readableBytesView)
     }
 
     static func decode<T: Decodable>(_ type: T.Type, from data: Data) throws(OpenAIError) -> T {

@@ -16,8 +16,11 @@ extension OpenAIServer {
 
     func completions(_ request: Request, context: ServerRequestContext) async throws -> Response {
         var request = request
-        let body = try await JSONRequestBody.decode(CompletionRequest.self, from: &request, limit: configuration.maxRequestBodySize)
+        let (body, raw) = try await JSONRequestBody.decodeWithRaw(CompletionRequest.self, from: &request,
+                                                                  limit: configuration.maxRequestBodySize)
         try checkModel(body.model)
+        let constraint = try body.structured.constraint(raw: raw)
+        try checkConstraint(constraint)
         if let bestOf = body.bestOf, bestOf != (body.sampling.n ?? 1) {
             throw OpenAIError.invalidRequest("best_of must be left out or equal n: every completion generated is returned.", param: "best_of")
         }
@@ -26,6 +29,7 @@ extension OpenAIServer {
         let maxTokens = body.maxTokens ?? 16
         var params = try body.sampling.samplingParams(maxTokens: maxTokens, maxTokensField: "max_tokens", logprobs: body.logprobs,
                                                       logprobsField: "logprobs", limits: configuration, vocabSize: tokenizer.vocabSize)
+        params.structuredOutputs = constraint?.params
         let echo = body.echo ?? false
         if echo, let logprobs = body.logprobs { params.promptLogprobs = logprobs }
         for (i, p) in prompts.enumerated() {

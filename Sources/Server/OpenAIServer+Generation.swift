@@ -99,20 +99,53 @@ extension OpenAIServer {
     }
 
     /// Token ids of a chat conversation rendered with the chat template.
-    func chatPromptTokens(_ messages: [ChatMessageField], addGenerationPrompt: Bool) throws(OpenAIError) -> [Int] {
+    ///
+    /// With tools, a template that knows them gets them as its `tools` variable and the turns'
+    /// `tool_calls` as they are. A template that does not (it never mentions `tool_call`) gets
+    /// the Hermes format written into the conversation instead: the functions in the system
+    /// prompt, earlier calls as `<tool_call>` blocks, results as `<tool_response>` blocks.
+    func chatPromptTokens(_ messages: [ChatMessageField], addGenerationPrompt: Bool, tools: ToolPlan? = nil) throws(OpenAIError) -> [Int] {
         guard !messages.isEmpty else { throw .invalidRequest("messages must not be empty.", param: "messages") }
+        let templateKnowsTools = chatTemplate.source?.contains("tool_call") ?? false
         var conversation: [ChatMessage] = []
         for (i, message) in messages.enumerated() {
             switch message.role {
-            case "system", "user", "assistant": conversation.append(ChatMessage(role: message.role, content: message.content))
-            case "developer": conversation.append(.system(message.content))
+            case "system", "user":
+                conversation.append(ChatMessage(role: message.role, content: message.content, name: message.name))
+            case "developer":
+                conversation.append(.system(message.content))
+            case "assistant":
+                let calls = message.toolCalls.map { ChatToolCall(id: $0.id ?? ToolPlan.callId(), name: $0.function.name, arguments: $0.function.arguments) }
+                if templateKnowsTools || calls.isEmpty {
+                    conversation.append(ChatMessage(role: "assistant", content: message.content, toolCalls: calls))
+                } else {
+                    let blocks = calls.map { "<tool_call>\n{\"name\": \(JinjaValue.string($0.name).compactJSON ?? "\"\""), \"arguments\": \($0.arguments)}\n</tool_call>" }
+                    conversation.append(.assistant(([message.content] + blocks).filter { !$0.isEmpty }.joined(separator: "\n")))
+                }
+            case "tool":
+                if templateKnowsTools {
+                    conversation.append(ChatMessage(role: "tool", content: message.content, toolCallId: message.toolCallId, name: message.name))
+                } else {
+                    conversation.append(.user("<tool_response>\n\(message.content)\n</tool_response>"))
+                }
             default:
-                throw .invalidRequest("Invalid role '\(message.role)': supported roles are system, user and assistant.",
+                throw .invalidRequest("Invalid role '\(message.role)': supported roles are system, developer, user, assistant and tool.",
                                       param: "messages[\(i)].role")
             }
         }
+        var variables: [String: JinjaValue] = [:]
+        if let tools, tools.callsTools {
+            if templateKnowsTools {
+                variables["tools"] = tools.templateValue
+            } else if conversation.first?.role == "system" {
+                conversation[0].content += "\n\n" + tools.systemPrompt
+            } else {
+                conversation.insert(.system(tools.systemPrompt), at: 0)
+            }
+        }
         do throws(ChatTemplateError) {
-            return try tokenizer.encodeChat(conversation, template: chatTemplate, addGenerationPrompt: addGenerationPrompt)
+            return try tokenizer.encodeChat(conversation, template: chatTemplate, addGenerationPrompt: addGenerationPrompt,
+                                            variables: variables)
         } catch .raised(let message) {
             throw .invalidRequest(message, param: "messages")
         } catch .missing {

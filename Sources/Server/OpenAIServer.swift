@@ -1,4 +1,5 @@
 import Engine
+import StructuredOutput
 import Foundation
 import Hummingbird
 import Logging
@@ -29,6 +30,8 @@ public final class OpenAIServer: Service, Sendable {
     public let metrics: ServerMetrics
     let tokenizer: Tokenizer
     let chatTemplate: ChatTemplate
+    /// Reads `tool_choice: auto` output (``ServerConfiguration/toolCallParser``; `serve` checks the name).
+    let toolCallParser: any ToolCallParser
     let maxModelLength: Int
     let tracker: RequestTracker
     /// Connections open, against ``ServerConfiguration/maxConnections``.
@@ -54,6 +57,7 @@ public final class OpenAIServer: Service, Sendable {
         } else {
             chatTemplate = ChatTemplate(source: nil)
         }
+        toolCallParser = (try? ToolCallParsers.parser(named: configuration.toolCallParser)) ?? HermesToolCallParser()
         metrics = ServerMetrics(modelName: configuration.servedModelName)
         tracker = RequestTracker(limit: configuration.maxSequencesInFlight)
         connectionLimits = ConnectionLimits(maxConnections: configuration.maxConnections,

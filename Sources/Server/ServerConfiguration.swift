@@ -31,6 +31,9 @@ public struct ServerConfiguration: Sendable {
     /// Time a connection has to deliver the whole head of a request, from its opening or the end
     /// of its previous response (closes slow-header and idle keep-alive connections).
     public var requestHeadTimeout: Duration = .seconds(10)
+    /// How `tool_choice: auto` output is read into tool calls (vLLM's `--tool-call-parser`:
+    /// hermes, qwen, llama3_json, mistral).
+    public var toolCallParser = "hermes"
 
     public init(host: String = "127.0.0.1", port: Int = 8000, apiKey: String? = nil, servedModelName: String = "peregrine",
                 maxRequestBodySize: Int = 4 << 20, maxNumSeqs: Int = 64, maxWaitingRequests: Int = 256, maxN: Int = 16,

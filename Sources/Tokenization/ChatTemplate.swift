@@ -57,7 +57,7 @@ public struct ChatTemplate: Sendable {
                       variables: [String: JinjaValue] = [:]) throws(ChatTemplateError) -> String {
         guard let template else { throw .missing }
         var context: [String: JinjaValue] = [
-            "messages": .array(messages.map { .dictionary(["role": .string($0.role), "content": .string($0.content)]) }),
+            "messages": .array(messages.map(\.templateValue)),
             "add_generation_prompt": .bool(addGenerationPrompt),
             "bos_token": .string(bosToken),
             "eos_token": .string(eosToken),

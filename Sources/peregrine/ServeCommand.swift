@@ -4,6 +4,7 @@ import Foundation
 import Logging
 import ModelHub
 import Server
+import StructuredOutput
 import ServiceLifecycle
 
 /// `peregrine serve`: the OpenAI-compatible HTTP server (like `vllm serve` or `llama-server`).
@@ -54,6 +55,9 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Seconds a connection has to send the whole head of a request, from opening or the end of its previous response (closes slow-header and idle connections; like vLLM's --timeout-keep-alive).")
     var timeoutKeepAlive = 10.0
 
+    @Option(help: "How tool_choice auto output becomes tool calls: hermes, qwen, llama3_json or mistral (vLLM's --tool-call-parser).")
+    var toolCallParser = "hermes"
+
     @Option(help: "Log level: trace, debug, info, notice, warning, error or critical.")
     var logLevel = "info"
 
@@ -65,6 +69,7 @@ struct ServeCommand: AsyncParsableCommand {
         if let requestTimeout, requestTimeout <= 0 { throw ValidationError("--request-timeout must be positive") }
         guard maxConnections > 0 else { throw ValidationError("--max-connections must be positive") }
         guard timeoutKeepAlive > 0 else { throw ValidationError("--timeout-keep-alive must be positive") }
+        do { _ = try ToolCallParsers.parser(named: toolCallParser) } catch { throw ValidationError("--tool-call-parser: \(error)") }
     }
 
     func run() async throws {
@@ -94,6 +99,7 @@ struct ServeCommand: AsyncParsableCommand {
         configuration.maxConnections = maxConnections
         configuration.requestTimeout = requestTimeout.map { .milliseconds(Int64($0 * 1000)) }
         configuration.requestHeadTimeout = .milliseconds(Int64(timeoutKeepAlive * 1000))
+        configuration.toolCallParser = toolCallParser
         let server: OpenAIServer
         do {
             server = try OpenAIServer(engine: engine, configuration: configuration, logger: logger)

@@ -1,0 +1,117 @@
+import ArgumentParser
+import Dispatch
+import Engine
+import Foundation
+import StructuredOutput
+
+/// Structured output's costs: grammar compile times over a corpus of real-world schemas, the
+/// mask time per token against the decode step, and constrained against free generation.
+struct StructuredBench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "structured",
+        abstract: "Structured output: schema compile times, mask time per token vs the decode step, constrained vs free throughput.")
+
+    @OptionGroup var modelOptions: ModelOptions
+    @OptionGroup var engineOptions: EngineOptions
+
+    @Option(help: "JSON Lines of {\"name\", \"schema\"} objects to compile.")
+    var schemas = "Benchmarks/structured/schemas.jsonl"
+
+    @Option(help: "Comma-separated numbers of concurrent requests.")
+    var batchSizes = "1,16"
+
+    @Option(help: "Generated tokens per request.")
+    var outputLen = 128
+
+    @Option(help: "Rounds of free and constrained runs, interleaved, per batch size.")
+    var rounds = 3
+
+    /// A schema whose instances run past --output-len tokens (so both runs generate the same count).
+    static let people = #"{"type":"array","minItems":40,"items":{"type":"object","properties":{"name":{"type":"string","maxLength":24},"age":{"type":"integer","minimum":0,"maximum":120},"email":{"type":"string","format":"email"}},"required":["name","age","email"],"additionalProperties":false}}"#
+
+    func run() throws {
+        let loaded = try LoadedModel(modelOptions, showProgress: false)
+        try compileTimes(loaded)
+        for batch in batchSizes.split(separator: ",").compactMap({ Int($0) }) {
+            try generation(loaded, batch: batch)
+        }
+    }
+
+    private func compileTimes(_ loaded: LoadedModel) throws {
+        guard let data = FileManager.default.contents(atPath: schemas) else { throw ValidationError("cannot read \(schemas)") }
+        let lines = String(decoding: data, as: UTF8.self).split(separator: "\n").filter { !$0.isEmpty }
+        let manager = StructuredOutputManager(tokenizer: loaded.tokenizer)
+        _ = manager.tokenizerInfo
+        var times: [Double] = [], cached: [Double] = [], failed: [String] = []
+        for line in lines {
+            let entry = try JSONValue(parsing: Data(line.utf8))
+            guard let schema = entry["schema"] else { continue }
+            let name = entry["name"]?.stringValue ?? "?"
+            let params = StructuredOutputsParams.json(schema: schema.serialized())
+            let start = DispatchTime.now().uptimeNanoseconds
+            do {
+                _ = try manager.compile(params)
+            } catch {
+                failed.append("\(name): \(error)")
+                continue
+            }
+            times.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6)
+            let again = DispatchTime.now().uptimeNanoseconds
+            _ = try manager.compile(params)
+            cached.append(Double(DispatchTime.now().uptimeNanoseconds - again) / 1e6)
+        }
+        let sorted = times.sorted()
+        Terminal.stdout(String(format: "compile: %d of %d schemas compiled; %.2f ms median, %.2f ms p90, %.2f ms max; cached lookup %.4f ms median\n",
+                               times.count, lines.count, sorted.isEmpty ? .nan : sorted[sorted.count / 2],
+                               sorted.isEmpty ? .nan : sorted[sorted.count * 9 / 10], sorted.last ?? .nan,
+                               cached.sorted().first.map { _ in cached.sorted()[cached.count / 2] } ?? .nan))
+        for f in failed { Terminal.stdout("  not compiled: \(f)\n") }
+    }
+
+    private struct Run {
+        var tokensPerSecond: Double
+        var stepMilliseconds: Double
+        var masks: [UInt64]
+    }
+
+    private func generation(_ loaded: LoadedModel, batch: Int) throws {
+        var free: [Run] = [], constrained: [Run] = []
+        for _ in 0..<rounds {
+            free.append(try decode(loaded, batch: batch, constraint: nil))
+            constrained.append(try decode(loaded, batch: batch, constraint: .json(schema: Self.people)))
+        }
+        let median = { (runs: [Run], key: KeyPath<Run, Double>) in runs.map { $0[keyPath: key] }.sorted()[runs.count / 2] }
+        let masks = constrained.flatMap(\.masks).sorted()
+        let p = { (q: Double) in masks.isEmpty ? .nan : Double(masks[min(masks.count - 1, Int(Double(masks.count) * q))]) / 1000 }
+        let step = median(constrained, \.stepMilliseconds)
+        Terminal.stdout(String(
+            format: "batch %d: free %.1f tok/s, constrained %.1f tok/s (%.3f×) | mask per token p50 %.1f µs, p99 %.1f µs, mean %.1f µs over %d masks | decode step %.2f ms: mask p50 %.2f%%, p99 %.2f%% of it per token\n",
+            batch, median(free, \.tokensPerSecond), median(constrained, \.tokensPerSecond),
+            median(constrained, \.tokensPerSecond) / median(free, \.tokensPerSecond), p(0.5), p(0.99),
+            masks.isEmpty ? .nan : Double(masks.reduce(0, +)) / Double(masks.count) / 1000, masks.count, step,
+            p(0.5) / 10 / step, p(0.99) / 10 / step))
+    }
+
+    /// `batch` chat requests decoding --output-len tokens; tokens/s over decode-only steps.
+    private func decode(_ loaded: LoadedModel, batch: Int, constraint: StructuredOutputsParams?) throws -> Run {
+        let engine = try LLMEngine(model: loaded.model, tokenizer: loaded.tokenizer, config: try engineOptions.config())
+        let params = SamplingParams(temperature: 0, maxTokens: outputLen, ignoreEOS: constraint == nil, structuredOutputs: constraint)
+        for i in 0..<batch {
+            try engine.addRequest(.chat([.user("List forty people (\(i)) with their name, age and email, as JSON.")]), params: params)
+        }
+        var seconds = 0.0, tokens = 0, steps = 0
+        engine.runner.recordsMaskTimes = true
+        while engine.hasUnfinishedRequests {
+            let before = engine.stats, start = DispatchTime.now().uptimeNanoseconds
+            _ = engine.step()
+            let after = engine.stats
+            if after.prefilledTokens == before.prefilledTokens {
+                seconds += Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+                tokens += after.generationTokens - before.generationTokens
+                steps += 1
+            }
+        }
+        return Run(tokensPerSecond: Double(tokens) / seconds, stepMilliseconds: seconds * 1000 / Double(max(steps, 1)),
+                   masks: engine.runner.maskNanoseconds)
+    }
+}
