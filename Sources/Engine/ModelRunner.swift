@@ -133,7 +133,7 @@ public final class ModelRunner {
             if recordsMaskTimes { maskNanoseconds.append(DispatchTime.now().uptimeNanoseconds - start) }
         }
         return processed.withUnsafeMutableBufferPointer { buffer in
-            _ = buffer.initialize(from: raw)
+            buffer.baseAddress!.update(from: raw.baseAddress!, count: min(raw.count, buffer.count))
             if edits { LogitsProcessor.apply(buffer, request: request, pending: pending) }
             if matcher != nil { bitmask.apply(to: buffer) }
             return body(UnsafeBufferPointer(buffer))
