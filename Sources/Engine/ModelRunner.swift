@@ -17,7 +17,12 @@ public final class ModelRunner {
     private var distribution: [Float]
     /// The allowed tokens of a request with a grammar, refilled per sampled row.
     private var bitmask: TokenBitmask
+    /// Fills the next rows' grammar masks while the forward pass runs.
+    private let prefetcher: GrammarMaskPrefetcher
     private var rows: [(sample: Range<Int>, promptStart: Int, promptRows: Range<Int>)] = []
+    /// Whether grammar masks are filled on a helper thread during the forward pass (else at
+    /// sampling, after it).
+    public var overlapsGrammarMasks = true
     /// Whether to record how long each grammar mask takes (``maskNanoseconds``; benchmarks).
     public var recordsMaskTimes = false
     /// Nanoseconds each grammar mask took while ``recordsMaskTimes`` was on.
@@ -31,6 +36,7 @@ public final class ModelRunner {
         processed = [Float](repeating: 0, count: model.config.vocabSize)
         distribution = processed
         bitmask = TokenBitmask(vocabSize: model.config.vocabSize)
+        prefetcher = GrammarMaskPrefetcher(vocabSize: model.config.vocabSize)
     }
 
     /// The target's final hidden state of every token of the last step (models with MTP layers only).
@@ -39,7 +45,12 @@ public final class ModelRunner {
     public func execute(_ output: SchedulerOutput) -> [String: SampledToken] {
         guard !output.isEmpty else { return [:] }
         buildBatch(output)
+        prefetcher.recordsTimes = recordsMaskTimes
+        if overlapsGrammarMasks { prefetcher.start(output) }
         let logits = model.forward(batch, cache: kvCache, workspace: workspace)
+        let prefetchTimes = prefetcher.wait()
+        if recordsMaskTimes { maskNanoseconds += prefetchTimes }
+        defer { prefetcher.clear() }
         let vocab = model.config.vocabSize
         func row(_ r: Int) -> UnsafeBufferPointer<Float> { UnsafeBufferPointer(rebasing: logits[(r * vocab)..<((r + 1) * vocab)]) }
 
@@ -127,15 +138,18 @@ public final class ModelRunner {
         let edits = LogitsProcessor.isNeeded(for: request, pending: pending.count)
         let matcher = request.grammarMatcher
         guard edits || matcher != nil else { return body(raw) }
-        if let matcher {
-            let start = recordsMaskTimes ? DispatchTime.now().uptimeNanoseconds : 0
-            matcher.fillNextTokenBitmask(&bitmask)
-            if recordsMaskTimes { maskNanoseconds.append(DispatchTime.now().uptimeNanoseconds - start) }
-        }
         return processed.withUnsafeMutableBufferPointer { buffer in
             buffer.baseAddress!.update(from: raw.baseAddress!, count: min(raw.count, buffer.count))
             if edits { LogitsProcessor.apply(buffer, request: request, pending: pending) }
-            if matcher != nil { bitmask.apply(to: buffer) }
+            if let matcher {
+                let prefetched = pending.isEmpty ? prefetcher.withMask(for: request) { $0.apply(to: buffer) } : nil
+                if prefetched == nil {
+                    let start = recordsMaskTimes ? DispatchTime.now().uptimeNanoseconds : 0
+                    matcher.fillNextTokenBitmask(&bitmask)
+                    if recordsMaskTimes { maskNanoseconds.append(DispatchTime.now().uptimeNanoseconds - start) }
+                    bitmask.apply(to: buffer)
+                }
+            }
             return body(UnsafeBufferPointer(buffer))
         }
     }

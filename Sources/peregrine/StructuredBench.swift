@@ -26,6 +26,9 @@ struct StructuredBench: ParsableCommand {
     @Option(help: "Rounds of free and constrained runs, interleaved, per batch size.")
     var rounds = 3
 
+    @Flag(help: "Fill grammar masks after the forward pass instead of during it.")
+    var noMaskOverlap = false
+
     /// A schema whose instances run past --output-len tokens (so both runs generate the same count).
     static let people = #"{"type":"array","minItems":40,"items":{"type":"object","properties":{"name":{"type":"string","maxLength":24},"age":{"type":"integer","minimum":0,"maximum":120},"email":{"type":"string","format":"email"}},"required":["name","age","email"],"additionalProperties":false}}"#
 
@@ -114,6 +117,7 @@ struct StructuredBench: ParsableCommand {
         }
         var seconds = 0.0, tokens = 0, steps = 0
         engine.runner.recordsMaskTimes = true
+        engine.runner.overlapsGrammarMasks = !noMaskOverlap
         engine.runner.maskNanoseconds.removeAll()
         while engine.hasUnfinishedRequests {
             let before = engine.stats, start = DispatchTime.now().uptimeNanoseconds
