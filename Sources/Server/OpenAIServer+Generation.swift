@@ -105,8 +105,26 @@ extension OpenAIServer {
     /// the Hermes format written into the conversation instead: the functions in the system
     /// prompt, earlier calls as `<tool_call>` blocks, results as `<tool_response>` blocks.
     func chatPromptTokens(_ messages: [ChatMessageField], addGenerationPrompt: Bool, tools: ToolPlan? = nil) throws(OpenAIError) -> [Int] {
+        let (conversation, variables) = try Self.conversation(messages, tools: tools,
+                                                              templateKnowsTools: chatTemplate.source?.contains("tool_call") ?? false)
+        do throws(ChatTemplateError) {
+            return try tokenizer.encodeChat(conversation, template: chatTemplate, addGenerationPrompt: addGenerationPrompt,
+                                            variables: variables)
+        } catch .raised(let message) {
+            throw .invalidRequest(message, param: "messages")
+        } catch .missing {
+            throw .invalidRequest("This model has no chat template (it is a base model): use /v1/completions, or start the server with --chat-template FILE.",
+                                  param: "messages")
+        } catch {
+            throw .invalidRequest("The chat template could not render these messages: \(error)", param: "messages")
+        }
+    }
+
+    /// The conversation and template variables for `messages` and `tools` (see
+    /// ``chatPromptTokens(_:addGenerationPrompt:tools:)``).
+    static func conversation(_ messages: [ChatMessageField], tools: ToolPlan?,
+                             templateKnowsTools: Bool) throws(OpenAIError) -> (messages: [ChatMessage], variables: [String: JinjaValue]) {
         guard !messages.isEmpty else { throw .invalidRequest("messages must not be empty.", param: "messages") }
-        let templateKnowsTools = chatTemplate.source?.contains("tool_call") ?? false
         var conversation: [ChatMessage] = []
         for (i, message) in messages.enumerated() {
             switch message.role {
@@ -143,17 +161,7 @@ extension OpenAIServer {
                 conversation.insert(.system(tools.systemPrompt), at: 0)
             }
         }
-        do throws(ChatTemplateError) {
-            return try tokenizer.encodeChat(conversation, template: chatTemplate, addGenerationPrompt: addGenerationPrompt,
-                                            variables: variables)
-        } catch .raised(let message) {
-            throw .invalidRequest(message, param: "messages")
-        } catch .missing {
-            throw .invalidRequest("This model has no chat template (it is a base model): use /v1/completions, or start the server with --chat-template FILE.",
-                                  param: "messages")
-        } catch {
-            throw .invalidRequest("The chat template could not render these messages: \(error)", param: "messages")
-        }
+        return (conversation, variables)
     }
 
     /// Token ids of each prompt of a completion request, checked against the vocabulary.
