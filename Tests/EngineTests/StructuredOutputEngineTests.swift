@@ -116,6 +116,27 @@ import Tokenization
         #expect(TinyEngine.allBlocksFree(engine))
     }
 
+    /// Log-probabilities come with every constrained token (of the raw distribution, as vLLM
+    /// gives them), and a stop string inside the constrained text ends it there.
+    @Test func logprobsAndStopStringsCompose() throws {
+        let engine = try TinyEngine.make()
+        let constraint = Self.constraints[0].1
+        let id = try engine.addRequest(.tokens([3, 4, 5]), params: SamplingParams(temperature: 0, maxTokens: 20, logprobs: 2,
+                                                                                structuredOutputs: constraint))
+        let result = try #require(engine.runToCompletion()[id]?.first)
+        #expect(result.logprobs.count == result.tokenIds.count)
+        #expect(result.logprobs.allSatisfy { $0.top.count == 2 || $0.top.count == 3 })
+        let text = String(decoding: Self.bytes(result.tokenIds), as: UTF8.self)
+        let cut = try #require(text.firstIndex(of: "-"), "\(text)")
+        let stop = String(text[cut...].prefix(2))
+        let stopped = try engine.addRequest(.tokens([3, 4, 5]), params: SamplingParams(temperature: 0, maxTokens: 20, stop: [stop],
+                                                                                     structuredOutputs: constraint))
+        let stoppedResult = try #require(engine.runToCompletion()[stopped]?.first)
+        #expect(stoppedResult.text == String(text[..<cut]), "\(stoppedResult.text) vs \(text)")
+        #expect(stoppedResult.finishReason == .stop)
+        #expect(TinyEngine.allBlocksFree(engine))
+    }
+
     @Test func abortingConstrainedRequestsFreesTheirBlocks() throws {
         let engine = try TinyEngine.make()
         let ids = try (0..<4).map { i in
