@@ -125,7 +125,15 @@ enum OpenAPIDocument {
     private static let usage = object([("prompt_tokens", integer), ("completion_tokens", integer), ("total_tokens", integer),
                                        ("prompt_tokens_details", object([("cached_tokens", integer)]))],
                                       required: ["prompt_tokens", "completion_tokens", "total_tokens"])
-    private static let finishReason: JSON = ["type": ["string", "null"], "enum": ["stop", "length", "abort", nil]]
+    private static let finishReason: JSON = ["type": ["string", "null"], "enum": ["stop", "length", "abort", "tool_calls", nil]]
+
+    /// vLLM's output constraints (exactly one key), on both completion requests.
+    private static let structuredOutputs = object([("json", ["type": ["object", "boolean", "string"]]), ("regex", string),
+                                                    ("choice", ["type": "array", "items": string, "minItems": 1]),
+                                                    ("grammar", string), ("json_object", boolean)])
+    private static let toolCall = object([("id", string), ("type", ["const": "function"]),
+                                          ("function", object([("name", string), ("arguments", string)], required: ["name", "arguments"]))],
+                                         required: ["function"])
     private static let tokenLogprob = object([("token", string), ("logprob", number), ("bytes", nullable("array")),
                                               ("top_logprobs", array(["type": "object"]))], required: ["token", "logprob"])
 
@@ -142,9 +150,21 @@ enum OpenAPIDocument {
                            ["type": "array", "items": limits.tokenId, "minItems": 1],
                            ["type": "array", "items": ["type": "array", "items": limits.tokenId, "minItems": 1], "minItems": 1])
         let contentPart = object([("type", ["const": "text"]), ("text", string)], required: ["type", "text"])
-        let message = object([("role", ["type": "string", "enum": ["system", "user", "assistant", "developer"]]),
-                              ("content", oneOf(string, array(contentPart), ["type": "null"])), ("name", string)],
+        let message = object([("role", ["type": "string", "enum": ["system", "user", "assistant", "developer", "tool"]]),
+                              ("content", oneOf(string, array(contentPart), ["type": "null"])), ("name", string),
+                              ("tool_calls", array(toolCall)), ("tool_call_id", string)],
                              required: ["role"])
+        let tool = object([("type", ["const": "function"]),
+                           ("function", object([("name", ["type": "string", "pattern": "^[A-Za-z0-9_-]{1,64}$"]), ("description", string),
+                                                ("parameters", ["type": "object"]), ("strict", boolean)], required: ["name"]))],
+                          required: ["type", "function"])
+        let toolChoice = oneOf(["type": "string", "enum": ["none", "auto", "required"]],
+                               object([("type", ["const": "function"]), ("function", object([("name", string)], required: ["name"]))],
+                                      required: ["type", "function"]))
+        let responseFormat = object([("type", ["type": "string", "enum": ["text", "json_object", "json_schema"]]),
+                                     ("json_schema", object([("name", string), ("description", string), ("schema", ["type": "object"]),
+                                                             ("strict", nullable("boolean"))], required: ["name"]))],
+                                    required: ["type"])
         let completionLogprobs = object([("tokens", array(string)), ("token_logprobs", array(number)),
                                          ("top_logprobs", array(["type": ["object", "null"]])), ("text_offset", array(integer))])
         let completionChoice = object([("index", integer), ("text", string), ("logprobs", oneOf(completionLogprobs, ["type": "null"])),
@@ -152,11 +172,13 @@ enum OpenAPIDocument {
                                       required: ["index", "text", "finish_reason"])
         let chatLogprobs = oneOf(object([("content", array(tokenLogprob))]), ["type": "null"])
         let chatChoice = object([("index", integer),
-                                 ("message", object([("role", ["const": "assistant"]), ("content", nullable("string"))], required: ["role", "content"])),
+                                 ("message", object([("role", ["const": "assistant"]), ("content", nullable("string")),
+                                                     ("tool_calls", array(toolCall))], required: ["role", "content"])),
                                  ("logprobs", chatLogprobs), ("finish_reason", finishReason),
                                  ("stop_reason", ["type": ["string", "integer", "null"]])],
                                 required: ["index", "message", "finish_reason"])
-        let chunkChoice = object([("index", integer), ("delta", object([("role", ["const": "assistant"]), ("content", string)])),
+        let chunkChoice = object([("index", integer), ("delta", object([("role", ["const": "assistant"]), ("content", string),
+                                                                        ("tool_calls", array(["type": "object"]))])),
                                   ("logprobs", chatLogprobs), ("finish_reason", finishReason),
                                   ("stop_reason", ["type": ["string", "integer", "null"]])],
                                  required: ["index", "delta"])
@@ -171,13 +193,16 @@ enum OpenAPIDocument {
                                                         required: ["message", "type"]))], required: ["error"])),
             ("CompletionRequest", object([("model", string), ("prompt", prompt), ("max_tokens", limits.maxTokens),
                                           ("echo", boolean), ("logprobs", ["type": ["integer", "null"], "minimum": 0, "maximum": 20]),
-                                          ("best_of", ["type": ["integer", "null"], "minimum": 1]), ("suffix", nullable("string"))]
+                                          ("best_of", ["type": ["integer", "null"], "minimum": 1]), ("suffix", nullable("string")),
+                                          ("structured_outputs", structuredOutputs)]
                                          + samplingProperties, required: ["prompt"])),
             ("ChatMessage", message),
             ("ChatCompletionRequest", object([("model", string), ("messages", ["type": "array", "items": ref("ChatMessage"), "minItems": 1]),
                                               ("max_tokens", limits.maxTokens), ("max_completion_tokens", limits.maxTokens),
                                               ("logprobs", boolean), ("top_logprobs", ["type": ["integer", "null"], "minimum": 0, "maximum": 20]),
-                                              ("add_generation_prompt", boolean)]
+                                              ("add_generation_prompt", boolean), ("response_format", responseFormat),
+                                              ("structured_outputs", structuredOutputs), ("tools", array(tool)), ("tool_choice", toolChoice),
+                                              ("parallel_tool_calls", boolean)]
                                              + samplingProperties, required: ["messages"])),
             ("Usage", usage),
             ("Completion", envelope("text_completion", completionChoice, usageRequired: true)),

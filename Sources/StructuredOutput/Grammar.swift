@@ -24,7 +24,7 @@ public struct Grammar: Sendable {
     public internal(set) var root: Int32 = 0
 
     /// Most elements a compiled grammar may have.
-    public static let maxElements = 2_000_000
+    public static let maxElements = 500_000
 
     public var numRules: Int { alternatives.count }
 

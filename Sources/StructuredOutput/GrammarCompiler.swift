@@ -91,7 +91,7 @@ struct GrammarCompiler {
         guard min >= 0, max.map({ $0 >= min }) ?? true else {
             throw .syntax("repetition {\(min),\(max.map(String.init) ?? "")} in rule '\(rule)' is empty", offset: 0)
         }
-        guard (max ?? min) <= 100_000 else { throw .tooLarge("a repetition of \(max ?? min) in rule '\(rule)'") }
+        guard (max ?? min) <= 20_000 else { throw .tooLarge("a repetition of \(max ?? min) in rule '\(rule)'") }
         let unit = try sequence(body, in: rule)
         let item: [Element] = unit.count <= 1 ? unit : [.rule(anonymousRule([unit], in: rule))]
         for _ in 0..<min { out.append(contentsOf: item) }
@@ -154,18 +154,49 @@ struct GrammarAnalysis {
         guard productive[Int(grammar.root)] else {
             throw .empty("rule '\(grammar.ruleNames[Int(grammar.root)])' never ends")
         }
-        // Edges A -> B where B can be the first thing A matches.
+        // Edges A -> B where B can be the first thing A matches. A cycle of them is left
+        // recursion; the stepper survives it only when every reference on the cycle is in tail
+        // position (it returns straight to the caller's caller, so no frame accumulates: this is
+        // what `(x?)*` lowers to).
         var edges = [[Int32]](repeating: [], count: grammar.numRules)
+        var growing: [(from: Int32, to: Int32)] = []
         for rule in 0..<grammar.numRules {
             for alt in body(rule) {
-                for element in alt {
+                for (i, element) in zip(alt.indices, alt) {
                     guard case .rule(let r) = element else { break }
                     edges[rule].append(r)
+                    if i + 1 < alt.endIndex { growing.append((Int32(rule), r)) }
                     if !nullable[Int(r)] { break }
                 }
             }
         }
-        if let cycle = findCycle(edges) { throw .leftRecursion(cycle.map { grammar.ruleNames[Int($0)] }) }
+        for edge in growing {
+            if let path = path(from: edge.to, to: edge.from, edges) {
+                throw .leftRecursion(([edge.from] + path).map { grammar.ruleNames[Int($0)] })
+            }
+        }
+    }
+
+    /// A shortest chain of edges from `start` to `goal` (both included), if there is one.
+    private func path(from start: Int32, to goal: Int32, _ edges: [[Int32]]) -> [Int32]? {
+        var previous = [Int32](repeating: -1, count: edges.count)
+        var queue = [start]
+        previous[Int(start)] = start
+        var head = 0
+        while head < queue.count {
+            let v = queue[head]
+            head += 1
+            if v == goal {
+                var chain = [v]
+                while chain.last! != start { chain.append(previous[Int(chain.last!)]) }
+                return chain.reversed()
+            }
+            for w in edges[Int(v)] where previous[Int(w)] == -1 {
+                previous[Int(w)] = v
+                queue.append(w)
+            }
+        }
+        return nil
     }
 
     private func body(_ rule: Int) -> [ArraySlice<Grammar.Element>] {
@@ -193,25 +224,5 @@ struct GrammarAnalysis {
             }
         }
         return known
-    }
-
-    private func findCycle(_ edges: [[Int32]]) -> [Int32]? {
-        var color = [UInt8](repeating: 0, count: edges.count)  // 0 new, 1 on path, 2 done
-        var path: [Int32] = []
-        func visit(_ v: Int32) -> [Int32]? {
-            color[Int(v)] = 1
-            path.append(v)
-            for w in edges[Int(v)] {
-                if color[Int(w)] == 1, let i = path.firstIndex(of: w) { return Array(path[i...]) + [w] }
-                if color[Int(w)] == 0, let c = visit(w) { return c }
-            }
-            path.removeLast()
-            color[Int(v)] = 2
-            return nil
-        }
-        for v in 0..<edges.count where color[v] == 0 {
-            if let c = visit(Int32(v)) { return c }
-        }
-        return nil
     }
 }

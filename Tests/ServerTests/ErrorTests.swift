@@ -55,7 +55,7 @@ import Tokenization
         Case(path: "/v1/chat/completions", body: #"{"messages": [{"role": "user", "content": "A"}], "max_completion_tokens": 1000}"#,
              param: "max_completion_tokens", code: "context_length_exceeded"),
         Case(path: "/v1/chat/completions", body: #"{"messages": [{"role": "user", "content": "A"}], "tools": [{"type": "function"}]}"#,
-             param: "tools"),
+             param: "tools[0].function"),
         Case(path: "/tokenize", body: #"{"add_special_tokens": true}"#, param: "prompt"),
     ]
 

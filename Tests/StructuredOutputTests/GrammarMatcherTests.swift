@@ -56,6 +56,20 @@ import Testing
         #expect(m.allows(bytes: Array("abd".utf8)))
     }
 
+    /// Cycles of references in tail position (a repeat of something that can be empty, or rules
+    /// that only hand over to each other) terminate: no frame accumulates on them.
+    @Test func tailCyclesAreNotLeftRecursion() throws {
+        let star = try Grammar(GBNFParser.parse(#"root ::= ("a"?)* "b""#))
+        for s in ["b", "ab", "aaab"] { #expect(GrammarMatcher.matches(star, s), "\(s)") }
+        #expect(!GrammarMatcher.matches(star, "ba"))
+        let handOver = try grammar([("root", .reference("x")), ("x", .choice([.reference("root"), .text("b")]))])
+        #expect(GrammarMatcher.matches(handOver, "b"))
+        #expect(!GrammarMatcher.matches(handOver, "bb"))
+        #expect(throws: GrammarError.leftRecursion(["root", "x", "root"])) {
+            try grammar([("root", .sequence([.reference("x"), .text("c")])), ("x", .choice([.reference("root"), .text("b")]))])
+        }
+    }
+
     @Test func compileErrorsNameTheProblem() throws {
         #expect(throws: GrammarError.undefinedRule("nope")) { try grammar([("root", .reference("nope"))]) }
         #expect(throws: GrammarError.duplicateRule("a")) { try grammar([("root", .reference("a")), ("a", .text("x")), ("a", .text("y"))]) }
