@@ -33,7 +33,11 @@ def check(name, condition, detail=""):
 
 def valid(instance, schema):
     try:
-        jsonschema.validate(instance, schema)
+        try:
+            jsonschema.validate(instance, schema)
+        except jsonschema.SchemaError:
+            # Draft 4's boolean exclusiveMinimum/Maximum (older schemas still use it).
+            jsonschema.Draft4Validator(schema).validate(instance)
         return True
     except jsonschema.ValidationError as error:
         print(f"     invalid: {error.message}")
