@@ -74,7 +74,11 @@ enum OpenAPIDocument {
         var content: [(String, JSON)] = [("application/json", ["schema": ref(schema)])]
         if let stream {
             content.append(("text/event-stream", [
-                "schema": ["type": "string", "description": .string("Server-sent events, each `data: <\(stream)>`, ending with `data: [DONE]`.")],
+                // Each event as an SSE parser sees it (schemathesis checks every event against this).
+                "schema": ["type": "object", "description": .string("Server-sent events, each `data: <\(stream)>`, ending with `data: [DONE]`."),
+                           "properties": ["data": ["type": "string"], "event": ["type": "string"], "id": ["type": "string"],
+                                          "retry": ["type": "integer"]],
+                           "required": ["data"]],
                 "x-event-schema": ref(stream),
             ]))
         }
