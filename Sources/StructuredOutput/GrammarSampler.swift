@@ -10,17 +10,14 @@ public struct GrammarSampler {
     public let grammar: Grammar
     private var stepper: PushdownStepper
     private var rng: SplitMix64
-    /// Shortest number of bytes from each position to the end of its alternative.
-    private let suffix: [Int]
     /// Shortest completion of each stack node (memoized over the stepper's forest).
-    private var completion: [Int32: Int] = [:]
-    private static let unreachable = Int.max / 4
+    private var distance: CompletionDistance
 
     public init(grammar: Grammar, seed: UInt64) {
         self.grammar = grammar
         stepper = PushdownStepper(grammar: grammar)
         rng = SplitMix64(seed: seed)
-        suffix = Self.suffixLengths(grammar)
+        distance = CompletionDistance(grammar: grammar)
     }
 
     /// One string of the grammar's language. Beyond `maxBytes` bytes the walk heads for the
@@ -55,62 +52,7 @@ public struct GrammarSampler {
     }
 
     private mutating func completionLength(_ node: Int32) -> Int {
-        if node == StackForest.bottom { return 0 }
-        if let known = completion[node] { return known }
-        // Iterative over the parent chain, which can be deep for recursive grammars.
-        var chain: [Int32] = []
-        var n = node
-        while n != StackForest.bottom, completion[n] == nil {
-            chain.append(n)
-            n = stepper.forest.parents[Int(n)]
-        }
-        var total = n == StackForest.bottom ? 0 : completion[n]!
-        for m in chain.reversed() {
-            total = min(Self.unreachable, total + suffix[Int(stepper.forest.positions[Int(m)])])
-            completion[m] = total
-        }
-        return total
-    }
-
-    /// For each position, the fewest bytes from it to the end of its alternative.
-    private static func suffixLengths(_ grammar: Grammar) -> [Int] {
-        let shortest = shortestRuleLengths(grammar)
-        var out = [Int](repeating: 0, count: grammar.elements.count)
-        for p in stride(from: grammar.elements.count - 1, through: 0, by: -1) {
-            switch grammar.elements[p] {
-            case .end: out[p] = 0
-            case .bytes: out[p] = min(unreachable, 1 + out[p + 1])
-            case .rule(let r): out[p] = min(unreachable, shortest[Int(r)] + out[p + 1])
-            }
-        }
-        return out
-    }
-
-    /// The length of each rule's shortest match (a fixpoint, since rules refer to each other).
-    static func shortestRuleLengths(_ grammar: Grammar) -> [Int] {
-        var shortest = [Int](repeating: unreachable, count: grammar.numRules)
-        var changed = true
-        while changed {
-            changed = false
-            for rule in 0..<grammar.numRules {
-                for start in grammar.alternatives[rule] {
-                    var length = 0, p = Int(start)
-                    loop: while true {
-                        switch grammar.elements[p] {
-                        case .end: break loop
-                        case .bytes: length += 1
-                        case .rule(let r): length = min(unreachable, length + shortest[Int(r)])
-                        }
-                        p += 1
-                    }
-                    if length < shortest[rule] {
-                        shortest[rule] = length
-                        changed = true
-                    }
-                }
-            }
-        }
-        return shortest
+        distance.length(of: node, in: stepper.forest)
     }
 }
 

@@ -70,7 +70,7 @@ public enum JSONValue: Hashable, Sendable {
         case .null: "null"
         case .bool: "boolean"
         case .integer: "integer"
-        case .number(let d): Self.exactInt(d) != nil ? "integer" : "number"
+        case .number(let d): d.isFinite && d.rounded(.towardZero) == d ? "integer" : "number"  // whole numbers beyond Int too
         case .string: "string"
         case .array: "array"
         case .object: "object"

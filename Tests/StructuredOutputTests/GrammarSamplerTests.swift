@@ -40,7 +40,7 @@ import Testing
                 _ = try JSONValue(parsing: Data(bytes))
             }
         }
-        let lengths = GrammarSampler.shortestRuleLengths(g)
+        let lengths = CompletionDistance.shortestRuleLengths(g)
         #expect(lengths[Int(g.root)] == 2)  // "{}"
     }
 
