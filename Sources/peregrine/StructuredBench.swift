@@ -29,11 +29,18 @@ struct StructuredBench: ParsableCommand {
     @Flag(help: "Fill grammar masks after the forward pass instead of during it.")
     var noMaskOverlap = false
 
+    @Option(help: "Instead of the runs: time the mask at every token of this JSON document under --schema-file (cold, then warm), the way other grammar engines are timed on a fixed output.")
+    var document: String?
+
+    @Option(help: "The JSON Schema for --document.")
+    var schemaFile: String?
+
     /// A schema whose instances run past --output-len tokens (so both runs generate the same count).
     static let people = #"{"type":"array","minItems":40,"items":{"type":"object","properties":{"name":{"type":"string","maxLength":24},"age":{"type":"integer","minimum":0,"maximum":120},"email":{"type":"string","format":"email"}},"required":["name","age","email"],"additionalProperties":false}}"#
 
     func run() throws {
         let loaded = try LoadedModel(modelOptions, showProgress: false)
+        if let document { return try documentMasks(loaded, document: document) }
         try compileTimes(loaded)
         for batch in batchSizes.split(separator: ",").compactMap({ Int($0) }) {
             try generation(loaded, batch: batch)
@@ -69,6 +76,23 @@ struct StructuredBench: ParsableCommand {
                                sorted.isEmpty ? .nan : sorted[sorted.count * 9 / 10], sorted.last ?? .nan,
                                cached.sorted().first.map { _ in cached.sorted()[cached.count / 2] } ?? .nan))
         for f in failed { Terminal.stdout("  not compiled: \(f)\n") }
+    }
+
+    private func documentMasks(_ loaded: LoadedModel, document: String) throws {
+        guard let schemaFile, let schema = FileManager.default.contents(atPath: schemaFile),
+              let text = FileManager.default.contents(atPath: document) else {
+            throw ValidationError("--document needs a readable file and --schema-file a readable schema")
+        }
+        let manager = StructuredOutputManager(tokenizer: loaded.tokenizer)
+        let compiled = try manager.compile(.json(schema: String(decoding: schema, as: UTF8.self)))
+        let tokens = loaded.tokenizer.encode(String(decoding: text, as: UTF8.self), addSpecial: false)
+        let result = try GrammarBenchmark.run(compiled, tokens: tokens)
+        for (name, t) in [("cold", result.cold), ("warm", result.warm)] {
+            Terminal.stdout(String(format: "%@: %d masks over %d tokens: p50 %.1f µs, p99 %.1f µs, mean %.1f µs, max %.1f µs; accept %.1f µs per token\n",
+                                   name, result.masks, result.vocabSize, t.p50Microseconds, t.p99Microseconds, t.meanMicroseconds,
+                                   t.maxMicroseconds, t.acceptMeanMicroseconds))
+        }
+        Terminal.stdout("token ids: \(tokens)\n")
     }
 
     private struct Run {
