@@ -23,7 +23,9 @@ public enum RejectionSampler {
     /// (nil: a point mass at `d`) and a uniform draw `u` in [0, 1).
     public static func accepts(_ d: Int, target p: UnsafeBufferPointer<Float>, draft q: [Float]?, uniform u: Float) -> Bool {
         let qd = q.map { $0[d] } ?? 1
-        guard qd > 0 else { return true }  // a draft that could not have drawn d: keep nothing from q
+        // A draft that could not have drawn d keeps nothing from q; a token the target rules out
+        // (a grammar mask, a -inf bias) is never kept.
+        guard qd > 0 else { return p[d] > 0 }
         return u * qd < p[d]
     }
 

@@ -52,4 +52,16 @@ import Testing
         #expect(RejectionSampler.verifyGreedy(draft: [1]) { targets[$0] } == [7])
         #expect(RejectionSampler.verifyGreedy(draft: [Int]()) { targets[$0] } == [7])
     }
+
+    /// A token the target rules out (p = 0: a grammar mask) is never kept, even when the draft
+    /// distribution gave it no mass either.
+    @Test func aTokenTheTargetRulesOutIsNeverKept() {
+        Self.p.withUnsafeBufferPointer { target in
+            for u: Float in [0, 0.5, 0.999] {
+                #expect(!RejectionSampler.accepts(2, target: target, draft: [0.5, 0.5, 0, 0, 0], uniform: u))
+                #expect(!RejectionSampler.accepts(2, target: target, draft: nil, uniform: u))
+                #expect(RejectionSampler.accepts(1, target: target, draft: [0.5, 0, 0.5, 0, 0], uniform: u))
+            }
+        }
+    }
 }
