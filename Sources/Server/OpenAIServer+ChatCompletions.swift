@@ -39,8 +39,7 @@ extension OpenAIServer {
         var params = try body.sampling.samplingParams(maxTokens: maxTokens, maxTokensField: maxTokensField, logprobs: topLogprobs,
                                                       logprobsField: "top_logprobs", limits: configuration, vocabSize: tokenizer.vocabSize)
         params.structuredOutputs = constraint?.params
-        // Mistral's [TOOL_CALLS] is a special token: its parser must see it in the text.
-        if tools?.choice == .auto && type(of: toolCallParser).name == MistralToolCallParser.name { params.skipSpecialTokens = false }
+        if tools?.choice == .auto && toolCallParser.readsSpecialTokens { params.skipSpecialTokens = false }
         try checkContext(promptTokens: prompt.count, maxTokens: maxTokens, maxTokensField: maxTokensField, promptField: "messages")
         let run = try GenerationRun(id: Self.requestId("chatcmpl-"), prompts: [prompt], params: params, engine: engine, tracker: tracker, metrics: metrics)
         let options = ChatOptions(topLogprobs: topLogprobs, includeUsage: body.sampling.includeUsage,

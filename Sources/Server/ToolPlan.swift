@@ -127,27 +127,24 @@ struct ToolPlan: Sendable {
     }
 
     /// The tools as chat templates expect them (`tools` variable, OpenAI's shape).
-    var templateValue: JinjaValue {
-        .array(tools.map { tool in
+    var templateValue: JinjaValue { .array(functions) }
+
+    /// Each tool in OpenAI's shape (`{"type": "function", "function": {…}}`).
+    private var functions: [JinjaValue] {
+        tools.map { tool in
             var function = JinjaObject([("name", .string(tool.name))])
             if let description = tool.description { function["description"] = .string(description) }
             function["parameters"] = JinjaValue(json: tool.parameters) ?? .dictionary([:])
             return .object(JinjaObject([("type", "function"), ("function", .object(function))]))
-        })
+        }
     }
 
     /// For templates that know nothing of tools: the system prompt Hermes-format models are
     /// trained with (Qwen 2.5's template writes the same), listing the functions.
     var systemPrompt: String {
-        let listed = tools.map { tool -> String in
-            var function = JinjaObject([("name", .string(tool.name))])
-            if let description = tool.description { function["description"] = .string(description) }
-            function["parameters"] = JinjaValue(json: tool.parameters) ?? .dictionary([:])
-            return JinjaValue.object(JinjaObject([("type", "function"), ("function", .object(function))])).compactJSON ?? ""
-        }
-        return "# Tools\n\nYou may call one or more functions to assist with the user query.\n\n"
+        "# Tools\n\nYou may call one or more functions to assist with the user query.\n\n"
             + "You are provided with function signatures within <tools></tools> XML tags:\n<tools>\n"
-            + listed.joined(separator: "\n")
+            + functions.map { $0.compactJSON ?? "" }.joined(separator: "\n")
             + "\n</tools>\n\nFor each function call, return a json object with function name and arguments within "
             + "<tool_call></tool_call> XML tags:\n<tool_call>\n{\"name\": <function-name>, \"arguments\": <args-json-object>}\n</tool_call>"
     }

@@ -267,7 +267,7 @@ private struct GBNFReader {
     private mutating func hexDigits(_ count: Int, escapeAt: Int) throws(GrammarError) -> UInt32 {
         var value: UInt32 = 0
         for _ in 0..<count {
-            guard pos < bytes.count, let digit = Self.hexValue(bytes[pos]) else {
+            guard pos < bytes.count, let digit = TextBytes.hexValue(bytes[pos]) else {
                 throw .syntax("expected \(count) hex digits in the escape, found \(describe(pos))", offset: pos)
             }
             value = value << 4 | digit
@@ -315,13 +315,8 @@ private struct GBNFReader {
 
     /// Decodes the UTF-8 scalar at `pos` and steps over it.
     private mutating func decodeScalar() -> UInt32 {
-        let lead = bytes[pos]
-        let length = lead < 0x80 ? 1 : lead < 0xE0 ? 2 : lead < 0xF0 ? 3 : 4
-        var value = length == 1 ? UInt32(lead) : UInt32(lead) & (0xFF >> (length + 1))
-        for i in 1..<length where pos + i < bytes.count {
-            value = value << 6 | UInt32(bytes[pos + i] & 0x3F)
-        }
-        pos = min(pos + length, bytes.count)
+        let (value, next) = TextBytes.scalar(in: bytes, at: pos)
+        pos = next
         return value
     }
 
@@ -344,14 +339,6 @@ private struct GBNFReader {
 
     private static func isDigit(_ c: UInt8) -> Bool { c >= UInt8(ascii: "0") && c <= UInt8(ascii: "9") }
 
-    private static func hexValue(_ c: UInt8) -> UInt32? {
-        switch c {
-        case UInt8(ascii: "0")...UInt8(ascii: "9"): UInt32(c - UInt8(ascii: "0"))
-        case UInt8(ascii: "a")...UInt8(ascii: "f"): UInt32(c - UInt8(ascii: "a") + 10)
-        case UInt8(ascii: "A")...UInt8(ascii: "F"): UInt32(c - UInt8(ascii: "A") + 10)
-        default: nil
-        }
-    }
 
     /// Joins adjacent literals so `"a" "b"` is one literal.
     private static func mergeLiterals(_ items: [GrammarExpr]) -> [GrammarExpr] {

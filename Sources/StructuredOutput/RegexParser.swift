@@ -377,7 +377,7 @@ private struct RegexReader {
             pos += 1
             var value: UInt32 = 0
             let start = pos
-            while let c = peek, let d = Self.hexValue(c) {
+            while let c = peek, let d = TextBytes.hexValue(c) {
                 value = value << 4 | d
                 guard value <= 0x10FFFF else { throw .regex("'\\u{...}' is above U+10FFFF", offset: at) }
                 pos += 1
@@ -411,7 +411,7 @@ private struct RegexReader {
     private mutating func hexDigits(_ count: Int, escapeAt: Int) throws(GrammarError) -> UInt32 {
         var value: UInt32 = 0
         for _ in 0..<count {
-            guard let c = peek, let d = Self.hexValue(c) else {
+            guard let c = peek, let d = TextBytes.hexValue(c) else {
                 throw .regex("expected \(count) hex digits in the escape", offset: pos)
             }
             value = value << 4 | d
@@ -514,13 +514,8 @@ private struct RegexReader {
 
     /// Decodes the UTF-8 scalar at `pos` and steps over it.
     private mutating func decodeScalar() -> UInt32 {
-        let lead = bytes[pos]
-        let length = lead < 0x80 ? 1 : lead < 0xE0 ? 2 : lead < 0xF0 ? 3 : 4
-        var value = length == 1 ? UInt32(lead) : UInt32(lead) & (0xFF >> (length + 1))
-        for i in 1..<length where pos + i < bytes.count {
-            value = value << 6 | UInt32(bytes[pos + i] & 0x3F)
-        }
-        pos = min(pos + length, bytes.count)
+        let (value, next) = TextBytes.scalar(in: bytes, at: pos)
+        pos = next
         return value
     }
 
@@ -532,12 +527,4 @@ private struct RegexReader {
 
     private static func isWordByte(_ c: UInt8) -> Bool { isLetter(c) || isDigit(c) || c == UInt8(ascii: "_") }
 
-    private static func hexValue(_ c: UInt8) -> UInt32? {
-        switch c {
-        case UInt8(ascii: "0")...UInt8(ascii: "9"): UInt32(c - UInt8(ascii: "0"))
-        case UInt8(ascii: "a")...UInt8(ascii: "f"): UInt32(c - UInt8(ascii: "a") + 10)
-        case UInt8(ascii: "A")...UInt8(ascii: "F"): UInt32(c - UInt8(ascii: "A") + 10)
-        default: nil
-        }
-    }
 }

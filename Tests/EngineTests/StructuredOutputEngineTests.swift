@@ -41,14 +41,7 @@ import Tokenization
 
     static func run(_ prompts: [[Int]], params: (Int) -> SamplingParams, speculative: SpeculativeConfig? = nil,
                     blocks: Int = 400, budget: Int = 64) throws -> ([CompletionResult], EngineStats) {
-        var config = EngineConfig(scheduler: SchedulerConfig(maxNumBatchedTokens: budget, maxNumSeqs: 16), blockSize: 4,
-                                  kvCacheMemory: TinyEngine.bytes(blocks: blocks, blockSize: 4))
-        config.speculative = speculative
-        let engine = try LLMEngine(model: TinyEngine.model, tokenizer: TinyEngine.tokenizer, config: config)
-        let ids = try prompts.indices.map { try engine.addRequest(.tokens(prompts[$0]), params: params($0)) }
-        let results = engine.runToCompletion()
-        #expect(TinyEngine.allBlocksFree(engine))
-        return (ids.map { results[$0]![0] }, engine.stats)
+        try SpeculativeDecodingTests.run(prompts, params: params, speculative: speculative, blocks: blocks, budget: budget)
     }
 
     @Test(arguments: constraints.map(\.0))

@@ -5,6 +5,7 @@
 /// it (vLLM sets `skip_special_tokens=False` for this parser).
 public struct MistralToolCallParser: ToolCallParser {
     public static let name = "mistral"
+    public let readsSpecialTokens = true
 
     public init() {}
 

@@ -9,6 +9,12 @@ public protocol ToolCallParser: Sendable {
     func parse(_ text: String) -> ToolCallParseResult
     /// A fresh streamer for one choice; it yields the same content and calls as ``parse(_:)``.
     func makeStreamer() -> any ToolCallStreamer
+    /// Whether its markers are special tokens, so the text it reads must keep them.
+    var readsSpecialTokens: Bool { get }
+}
+
+extension ToolCallParser {
+    public var readsSpecialTokens: Bool { false }
 }
 
 /// Why a tool-call parser could not be chosen.
