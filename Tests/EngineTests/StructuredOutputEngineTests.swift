@@ -83,6 +83,25 @@ import Tokenization
         }
     }
 
+    /// Masks filled on the helper thread during the forward pass are the masks filled after it:
+    /// greedy and seeded outputs are the same with the overlap on and off.
+    @Test func maskOverlapDoesNotChangeOutputs() throws {
+        let prompts = SpeculativeDecodingTests.prompts(10, seed: 53)
+        func outputs(overlap: Bool) throws -> [[Int]] {
+            let engine = try TinyEngine.make()
+            engine.runner.overlapsGrammarMasks = overlap
+            let ids = try prompts.indices.map { i in
+                try engine.addRequest(.tokens(prompts[i]), params: SamplingParams(
+                    temperature: i % 2 == 0 ? 0 : 1, seed: UInt64(i), maxTokens: 30,
+                    structuredOutputs: Self.constraints[i % Self.constraints.count].1))
+            }
+            let results = engine.runToCompletion()
+            #expect(TinyEngine.allBlocksFree(engine))
+            return ids.map { results[$0]![0].tokenIds }
+        }
+        #expect(try outputs(overlap: true) == outputs(overlap: false))
+    }
+
     /// Sampled drafts are accepted or resampled against the masked distribution, so sampled
     /// outputs with speculation follow the grammar too.
     @Test func sampledOutputsWithSpeculationFollowTheGrammar() throws {
