@@ -122,7 +122,7 @@ final class TokenMaskRuntime {
             if let known = checked[key] {
                 ids = known
             } else {
-                ids = check(adaptive, below: below, stepper: &stepper)
+                ids = sharedCheck(adaptive, below: below, stepper: &stepper)
                 checked[key] = ids
             }
             mask.words.withUnsafeMutableBufferPointer { set(ids, in: $0) }
@@ -188,6 +188,24 @@ final class TokenMaskRuntime {
         }
         solid[Int(node)] = answer
         return answer
+    }
+
+    /// The uncertain tokens of `adaptive` that the stack `below` takes, from the grammar's shared
+    /// cache when another matcher met the same stack (every request of a schema walks the same
+    /// few), else checked here and shared.
+    private func sharedCheck(_ adaptive: AdaptiveTokenMask, below: Int32, stepper: inout PushdownStepper) -> [Int32] {
+        var positions: [Int32] = []
+        var node = below
+        while node != StackForest.bottom && positions.count <= TokenMaskCache.maxCheckDepth {
+            positions.append(stepper.forest.positions[Int(node)])
+            node = stepper.forest.parents[Int(node)]
+        }
+        guard node == StackForest.bottom else { return check(adaptive, below: below, stepper: &stepper) }
+        let key = TokenMaskCache.UncertainCheck(context: adaptive.context, below: positions)
+        if let known = compiled.cache.checked(key) { return known }
+        let ids = check(adaptive, below: below, stepper: &stepper)
+        compiled.cache.storeChecked(key, ids)
+        return ids
     }
 
     /// The uncertain tokens of `adaptive` that the real stack takes: a token is taken when one of

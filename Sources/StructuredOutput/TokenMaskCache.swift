@@ -78,16 +78,47 @@ final class AdaptiveTokenMask: Sendable {
 }
 
 /// The adaptive token masks of one ``CompiledGrammar``, computed on first use of each context
-/// and shared by every matcher of the grammar (behind a lock).
+/// and shared by every matcher of the grammar (behind a lock), and the outcome of checking a
+/// mask's uncertain tokens against each whole stack met below its context.
 final class TokenMaskCache: Sendable {
     private let masks = Mutex<[MaskContext: AdaptiveTokenMask]>([:])
+    private let checks = Mutex<[UncertainCheck: [Int32]]>([:])
+    private let builder = Mutex<AdaptiveMaskBuilder?>(nil)
+    /// Most checked stacks kept (each a few hundred bytes at most); past it, checks are not shared.
+    static let maxChecks = 65_536
+    /// Deepest stack below a context whose check is shared.
+    static let maxCheckDepth = 64
+
+    /// A mask's context and the grammar positions of the whole stack below it, top first.
+    struct UncertainCheck: Hashable, Sendable {
+        var context: MaskContext
+        var below: [Int32]
+    }
+
+    /// The uncertain tokens of a context that the stack `below` takes, when some matcher checked them.
+    func checked(_ key: UncertainCheck) -> [Int32]? { checks.withLock { $0[key] } }
+
+    /// Keeps the outcome of a check for other matchers.
+    func storeChecked(_ key: UncertainCheck, _ ids: [Int32]) {
+        checks.withLock { table in
+            if table.count < Self.maxChecks { table[key] = ids }
+        }
+    }
 
     /// The mask of `context`, computed now when it is not cached yet (outside the lock, so
     /// matchers of other contexts do not wait; two racing computations give equal masks).
     func mask(for context: MaskContext, grammar: Grammar, info: TokenizerInfo) -> AdaptiveTokenMask {
         if let cached = masks.withLock({ $0[context] }) { return cached }
-        var builder = AdaptiveMaskBuilder(grammar: grammar, info: info)
-        let mask = builder.build(context)
+        // One builder serves the grammar's contexts in turn, so stack nodes, closures and
+        // determinized states that contexts share are computed once; a matcher that finds it
+        // busy builds with a fresh one instead of waiting.
+        let mask = builder.withLockIfAvailable { kept -> AdaptiveTokenMask in
+            if kept == nil || kept!.isLarge { kept = AdaptiveMaskBuilder(grammar: grammar, info: info) }
+            return kept!.build(context)
+        } ?? {
+            var fresh = AdaptiveMaskBuilder(grammar: grammar, info: info)
+            return fresh.build(context)
+        }()
         return masks.withLock { table in
             if let cached = table[context] { return cached }
             table[context] = mask
@@ -111,7 +142,11 @@ final class TokenMaskCache: Sendable {
         }
     }
 
-    func removeAll() { masks.withLock { $0.removeAll() } }
+    func removeAll() {
+        masks.withLock { $0.removeAll() }
+        checks.withLock { $0.removeAll() }
+        builder.withLock { $0 = nil }
+    }
 }
 
 /// How much a ``CompiledGrammar``'s token mask cache holds.
@@ -130,10 +165,42 @@ public struct TokenMaskCacheStatistics: Codable, Sendable, Equatable {
     public init() {}
 }
 
+/// The transition table of ``AdaptiveMaskBuilder``'s determinized states, 256 slots per state
+/// (-1 until known), held in one buffer that its walk reads without bounds checks.
+final class TransitionTable {
+    private(set) var base: UnsafeMutablePointer<Int32>
+    private var states = 0
+    private var capacity = 16
+
+    init() {
+        base = .allocate(capacity: capacity << 8)
+    }
+
+    deinit { base.deallocate() }
+
+    /// Adds the slots of one more state, all unknown.
+    func addState() {
+        if states == capacity {
+            let grown = UnsafeMutablePointer<Int32>.allocate(capacity: capacity << 9)
+            grown.moveInitialize(from: base, count: states << 8)
+            base.deallocate()
+            base = grown
+            capacity <<= 1
+        }
+        (base + (states << 8)).initialize(repeating: -1, count: 256)
+        states += 1
+    }
+}
+
 /// Computes one ``AdaptiveTokenMask``: walks the vocabulary in byte order as a trie from a
 /// private stack made of the context (its bottom frame over an empty stack, so that the stepper's
 /// "root may end" flag means "left the context"), keeping the state after each prefix byte and
 /// skipping every token under a prefix that no path survives.
+///
+/// The states are determinized as the walk meets them: a state is a set of stack nodes (and
+/// whether a path left the context) interned to an id, and each (state, byte) step is computed
+/// once. Inside a JSON string most of the vocabulary's trie walks through the same few states,
+/// so nearly every step of the walk is one table read.
 struct AdaptiveMaskBuilder {
     let grammar: Grammar
     let info: TokenizerInfo
@@ -147,11 +214,15 @@ struct AdaptiveMaskBuilder {
     private var successors: [Int32] = []
     /// Per grammar position: the bytes its terminal takes (empty for rules and ends).
     private let byteSets: [ByteSet]
-    /// States along the current prefix: level `d` (after `d` bytes) is
-    /// `levelNodes[levelStart[d]..<levelStart[d + 1]]`; `leaves[d]`: a path left the context there.
-    private var levelStart: [Int] = [0]
-    private var levelNodes: [Int32] = []
-    private var leaves: [Bool] = []
+    /// The determinized states met so far: state `k` is the terminal nodes
+    /// `stateNodes[stateStart[k]..<stateStart[k + 1]]` (sorted) and whether a path left the
+    /// context on the byte that reached it; states are passed around as handles (``isEmpty(_:)``).
+    private var stateNodes: [Int32] = []
+    private var stateStart: [Int32] = [0]
+    private var stateIndex: [StateKey: Int32] = [:]
+    /// `transitions[k << 8 | byte]`: the handle after `byte` from state `k`, or -1 until known.
+    private let transitions = TransitionTable()
+    private var scratch: [Int32] = []
     private var seen: [UInt32] = []
     private var stamp: UInt32 = 0
 
@@ -162,6 +233,9 @@ struct AdaptiveMaskBuilder {
         byteSets = grammar.elements.map { if case .bytes(let set) = $0 { set } else { ByteSet() } }
     }
 
+    /// Whether the builder holds so many stack nodes that a fresh one should take over.
+    var isLarge: Bool { stepper.forest.count > 1 << 20 }
+
     mutating func build(_ context: MaskContext) -> AdaptiveTokenMask {
         var below = StackForest.bottom
         for k in stride(from: Int(context.frameCount) - 1, through: 0, by: -1) {
@@ -170,84 +244,128 @@ struct AdaptiveMaskBuilder {
         let top = stepper.forest.node(context.position, parent: below)
         var start = MatchState(stacks: [], canEnd: false)
         stepper.close([top], into: &start)
-        levelNodes = start.stacks
-        levelStart = [0, levelNodes.count]
-        leaves = [start.canEnd]
+        let startState = intern(start.stacks, leaves: start.canEnd)
 
         let vocabSize = info.vocabSize
         var acceptedBits = [UInt64](repeating: 0, count: (vocabSize + 63) / 64)
         var acceptedCount = 0
-        var uncertain: [(id: Int32, suffixes: [Int32])] = []
-        var suffixIndex: [[UInt8]: Int32] = [:]
-        var suffixList: [[UInt8]] = []
+        // Uncertain tokens and the byte ranges of their remainders in `info.sortedBytes`.
+        var uncertain: [(id: Int32, first: Int32, count: Int32)] = []
+        var remainders: [(from: Int32, to: Int32)] = []
+        // Along the current prefix: the state after `d` bytes, and whether a path left the
+        // context within the first `d` bytes.
+        var levels = [Int32](repeating: 0, count: info.maxTokenLength + 1)
+        var leftBy = [Bool](repeating: false, count: info.maxTokenLength + 1)
+        levels[0] = startState
+        leftBy[0] = Self.leaves(startState)
 
-        info.bytes.withUnsafeBufferPointer { bytes in
-            info.starts.withUnsafeBufferPointer { starts in
-                let sorted = info.sortedIds, shared = info.sharedPrefix
-                var top = 0  // deepest valid level
-                var i = 0
-                while i < sorted.count {
-                    let id = Int(sorted[i])
-                    let tokenStart = Int(starts[id]), length = Int(starts[id + 1]) - tokenStart
-                    var depth = min(Int(shared[i]), top)
-                    truncate(to: depth)
-                    while depth < length && !levelIsEmpty(depth) {
-                        advance(from: depth, byte: bytes[tokenStart + depth])
-                        depth += 1
+        info.sortedBytes.withUnsafeBufferPointer { bytes in
+        info.sortedStarts.withUnsafeBufferPointer { starts in
+        info.sortedIds.withUnsafeBufferPointer { sorted in
+        info.sharedPrefix.withUnsafeBufferPointer { shared in
+        info.subtreeEnd.withUnsafeBufferPointer { subtreeEnd in
+        levels.withUnsafeMutableBufferPointer { levels in
+        leftBy.withUnsafeMutableBufferPointer { leftBy in
+        acceptedBits.withUnsafeMutableBufferPointer { acceptedBits in
+            var table = transitions.base
+            var top = 0  // deepest valid level
+            var i = 0
+            while i < sorted.count {
+                let tokenStart = Int(starts[i]), length = Int(starts[i + 1]) - tokenStart
+                var depth = min(Int(shared[i]), top)
+                var state = levels[depth]
+                while depth < length && !Self.isEmpty(state) {
+                    let byte = bytes[tokenStart + depth]
+                    var next = table[Int(state >> 2) << 8 | Int(byte)]
+                    if next < 0 {
+                        next = transition(state, byte)
+                        table = transitions.base
                     }
-                    top = depth
-                    let alive = !levelIsEmpty(depth)  // implies depth == length
-                    // Classify this token and, when the prefix died, every token under it.
-                    var j = i
-                    repeat {
-                        let tid = Int(sorted[j])
-                        let s = Int(starts[tid]), n = Int(starts[tid + 1]) - s
-                        if (alive && n == depth) || (n == depth && leaves[depth]) {
-                            acceptedBits[tid >> 6] |= 1 << UInt64(tid & 63)
-                            acceptedCount += 1
-                        } else if !context.complete {
-                            var found: [Int32] = []
-                            for k in 0...min(depth, n - 1) where leaves[k] {
-                                let suffix = Array(bytes[(s + k)..<(s + n)])
-                                let index: Int32
-                                if let known = suffixIndex[suffix] {
-                                    index = known
-                                } else {
-                                    index = Int32(suffixList.count)
-                                    suffixIndex[suffix] = index
-                                    suffixList.append(suffix)
-                                }
-                                found.append(index)
-                            }
-                            if !found.isEmpty { uncertain.append((Int32(tid), found)) }
-                        }
-                        j += 1
-                    } while !alive && j < sorted.count && Int(shared[j]) >= depth
-                    i = j
+                    depth += 1
+                    levels[depth] = next
+                    leftBy[depth] = leftBy[depth - 1] || Self.leaves(next)
+                    state = next
                 }
+                top = depth
+                let alive = !Self.isEmpty(state)  // implies depth == length
+                if alive {
+                    let tid = Int(sorted[i])
+                    acceptedBits[tid >> 6] |= 1 << UInt64(tid & 63)
+                    acceptedCount += 1
+                    i += 1
+                    continue
+                }
+                if !(context.complete ? Self.leaves(state) : leftBy[depth]) {
+                    // The prefix died and no path left the context on the way (for a
+                    // complete context: none ended with it): every token under it is rejected.
+                    var j = Int(subtreeEnd[i])
+                    while j < sorted.count && Int(shared[j]) >= depth { j = Int(subtreeEnd[j]) }
+                    i = j
+                    continue
+                }
+                // The prefix died but a path left the context (or ended) on the way: classify
+                // every token under it.
+                var j = i
+                repeat {
+                    let tid = Int(sorted[j])
+                    let s = Int(starts[j]), n = Int(starts[j + 1]) - s
+                    if n == depth && Self.leaves(state) {
+                        acceptedBits[tid >> 6] |= 1 << UInt64(tid & 63)
+                        acceptedCount += 1
+                    } else if !context.complete {
+                        let first = remainders.count
+                        for k in 0...min(depth, n - 1) where Self.leaves(levels[k]) {
+                            remainders.append((Int32(s + k), Int32(s + n)))
+                        }
+                        if remainders.count > first {
+                            uncertain.append((Int32(tid), Int32(first), Int32(remainders.count - first)))
+                        }
+                    }
+                    j += 1
+                } while j < sorted.count && Int(shared[j]) >= depth
+                i = j
             }
         }
+        }
+        }
+        }
+        }
+        }
+        }
+        }
 
-        // Suffixes in byte order, so a run-time walk shares their prefixes.
-        let order = suffixList.indices.sorted { suffixList[$0].lexicographicallyPrecedes(suffixList[$1]) }
-        var rank = [Int32](repeating: 0, count: suffixList.count)
+        // Distinct remainders in byte order, so a run-time walk shares their prefixes.
         var suffixBytes: [UInt8] = [], suffixStart: [Int32] = [0], suffixShared: [Int32] = []
-        for (r, index) in order.enumerated() {
-            rank[index] = Int32(r)
-            let suffix = suffixList[index]
-            var common = 0
-            if r > 0 {
-                let previous = suffixList[order[r - 1]]
-                while common < previous.count && common < suffix.count && previous[common] == suffix[common] { common += 1 }
+        var rank = [Int32](repeating: 0, count: remainders.count)
+        info.sortedBytes.withUnsafeBufferPointer { bytes in
+            func slice(_ r: Int) -> UnsafeBufferPointer<UInt8>.SubSequence {
+                bytes[Int(remainders[r].from)..<Int(remainders[r].to)]
             }
-            suffixShared.append(Int32(common))
-            suffixBytes.append(contentsOf: suffix)
-            suffixStart.append(Int32(suffixBytes.count))
+            let order = remainders.indices.sorted { slice($0).lexicographicallyPrecedes(slice($1)) }
+            var previous = -1
+            for r in order {
+                let remainder = slice(r)
+                if previous >= 0, slice(previous).elementsEqual(remainder) {
+                    rank[r] = Int32(suffixShared.count - 1)
+                    continue
+                }
+                var common = 0
+                if previous >= 0 {
+                    let last = slice(previous)
+                    while common < last.count && common < remainder.count
+                        && last[last.startIndex + common] == remainder[remainder.startIndex + common] { common += 1 }
+                }
+                rank[r] = Int32(suffixShared.count)
+                suffixShared.append(Int32(common))
+                suffixBytes.append(contentsOf: remainder)
+                suffixStart.append(Int32(suffixBytes.count))
+                previous = r
+            }
         }
         uncertain.sort { $0.id < $1.id }
         var uncertainStart: [Int32] = [0], uncertainSuffixes: [Int32] = []
         for entry in uncertain {
-            uncertainSuffixes.append(contentsOf: entry.suffixes.map { rank[Int($0)] })
+            for r in Int(entry.first)..<Int(entry.first + entry.count) { uncertainSuffixes.append(rank[r]) }
             uncertainStart.append(Int32(uncertainSuffixes.count))
         }
 
@@ -272,28 +390,43 @@ struct AdaptiveMaskBuilder {
             suffixStart: suffixStart, suffixShared: suffixShared)
     }
 
-    private func levelIsEmpty(_ depth: Int) -> Bool { levelStart[depth] == levelStart[depth + 1] }
+    /// A state handle is its id shifted left by two, with bit 1 set when it has no terminal
+    /// (no byte goes on from it) and bit 0 when a path left the context on the byte that reached it.
+    private static func isEmpty(_ state: Int32) -> Bool { state & 2 != 0 }
+    private static func leaves(_ state: Int32) -> Bool { state & 1 != 0 }
 
-    /// Keeps levels `0...depth`.
-    private mutating func truncate(to depth: Int) {
-        levelNodes.removeSubrange(levelStart[depth + 1]...)
-        levelStart.removeSubrange((depth + 2)...)
-        leaves.removeSubrange((depth + 1)...)
+    private struct StateKey: Hashable {
+        var nodes: [Int32]
+        var leaves: Bool
     }
 
-    /// Appends level `depth + 1`: the terminals of level `depth` that take `byte`, stepped and closed.
-    private mutating func advance(from depth: Int, byte: UInt8) {
+    /// The handle of the state of terminal `nodes` (sorted, distinct).
+    private mutating func intern(_ nodes: [Int32], leaves: Bool) -> Int32 {
+        let key = StateKey(nodes: nodes, leaves: leaves)
+        if let known = stateIndex[key] { return known }
+        let id = Int32(stateStart.count - 1)
+        stateNodes.append(contentsOf: nodes)
+        stateStart.append(Int32(stateNodes.count))
+        transitions.addState()
+        let handle = id << 2 | (nodes.isEmpty ? 2 : 0) | (leaves ? 1 : 0)
+        stateIndex[key] = handle
+        return handle
+    }
+
+    /// The state after `byte` from `state`: its terminals that take `byte`, stepped and closed.
+    private mutating func transition(_ state: Int32, _ byte: UInt8) -> Int32 {
+        let slot = Int(state >> 2) << 8 | Int(byte)
+        if transitions.base[slot] >= 0 { return transitions.base[slot] }
+        let id = Int(state >> 2)
         stamp &+= 1
         if stamp == 0 {
             seen = []
             stamp = 1
         }
         var left = false
-        var i = levelStart[depth]
-        let end = levelStart[depth + 1]
-        while i < end {
-            let node = levelNodes[i]
-            i += 1
+        scratch.removeAll(keepingCapacity: true)
+        for i in Int(stateStart[id])..<Int(stateStart[id + 1]) {
+            let node = stateNodes[i]
             guard byteSets[Int(stepper.forest.positions[Int(node)])].contains(byte) else { continue }
             let (from, count, leaves) = closure(of: successor(of: node))
             left = left || leaves
@@ -302,12 +435,14 @@ struct AdaptiveMaskBuilder {
                 let t = memoNodes[k]
                 if seen[Int(t)] != stamp {
                     seen[Int(t)] = stamp
-                    levelNodes.append(t)
+                    scratch.append(t)
                 }
             }
         }
-        levelStart.append(levelNodes.count)
-        leaves.append(left)
+        scratch.sort()
+        let next = intern(scratch, leaves: left)
+        transitions.base[slot] = next
+        return next
     }
 
     /// The node after terminal `node` takes its byte (memoized: it does not depend on the byte).

@@ -29,6 +29,15 @@ public final class TokenizerInfo: Sendable {
     let sortedIds: [Int32]
     /// For `sortedIds[i]`, the number of leading bytes it shares with `sortedIds[i - 1]` (0 for i = 0).
     let sharedPrefix: [Int32]
+    /// The bytes of the sorted tokens again, in their order (a walk over the trie reads them
+    /// front to back): `sortedIds[i]` is `sortedBytes[sortedStarts[i]..<sortedStarts[i + 1]]`.
+    let sortedBytes: [UInt8]
+    let sortedStarts: [Int32]
+    /// For sorted token `i`, the first `j > i` whose token does not start with token `i`'s bytes:
+    /// `i..<subtreeEnd[i]` is its subtree in the trie, skipped at once when its prefix dies.
+    let subtreeEnd: [Int32]
+    /// The longest of the sorted tokens, in bytes.
+    let maxTokenLength: Int
     /// Per id: 0 for a grammar-visible token, 1 for a stop token, 2 for a token never allowed.
     let kinds: [UInt8]
 
@@ -85,6 +94,24 @@ public final class TokenizerInfo: Sendable {
         }
         sortedIds = sorted.map { Int32($0) }
         sharedPrefix = shared
+        var sortedBytes: [UInt8] = [], sortedStarts: [Int32] = [0]
+        sortedBytes.reserveCapacity(flat.count)
+        sortedStarts.reserveCapacity(sorted.count + 1)
+        for id in sorted {
+            sortedBytes.append(contentsOf: tokenBytes[id])
+            sortedStarts.append(Int32(sortedBytes.count))
+        }
+        self.sortedBytes = sortedBytes
+        self.sortedStarts = sortedStarts
+        var subtreeEnd = [Int32](repeating: 0, count: sorted.count)
+        for i in stride(from: sorted.count - 1, through: 0, by: -1) {
+            let length = tokenBytes[sorted[i]].count
+            var j = i + 1
+            while j < sorted.count && Int(shared[j]) >= length { j = Int(subtreeEnd[j]) }
+            subtreeEnd[i] = Int32(j)
+        }
+        self.subtreeEnd = subtreeEnd
+        maxTokenLength = sorted.map { tokenBytes[$0].count }.max() ?? 0
         bytes = flat
         self.starts = starts
     }

@@ -92,6 +92,10 @@ struct StructuredBench: ParsableCommand {
                                    name, result.masks, result.vocabSize, t.p50Microseconds, t.p99Microseconds, t.meanMicroseconds,
                                    t.maxMicroseconds, t.acceptMeanMicroseconds))
         }
+        let cache = result.cache
+        Terminal.stdout(String(format: "cold total %.1f ms; cache: %d contexts, %d uncertain tokens, %d distinct suffixes, %.1f MiB\n",
+                               result.cold.meanMicroseconds * Double(result.masks) / 1000, cache.contexts, cache.uncertainTokens,
+                               cache.distinctSuffixes, Double(cache.memoryBytes) / 1_048_576))
         Terminal.stdout("token ids: \(tokens)\n")
     }
 

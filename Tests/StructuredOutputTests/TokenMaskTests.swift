@@ -1,5 +1,6 @@
 import Foundation
 import GGUF
+import Synchronization
 import TestSupport
 import Testing
 import Tokenization
@@ -64,7 +65,16 @@ import Tokenization
                                           .optional(.sequence([.text("{"), .reference("root"), .text("}")]))]))])
     }
 
-    static let grammars: [(String, @Sendable () throws -> Grammar)] = [("json", json), ("alternatives", alternatives), ("openText", openText)]
+    /// Short strings of bounded length in a list (a schema's maxLength): each position of the
+    /// repetition is a context of its own, and tokens longer than what is left die in it.
+    static func boundedStrings() throws -> Grammar {
+        let string = GrammarExpr.sequence([.text("\""), .repeat(.characters([0x22...0x22, 0x5C...0x5C], negated: true), min: 0, max: 3), .text("\"")])
+        return try grammar([("root", .sequence([.text("["), string, .repeat(.sequence([.text(","), string]), min: 0, max: nil), .text("]")]))])
+    }
+
+    static let grammars: [(String, @Sendable () throws -> Grammar)] = [
+        ("json", json), ("alternatives", alternatives), ("openText", openText), ("boundedStrings", boundedStrings),
+    ]
 
     /// Tokens that end inside UTF-8 characters, span rule boundaries (`",`, `"}`), repeat a
     /// prefix, plus a control token, an end-of-sequence token and an empty piece.
@@ -215,6 +225,38 @@ import Tokenization
             #expect(Int(info.sharedPrefix[i]) == shared)
         }
         #expect(info.grammarTokenCount == info.vocabSize - 4)
+        // The walk's copies: bytes in trie order, and each token's subtree (the tokens it prefixes).
+        for (i, id) in info.sortedIds.enumerated() {
+            let bytes = Array(info.tokenBytes(Int(id)))
+            #expect(Array(info.sortedBytes[Int(info.sortedStarts[i])..<Int(info.sortedStarts[i + 1])]) == bytes)
+            let end = Int(info.subtreeEnd[i])
+            #expect(end > i && end <= info.sortedIds.count)
+            for j in (i + 1)..<max(end, i + 1) { #expect(info.tokenBytes(Int(info.sortedIds[j])).starts(with: bytes)) }
+            if end < info.sortedIds.count { #expect(!info.tokenBytes(Int(info.sortedIds[end])).starts(with: bytes)) }
+        }
+        #expect(info.maxTokenLength == info.sortedIds.map { info.tokenBytes(Int($0)).count }.max())
+    }
+
+    /// Matchers on several threads fill one grammar's cache at once (one of them builds with the
+    /// shared builder, the others with fresh ones, and checked stacks are shared): every mask
+    /// still equals the brute-force one.
+    @Test func concurrentMatchersShareOneCache() throws {
+        let info = Self.synthetic
+        let compiled = CompiledGrammar(grammar: try Self.json(), tokenizerInfo: info)
+        let failures = Mutex(0)
+        DispatchQueue.concurrentPerform(iterations: 8) { seed in
+            var random = SeededRandom(seed: UInt64(seed) &+ 101)
+            let matcher = GrammarMatcher(compiled: compiled)
+            var mask = TokenBitmask(vocabSize: info.vocabSize)
+            for _ in 0..<30 {
+                matcher.fillNextTokenBitmask(&mask)
+                if mask != Self.bruteForce(matcher, info) { failures.withLock { $0 += 1 } }
+                guard let id = mask.allowedTokenIds.filter({ !info.isStopToken($0) }).randomElement(using: &random) else { break }
+                matcher.acceptToken(id)
+            }
+        }
+        #expect(failures.withLock { $0 } == 0)
+        #expect(compiled.cacheStatistics.contexts > 0)
     }
 
     @Test func bitmaskAppliesToLogits() {
