@@ -52,6 +52,8 @@ public enum GrammarBenchmark {
         public var meanAllowedTokens: Double
         /// The cache after both passes.
         public var cache: TokenMaskCacheStatistics
+        /// Every mask time of the warm pass, in microseconds, in output order (to pool over runs).
+        public var warmMicroseconds: [Double]
     }
 
     /// Runs the two passes over `tokens` (a valid output, stop token optional) on a fresh copy of
@@ -63,7 +65,8 @@ public enum GrammarBenchmark {
         allowedTotal = 0
         let warm = try pass(fresh, tokens: tokens, allowed: &allowedTotal)
         return Result(masks: warm.count, vocabSize: compiled.tokenizerInfo.vocabSize, cold: cold.timings, warm: warm.timings,
-                      meanAllowedTokens: Double(allowedTotal) / Double(max(warm.count, 1)), cache: fresh.cacheStatistics)
+                      meanAllowedTokens: Double(allowedTotal) / Double(max(warm.count, 1)), cache: fresh.cacheStatistics,
+                      warmMicroseconds: warm.samples)
     }
 
     private struct Pass {

@@ -35,6 +35,9 @@ struct StructuredBench: ParsableCommand {
     @Option(help: "The JSON Schema for --document.")
     var schemaFile: String?
 
+    @Option(help: "Write each compiled schema's sampled instance as JSON Lines of {\"name\", \"schema\", \"tokens\"} (to time other grammar engines on the same outputs).")
+    var samplesOut: String?
+
     /// A schema whose instances run past --output-len tokens (so both runs generate the same count).
     static let people = #"{"type":"array","minItems":40,"items":{"type":"object","properties":{"name":{"type":"string","maxLength":24},"age":{"type":"integer","minimum":0,"maximum":120},"email":{"type":"string","format":"email"}},"required":["name","age","email"],"additionalProperties":false}}"#
 
@@ -52,29 +55,64 @@ struct StructuredBench: ParsableCommand {
         let lines = String(decoding: data, as: UTF8.self).split(separator: "\n").filter { !$0.isEmpty }
         let manager = StructuredOutputManager(tokenizer: loaded.tokenizer)
         _ = manager.tokenizerInfo
-        var times: [Double] = [], cached: [Double] = [], failed: [String] = []
+        var times: [Double] = [], cached: [Double] = [], firstUse: [Double] = [], warmMasks: [Double] = [], failed: [String] = []
+        var samples: [String] = []
         for line in lines {
             let entry = try JSONValue(parsing: Data(line.utf8))
             guard let schema = entry["schema"] else { continue }
             let name = entry["name"]?.stringValue ?? "?"
             let params = StructuredOutputsParams.json(schema: schema.serialized())
             let start = DispatchTime.now().uptimeNanoseconds
+            let compiled: CompiledGrammar
             do {
-                _ = try manager.compile(params)
+                compiled = try manager.compile(params)
             } catch {
                 failed.append("\(name): \(error)")
                 continue
             }
-            times.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6)
+            let compileMilliseconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6
+            times.append(compileMilliseconds)
             let again = DispatchTime.now().uptimeNanoseconds
             _ = try manager.compile(params)
             cached.append(Double(DispatchTime.now().uptimeNanoseconds - again) / 1e6)
+            // The first request's whole cost: the compile plus every mask filled on first sight
+            // along one instance (a seeded random one, up to about 1 KiB, that the model's
+            // vocabulary can spell: SmolLM2 has no token for the bytes F1 and F2, for one).
+            var tokens: [Int] = []
+            for seed in UInt64(1)...64 {
+                var sampler = GrammarSampler(grammar: compiled.grammar, seed: seed)
+                let text = String(decoding: sampler.sample(maxBytes: 1024), as: UTF8.self)
+                tokens = loaded.tokenizer.encode(text, addSpecial: false)
+                if loaded.tokenizer.decode(tokens) == text { break }
+                tokens = []
+            }
+            guard !tokens.isEmpty else {
+                failed.append("\(name): no sampled instance the vocabulary can spell")
+                continue
+            }
+            let result = try GrammarBenchmark.run(compiled, tokens: tokens)
+            firstUse.append(compileMilliseconds + result.cold.meanMicroseconds * Double(result.masks) / 1000)
+            warmMasks += result.warmMicroseconds
+            samples.append(JSONValue.object([("name", .string(name)), ("schema", schema), ("tokens", .array(tokens.map { .number(Double($0)) }))]).serialized())
         }
-        let sorted = times.sorted()
+        func percentiles(_ values: [Double]) -> (Double, Double, Double) {
+            let sorted = values.sorted()
+            guard !sorted.isEmpty else { return (.nan, .nan, .nan) }
+            return (sorted[sorted.count / 2], sorted[sorted.count * 9 / 10], sorted.last!)
+        }
+        let (median, p90, maximum) = percentiles(times), (firstMedian, firstP90, firstMax) = percentiles(firstUse)
         Terminal.stdout(String(format: "compile: %d of %d schemas compiled; %.2f ms median, %.2f ms p90, %.2f ms max; cached lookup %.4f ms median\n",
-                               times.count, lines.count, sorted.isEmpty ? .nan : sorted[sorted.count / 2],
-                               sorted.isEmpty ? .nan : sorted[sorted.count * 9 / 10], sorted.last ?? .nan,
-                               cached.sorted().first.map { _ in cached.sorted()[cached.count / 2] } ?? .nan))
+                               times.count, lines.count, median, p90, maximum, percentiles(cached).0))
+        Terminal.stdout(String(format: "first use (compile + every mask filled on first sight along a sampled instance): %.2f ms median, %.2f ms p90, %.2f ms max\n",
+                               firstMedian, firstP90, firstMax))
+        let sortedMasks = warmMasks.sorted()
+        if !sortedMasks.isEmpty {
+            Terminal.stdout(String(format: "warm masks along the same instances: p50 %.1f µs, p99 %.1f µs over %d masks\n",
+                                   sortedMasks[sortedMasks.count / 2], sortedMasks[sortedMasks.count * 99 / 100], sortedMasks.count))
+        }
+        if let samplesOut {
+            try (samples.joined(separator: "\n") + "\n").write(toFile: samplesOut, atomically: true, encoding: .utf8)
+        }
         for f in failed { Terminal.stdout("  not compiled: \(f)\n") }
     }
 

@@ -32,6 +32,25 @@ import Testing
         #expect(object?["tokens_scored"] as? Int == (object?["chunks"] as? Int ?? 0) * 63)
     }
 
+    /// `bench structured` without generation runs: compile times, the first request's cost along a
+    /// sampled instance of each schema, and the instances' tokens written out for other engines.
+    @Test func structuredBenchCompilesAndSamplesTheCorpus() throws {
+        let out = FileManager.default.temporaryDirectory.appendingPathComponent("samples-\(UUID()).jsonl")
+        defer { try? FileManager.default.removeItem(at: out) }
+        let r = try PeregrineBinary.run(["bench", "structured", "--batch-sizes", "", "--samples-out", out.path,
+                                         "--schemas", TestPaths.packageRoot.appendingPathComponent("Benchmarks/structured/schemas.jsonl").path])
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(r.stdout.contains("compile: 57 of 66 schemas compiled"))
+        #expect(r.stdout.contains("first use (compile + every mask filled"))
+        let lines = try String(contentsOf: out, encoding: .utf8).split(separator: "\n")
+        #expect(lines.count == 57)
+        for line in lines {
+            let object = try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
+            #expect(object["name"] is String && object["schema"] is [String: Any])
+            #expect(((object["tokens"] as? [Any])?.count ?? 0) > 0)
+        }
+    }
+
     @Test func errorsAreOneLineWithNonZeroExit() throws {
         let dir = FileManager.default.temporaryDirectory
         let notGGUF = dir.appendingPathComponent("not-\(UUID()).gguf")
