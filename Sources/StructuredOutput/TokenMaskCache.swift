@@ -129,7 +129,8 @@ final class TokenMaskCache: Sendable {
     var count: Int { masks.withLock { $0.count } }
 
     var statistics: TokenMaskCacheStatistics {
-        masks.withLock { table in
+        let builderBytes = builder.withLock { $0?.memoryBytes ?? 0 }
+        return masks.withLock { table in
             var s = TokenMaskCacheStatistics()
             s.contexts = table.count
             for mask in table.values {
@@ -138,6 +139,7 @@ final class TokenMaskCache: Sendable {
                 s.distinctSuffixes += mask.suffixCount
                 s.memoryBytes += mask.memoryBytes
             }
+            s.memoryBytes += builderBytes
             return s
         }
     }
@@ -159,7 +161,7 @@ public struct TokenMaskCacheStatistics: Codable, Sendable, Equatable {
     public var uncertainTokens = 0
     /// Distinct remainders of uncertain tokens, summed over contexts.
     public var distinctSuffixes = 0
-    /// Approximate bytes held.
+    /// Approximate bytes held (masks, and the builder the grammar keeps for its next contexts).
     public var memoryBytes = 0
 
     public init() {}
@@ -233,8 +235,12 @@ struct AdaptiveMaskBuilder {
         byteSets = grammar.elements.map { if case .bytes(let set) = $0 { set } else { ByteSet() } }
     }
 
-    /// Whether the builder holds so many stack nodes that a fresh one should take over.
-    var isLarge: Bool { stepper.forest.count > 1 << 20 }
+    /// Whether the builder holds so much (its transition table takes 1 KiB per state) that a
+    /// fresh one should take over: a grammar keeps its builder as long as it stays cached.
+    var isLarge: Bool { stepper.forest.count > 1 << 16 || stateStart.count > 512 }
+
+    /// Bytes held, roughly: the transition table and about 40 bytes per stack node.
+    var memoryBytes: Int { stateStart.count * 1024 + stateNodes.count * 4 + stepper.forest.count * 40 }
 
     mutating func build(_ context: MaskContext) -> AdaptiveTokenMask {
         var below = StackForest.bottom
