@@ -129,6 +129,7 @@ final class EngineCoreLoop: Sendable {
         }
         for (_, continuation) in streams { continuation.finish(throwing: CancellationError()) }
         streams.removeAll()
+        engine.close()
         finishedLoop.lock()
         loopDone = true
         finishedLoop.broadcast()

@@ -1,3 +1,4 @@
+import KVTransfer
 import Kernels
 import SpecDecode
 
@@ -20,6 +21,11 @@ public struct EngineConfig: Sendable {
     public var eplb: EPLBConfig?
     /// Speculative decoding (`--speculative-config`); nil: none.
     public var speculative: SpeculativeConfig?
+    /// A KV connector (`--kv-transfer-config`); nil: none.
+    public var kvTransfer: KVTransferConfig?
+    /// The model's fingerprint for stored KV (``KVStoreIdentity/modelFingerprint(_:)`` of its
+    /// file); nil derives a weaker one from the model's configuration.
+    public var modelIdentity: String?
 
     public init(scheduler: SchedulerConfig = SchedulerConfig(), blockSize: Int = 16, kvCacheMemory: Int? = nil,
                 kvCacheMemoryFraction: Double = 0.2, kvCacheDtype: KVPrecision = .float16, enablePrefixCaching: Bool = true,
@@ -45,9 +51,11 @@ public enum EngineConfigError: Error, Equatable, Sendable, CustomStringConvertib
     case kvCacheTooSmall(bytes: Int, bytesPerBlock: Int)
     case invalid(String)
     case speculative(SpeculativeConfigError)
+    case kvTransfer(KVTransferConfigError)
 
     public var description: String {
         switch self {
+        case .kvTransfer(let e): e.description
         case .speculative(let e): e.description
         case .kvCacheTooSmall(let b, let per): "a KV cache of \(b) bytes holds no block (one block takes \(per) bytes)"
         case .invalid(let why): why

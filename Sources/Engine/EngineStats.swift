@@ -1,3 +1,5 @@
+import KVTransfer
+
 /// Counters for metrics (read them between steps).
 public struct EngineStats: Sendable, Equatable {
     public var numRunning = 0
@@ -20,4 +22,8 @@ public struct EngineStats: Sendable, Equatable {
     public var expertLoad: ExpertLoadStats?
     /// Drafts and acceptance with speculative decoding on; nil without it.
     public var specDecode: SpecDecodeStats?
+    /// What the KV connector moved; nil without one.
+    public var kvTransfer: KVTransferStats?
+    /// Requests waiting for external KV.
+    public var numWaitingForRemoteKVs = 0
 }

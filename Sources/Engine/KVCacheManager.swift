@@ -75,7 +75,10 @@ public final class KVCacheManager {
     /// prefix-hit blocks `newComputedBlocks`, one list per group), or returns false, changing
     /// nothing but the release of blocks no window reaches any more, when there are not enough
     /// free blocks. A request holds an entry here only while it holds blocks.
-    func allocateSlots(_ request: Request, numNewTokens: Int, newComputedBlocks: [[KVCacheBlock?]] = []) -> Bool {
+    /// - Parameter cachesNewBlocks: false for blocks an asynchronous load will fill: they are
+    ///   cached (hashed) only once their content arrived.
+    func allocateSlots(_ request: Request, numNewTokens: Int, newComputedBlocks: [[KVCacheBlock?]] = [],
+                       cachesNewBlocks: Bool = true) -> Bool {
         let id = request.requestId
         let hitCount = newComputedBlocks.first?.count ?? 0
         let numComputed = request.numComputedTokens + hitCount * blockSize
@@ -113,7 +116,7 @@ public final class KVCacheManager {
         // step (n > 1 children, shared prefixes) can hit them: each layer writes every token's K/V
         // before any token attends. A request preempted before its step runs takes their hashes
         // back (``free(_:computedTokens:)``).
-        cacheFullBlocks(request, upTo: min(total, request.numTokens))
+        if cachesNewBlocks { cacheFullBlocks(request, upTo: min(total, request.numTokens)) }
         return true
     }
 

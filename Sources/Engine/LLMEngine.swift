@@ -1,4 +1,5 @@
 import Foundation
+import KVTransfer
 import Models
 import StructuredOutput
 import Tokenization
@@ -24,10 +25,14 @@ public final class LLMEngine {
     private let speculator: Speculator?
     /// Core request ids of each caller request (one, or n children).
     private var childIds: [String: [String]] = [:]
+    /// The KV connector (`--kv-transfer-config`); nil without one.
+    public let kvConnector: (any KVConnector)?
 
     /// - Parameter chatTemplate: Jinja source that replaces the model's own chat template.
+    /// - Parameter kvConnector: a connector made by the caller, used instead of the one
+    ///   `config.kvTransfer` names (its load failure policy still applies).
     public init(model: any CausalLM, tokenizer: Tokenizer, config: EngineConfig = EngineConfig(),
-                chatTemplate: String? = nil) throws(EngineConfigError) {
+                chatTemplate: String? = nil, kvConnector: (any KVConnector)? = nil) throws(EngineConfigError) {
         self.model = model
         self.tokenizer = tokenizer
         self.config = config
@@ -60,6 +65,26 @@ public final class LLMEngine {
         } else {
             eplb = nil
         }
+        let connector: (any KVConnector)?
+        if let kvConnector {
+            connector = kvConnector
+        } else if let transfer = config.kvTransfer {
+            let identity = KVStoreIdentity(
+                model: config.modelIdentity ?? "\(c.architecture)|\(c.numLayers)|\(c.hiddenSize)|\(c.vocabSize)|\(c.numKVHeads)|\(c.headDim)",
+                dtype: "\(config.kvCacheDtype)", blockSize: config.blockSize, bytesPerBlock: kvCache.bytesPerBlock,
+                numGroups: layout.numGroups)
+            do throws(KVTransferConfigError) {
+                connector = try KVConnectorFactory.make(transfer, identity: identity) { line in
+                    FileHandle.standardError.write(Data(("warning: " + line + "\n").utf8))
+                }
+            } catch { throw .kvTransfer(error) }
+        } else {
+            connector = nil
+        }
+        self.kvConnector = connector
+        scheduler.connector = connector
+        scheduler.loadFailurePolicy = config.kvTransfer?.loadFailurePolicy ?? .recompute
+        runner.connector = connector
         if let spec = config.speculative {
             do {
                 speculator = try Speculator.make(spec, model: model, tokenizer: tokenizer, kvCacheTokens: numBlocks * config.blockSize,
@@ -72,6 +97,10 @@ public final class LLMEngine {
     }
 
     public var maxModelLength: Int { scheduler.maxModelLength }
+
+    /// Lets the KV connector finish what is in flight (saves reach the disk tier); call before
+    /// dropping the engine. The engine stays usable.
+    public func close() { kvConnector?.flush() }
     public var hasUnfinishedRequests: Bool { scheduler.hasUnfinishedRequests }
 
     /// Validates and queues a request; returns its id.
@@ -109,8 +138,20 @@ public final class LLMEngine {
 
     /// One engine step: schedule, run the model, sample, update the requests, detokenize.
     public func step() -> [RequestOutput] {
-        let schedulerOutput = scheduler.schedule()
-        guard !schedulerOutput.isEmpty else { return [] }
+        let schedulerOutput = scheduler.schedule(finishedTransfers: kvConnector?.finished() ?? KVConnectorFinished())
+        var failed: [RequestOutput] = []
+        for id in schedulerOutput.failedLoadRequestIds {
+            if let output = outputProcessor.abort(id) { failed.append(output) }
+        }
+        for output in failed where output.finished { childIds[output.requestId] = nil }
+        guard !schedulerOutput.isEmpty else {
+            if let kvConnector {
+                if !schedulerOutput.kvConnectorMetadata.isEmpty { kvConnector.startLoad(schedulerOutput.kvConnectorMetadata, cache: runner.kvCache) }
+                // Nothing to compute, but transfers to wait for: idle on them instead of spinning.
+                if scheduler.hasPendingTransfers { kvConnector.waitForProgress(seconds: 0.005) }
+            }
+            return failed
+        }
         let started = speculator == nil ? 0 : DispatchTime.now().uptimeNanoseconds
         let sampled = runner.execute(schedulerOutput)
         if let speculator {
@@ -133,7 +174,7 @@ public final class LLMEngine {
             counters.finishedRequests += 1
             childIds[output.requestId] = nil
         }
-        return outputs
+        return failed + outputs
     }
 
     public var stats: EngineStats {
@@ -147,6 +188,8 @@ public final class LLMEngine {
         s.promptTokens = scheduler.numPromptTokensStarted
         s.expertLoad = eplb?.stats
         if speculator != nil { s.specDecode = scheduler.specDecodeStats }
+        s.kvTransfer = kvConnector?.stats
+        s.numWaitingForRemoteKVs = scheduler.numWaitingForRemoteKVs
         return s
     }
 

@@ -1,4 +1,5 @@
 import Dispatch
+import KVTransfer
 import Models
 import SpecDecode
 import StructuredOutput
@@ -27,6 +28,8 @@ public final class ModelRunner {
     public var recordsMaskTimes = false
     /// Nanoseconds each grammar mask took while ``recordsMaskTimes`` was on.
     public var maskNanoseconds: [UInt64] = []
+    /// The KV connector's worker side: loads start before the forward pass, saves after it.
+    var connector: (any KVConnectorWorker)?
     /// The batch row of each scheduled request's first token, in the last step.
     private(set) var tokenOffsets: [Int] = []
 
@@ -47,7 +50,9 @@ public final class ModelRunner {
         buildBatch(output)
         prefetcher.recordsTimes = recordsMaskTimes
         if overlapsGrammarMasks { prefetcher.start(output) }
+        connector?.startLoad(output.kvConnectorMetadata, cache: kvCache)
         let logits = model.forward(batch, cache: kvCache, workspace: workspace)
+        connector?.waitForSave(cache: kvCache)
         let prefetchTimes = prefetcher.wait()
         if recordsMaskTimes { maskNanoseconds += prefetchTimes }
         defer { prefetcher.clear() }

@@ -1,6 +1,9 @@
 /// Where a request is in its life (vLLM's `RequestStatus`).
 public enum RequestStatus: Sendable, Equatable {
     case waiting
+    /// Waiting for its external KV to arrive (vLLM's `WAITING_FOR_REMOTE_KVS`): it holds its
+    /// blocks but no compute budget.
+    case waitingForRemoteKVs
     case running
     case preempted
     case finishedStopped

@@ -1,4 +1,5 @@
 import Foundation
+import KVTransfer
 
 /// vLLM V1's scheduler: no prefill or decode phases, just a token budget per step handed to
 /// running requests first and then to waiting ones, so that each request's computed tokens catch
@@ -19,6 +20,13 @@ public final class Scheduler {
     public private(set) var specDecodeStats = SpecDecodeStats()
     /// Called when a request finishes or is aborted, before its blocks are freed.
     var onFinish: ((Request) -> Void)?
+    /// The KV connector's scheduler side, and what to do when a load fails.
+    var connector: (any KVConnectorScheduler)?
+    var loadFailurePolicy = KVTransferConfig.LoadFailurePolicy.recompute
+    /// Requests waiting for external KV, with the number of tokens asked for.
+    private var waitingForRemoteKVs: [String: (request: Request, numExternalTokens: Int)] = [:]
+    /// Finished requests whose blocks a transfer still reads: freed when the connector says so.
+    private var pendingFree: [String: Request] = [:]
 
     public init(config: SchedulerConfig, kvCacheManager: KVCacheManager, maxModelLength: Int) {
         self.config = config
@@ -29,7 +37,11 @@ public final class Scheduler {
 
     public var numWaiting: Int { waiting.count }
     public var numRunning: Int { running.count }
-    public var hasUnfinishedRequests: Bool { !requests.isEmpty }
+    public var hasUnfinishedRequests: Bool { !requests.isEmpty || !pendingFree.isEmpty }
+    /// Requests waiting for their external KV.
+    public var numWaitingForRemoteKVs: Int { waitingForRemoteKVs.count }
+    /// Whether requests wait on transfers (so an empty step should wait for the connector).
+    public var hasPendingTransfers: Bool { !waitingForRemoteKVs.isEmpty || !pendingFree.isEmpty }
 
     public func request(_ id: String) -> Request? { requests[id] }
 
@@ -40,8 +52,9 @@ public final class Scheduler {
     }
 
     /// Decides the next step.
-    public func schedule() -> SchedulerOutput {
+    public func schedule(finishedTransfers: KVConnectorFinished = KVConnectorFinished()) -> SchedulerOutput {
         output.reset()
+        applyFinishedTransfers(finishedTransfers)
         var budget = config.maxNumBatchedTokens
         var preemptedThisStep = false
 
@@ -94,6 +107,22 @@ public final class Scheduler {
             if request.numComputedTokens == 0 {
                 (hits, numHitTokens) = kvCacheManager.computedBlocks(for: request)
             }
+            if request.numComputedTokens == 0, let connector {
+                let view = connectorView(request)
+                let (external, loadAsync) = connector.numNewMatchedTokens(view, numComputedTokens: numHitTokens)
+                if external > 0 && loadAsync {
+                    // Blocks for the external tokens now, uncached until they arrive; no compute this step.
+                    guard kvCacheManager.allocateSlots(request, numNewTokens: external, newComputedBlocks: hits, cachesNewBlocks: false) else { break }
+                    _ = waiting.popFirst()
+                    request.status = .waitingForRemoteKVs
+                    request.numComputedTokens = numHitTokens
+                    if request.firstScheduledTime == nil { request.firstScheduledTime = Date().timeIntervalSinceReferenceDate }
+                    if request.numCachedTokens < 0 { request.numCachedTokens = numHitTokens }
+                    waitingForRemoteKVs[request.requestId] = (request, external)
+                    connector.updateStateAfterAlloc(view, blockIds: request.blockIds, numComputedTokens: numHitTokens, numExternalTokens: external)
+                    continue
+                }
+            }
             var numNew = request.numTokens - request.numComputedTokens - numHitTokens
             if config.longPrefillTokenThreshold > 0 { numNew = min(numNew, config.longPrefillTokenThreshold) }
             if !config.enableChunkedPrefill && numNew > budget { break }
@@ -108,7 +137,62 @@ public final class Scheduler {
             schedule(request, numNew: numNew)
             budget -= numNew
         }
+        if let connector { output.kvConnectorMetadata = connector.buildConnectorMetadata(saves: connector.savesBlocks ? blocksToSave() : []) }
         return output
+    }
+
+    /// The request as the connector sees it.
+    private func connectorView(_ request: Request) -> KVConnectorRequest {
+        KVConnectorRequest(requestId: request.requestId, tokenIds: request.allTokenIds,
+                           blockKeys: request.blockHashes.map { KVBlockKey(high: $0.high, low: $0.low) })
+    }
+
+    /// The full blocks of known tokens each scheduled request computes this step (draft slots
+    /// are past the known tokens, so a rejected draft never lands in a saved block).
+    private func blocksToSave() -> [KVRequestTransfer] {
+        let size = kvCacheManager.blockSize
+        var saves: [KVRequestTransfer] = []
+        for item in output.scheduled {
+            let request = item.request
+            let first = item.startPosition / size
+            let end = min((item.startPosition + item.numTokens) / size, request.numTokens / size, request.blockHashes.count)
+            guard end > first else { continue }
+            let blocks = (first..<end).map { i in
+                KVBlockTransfer(index: i, key: KVBlockKey(high: request.blockHashes[i].high, low: request.blockHashes[i].low),
+                                tokenIds: Array(request.allTokenIds[(i * size)..<((i + 1) * size)]),
+                                blockIds: request.blockIds.map { $0[i] })
+            }
+            saves.append(KVRequestTransfer(requestId: request.requestId, blocks: blocks))
+        }
+        return saves
+    }
+
+    /// Frees what finished transfers released, and puts requests whose external KV arrived
+    /// back at the front of the queue with it counted as computed (and cached, so it joins the
+    /// prefix cache). A load that came short is recomputed, or fails the request.
+    private func applyFinishedTransfers(_ finished: KVConnectorFinished) {
+        for id in finished.sending {
+            if let request = pendingFree.removeValue(forKey: id) { kvCacheManager.free(request) }
+        }
+        for (id, numTokens) in finished.receiving.sorted(by: { $0.key < $1.key }) {
+            guard let (request, asked) = waitingForRemoteKVs.removeValue(forKey: id) else { continue }
+            if numTokens < asked && loadFailurePolicy == .fail {
+                request.status = .finishedAborted
+                output.failedLoadRequestIds.append(id)
+                finish(request)
+                continue
+            }
+            request.numComputedTokens += numTokens
+            request.numCachedTokens += numTokens
+            if request.numComputedTokens == 0 {
+                // Nothing arrived and nothing was a local hit: start over as a new request.
+                kvCacheManager.free(request)
+            } else {
+                kvCacheManager.cacheFullBlocks(request)
+            }
+            request.status = .waiting
+            waiting.prepend(request)
+        }
     }
 
     private func schedule(_ request: Request, numNew: Int) {
@@ -215,10 +299,10 @@ public final class Scheduler {
         precondition(status.isFinished)
         for id in ids {
             guard let request = requests[id], !request.isFinished else { continue }
-            if request.status == .running {
-                running.removeAll { $0 === request }
-            } else {
-                _ = waiting.remove(request)
+            switch request.status {
+            case .running: running.removeAll { $0 === request }
+            case .waitingForRemoteKVs: waitingForRemoteKVs[id] = nil
+            default: _ = waiting.remove(request)
             }
             request.status = status
             if let stopReason { request.stopReason = stopReason }
@@ -229,8 +313,12 @@ public final class Scheduler {
     private func finish(_ request: Request) {
         onFinish?(request)
         running.removeAll { $0 === request }
-        kvCacheManager.free(request)
         requests[request.requestId] = nil
+        if let connector, connector.requestFinished(connectorView(request), blockIds: request.blockIds) {
+            pendingFree[request.requestId] = request
+        } else {
+            kvCacheManager.free(request)
+        }
     }
 }
 

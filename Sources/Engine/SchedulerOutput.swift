@@ -1,3 +1,5 @@
+import KVTransfer
+
 /// One step's decision: which requests run how many tokens (vLLM's `SchedulerOutput`).
 public struct SchedulerOutput {
     /// One request's share of the step.
@@ -17,10 +19,17 @@ public struct SchedulerOutput {
     /// Requests preempted during this step (their KV was freed; they will be recomputed).
     public internal(set) var preemptedRequestIds: [String] = []
 
+    /// What the KV connector's worker side does this step (loads to start, blocks to save).
+    public internal(set) var kvConnectorMetadata = KVConnectorMetadata()
+    /// Requests ended because their external KV could not be loaded (`kv_load_failure_policy` fail).
+    public internal(set) var failedLoadRequestIds: [String] = []
+
     public var isEmpty: Bool { scheduled.isEmpty }
 
     mutating func reset() {
         scheduled.removeAll(keepingCapacity: true)
+        kvConnectorMetadata = KVConnectorMetadata()
+        failedLoadRequestIds.removeAll(keepingCapacity: true)
         preemptedRequestIds.removeAll(keepingCapacity: true)
         totalNumScheduledTokens = 0
     }

@@ -36,6 +36,34 @@ public final class KVCache: @unchecked Sendable {
     /// Bytes one block id takes across all tensor slots.
     public var bytesPerBlock: Int { layout.bytesPerBlock(blockSize: blockSize, kvHeads: kvHeads, headDim: headDim, precision: precision) }
 
+    /// Bytes one block id takes in one tensor slot's keys (or values).
+    public var bytesPerBlockSlot: Int { blockSize * kvHeads * headDim * precision.bytes }
+
+    /// Copies block `block` out of every tensor slot, keys then values slot by slot
+    /// (``bytesPerBlock`` bytes): what a KV connector ships or stores for one block id.
+    public func copyBlock(_ block: Int, into destination: UnsafeMutableRawPointer) {
+        precondition(block >= 0 && block < numBlocks, "block \(block) out of range")
+        let chunk = bytesPerBlockSlot
+        var out = destination
+        for slot in keys.indices {
+            out.copyMemory(from: keys[slot] + block * chunk, byteCount: chunk)
+            (out + chunk).copyMemory(from: values[slot] + block * chunk, byteCount: chunk)
+            out += 2 * chunk
+        }
+    }
+
+    /// Writes block `block` in every tensor slot from bytes laid out as ``copyBlock(_:into:)`` gives them.
+    public func writeBlock(_ block: Int, from source: UnsafeRawPointer) {
+        precondition(block >= 0 && block < numBlocks, "block \(block) out of range")
+        let chunk = bytesPerBlockSlot
+        var input = source
+        for slot in keys.indices {
+            (keys[slot] + block * chunk).copyMemory(from: input, byteCount: chunk)
+            (values[slot] + block * chunk).copyMemory(from: input + chunk, byteCount: chunk)
+            input += 2 * chunk
+        }
+    }
+
     public func layer(_ l: Int) -> KVLayerView {
         let slot = layout.slotOfLayer[l]
         return KVLayerView(keys: keys[slot], values: values[slot], blockSize: blockSize, kvHeads: kvHeads, headDim: headDim, precision: precision)

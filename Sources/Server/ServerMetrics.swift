@@ -25,6 +25,8 @@ public final class ServerMetrics: Sendable {
     /// Per draft position, made as positions first appear.
     private let specAcceptedPerPosition = Mutex<[Counter]>([])
     private let labels: [(String, String)]
+    /// Made at the first scrape of an engine with a KV connector.
+    private let kvTransfer = Mutex<KVTransferMetrics?>(nil)
 
     public init(modelName: String) {
         let labels = [("model_name", modelName)]
@@ -155,6 +157,12 @@ public final class ServerMetrics: Sendable {
             last = stats
         }
         if let load = stats.expertLoad { recordBalancedness(load.balancedness) }
+        if let transfer = stats.kvTransfer {
+            kvTransfer.withLock { metrics in
+                if metrics == nil { metrics = KVTransferMetrics(registry: registry, labels: labels) }
+                metrics!.record(transfer, waitingForRemoteKVs: stats.numWaitingForRemoteKVs)
+            }
+        }
         return registry.emitToString()
     }
 }

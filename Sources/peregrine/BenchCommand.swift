@@ -88,7 +88,7 @@ struct ThroughputBench: ParsableCommand {
         let settings = compares ? Array(repeating: [true, false], count: rounds).flatMap { $0 } : [true]
         var byMode: [Bool: [Report]] = [:]
         for on in settings {
-            var config = try engineOptions.config()
+            var config = try engineOptions.config(loaded: loaded)
             if comparePrefixCaching { config.enablePrefixCaching = on }
             if compareSpeculation && !on { config.speculative = nil }
             let engine = try LLMEngine(model: loaded.model, tokenizer: loaded.tokenizer, config: config)

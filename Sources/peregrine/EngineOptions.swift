@@ -1,5 +1,6 @@
 import ArgumentParser
 import Engine
+import KVTransfer
 import Kernels
 import SpecDecode
 
@@ -41,21 +42,35 @@ struct EngineOptions: ParsableArguments {
         valueName: "json"))
     var speculativeConfig: String?
 
+    @Option(help: ArgumentHelp(
+        "A KV connector as JSON (vLLM's): kv_connector (OffloadingConnector: a disk tier for the prefix cache), kv_role (kv_producer, kv_consumer, kv_both), kv_load_failure_policy (recompute, fail), kv_connector_extra_config ({\"path\": DIR, \"max_bytes\": N} for OffloadingConnector).",
+        valueName: "json"))
+    var kvTransferConfig: String?
+
     func validate() throws {
         if eplbConfig != nil && !enableEplb { throw ValidationError("--eplb-config needs --enable-eplb") }
         _ = try eplb()
         _ = try speculative()
+        _ = try kvTransfer()
+    }
+
+    func kvTransfer() throws -> KVTransferConfig? {
+        do { return try kvTransferConfig.map(KVTransferConfig.init(json:)) } catch { throw ValidationError(error.description) }
     }
 
     func speculative() throws -> SpeculativeConfig? {
         do { return try speculativeConfig.map(SpeculativeConfig.init(json:)) } catch { throw ValidationError(error.description) }
     }
 
-    func config(maxNumSeqs defaultSeqs: Int = 64) throws -> EngineConfig {
-        EngineConfig(scheduler: SchedulerConfig(maxNumBatchedTokens: maxNumBatchedTokens, maxNumSeqs: maxNumSeqs ?? defaultSeqs),
-                     blockSize: blockSize, kvCacheMemory: kvCacheMemory.map { $0 << 20 }, kvCacheDtype: kvCacheDtype,
-                     enablePrefixCaching: !noPrefixCaching, maxModelLength: maxModelLen, eplb: try eplb(),
-                     speculative: try speculative())
+    /// - Parameter loaded: the model the engine runs (its file fingerprints stored KV).
+    func config(maxNumSeqs defaultSeqs: Int = 64, loaded: LoadedModel? = nil) throws -> EngineConfig {
+        var config = EngineConfig(scheduler: SchedulerConfig(maxNumBatchedTokens: maxNumBatchedTokens, maxNumSeqs: maxNumSeqs ?? defaultSeqs),
+                                  blockSize: blockSize, kvCacheMemory: kvCacheMemory.map { $0 << 20 }, kvCacheDtype: kvCacheDtype,
+                                  enablePrefixCaching: !noPrefixCaching, maxModelLength: maxModelLen, eplb: try eplb(),
+                                  speculative: try speculative())
+        config.kvTransfer = try kvTransfer()
+        if config.kvTransfer != nil, let loaded { config.modelIdentity = KVStoreIdentity.modelFingerprint(loaded.file) }
+        return config
     }
 
     private func eplb() throws -> EPLBConfig? {

@@ -56,7 +56,7 @@ struct GenerateCommand: ParsableCommand {
             guard let data = FileManager.default.contents(atPath: path) else { throw ValidationError("cannot read \(path)") }
             return String(decoding: data, as: UTF8.self)
         }
-        let engine = try LLMEngine(model: loaded.model, tokenizer: loaded.tokenizer, config: try engineOptions.config(maxNumSeqs: 1),
+        let engine = try LLMEngine(model: loaded.model, tokenizer: loaded.tokenizer, config: try engineOptions.config(maxNumSeqs: 1, loaded: loaded),
                                    chatTemplate: template)
         let prompt: PromptInput = chat.map { .chat([.user($0)]) } ?? .text(self.prompt ?? "")
         let requests = try engine.inputProcessor.process(prompt, params: params)
@@ -71,6 +71,7 @@ struct GenerateCommand: ParsableCommand {
             }
         }
         Terminal.stdout("\n")
+        engine.close()
         guard let final, let m = final.metrics, let first = m.firstTokenTime, let scheduled = m.firstScheduledTime else { return }
         let promptTokens = final.promptTokenIds.count
         let promptSeconds = first - scheduled

@@ -85,7 +85,7 @@ struct ServeCommand: AsyncParsableCommand {
             return String(decoding: data, as: UTF8.self)
         }
         let loaded = try LoadedModel(modelOptions)
-        let config = try engineOptions.config()
+        let config = try engineOptions.config(loaded: loaded)
         let llm = try LLMEngine(model: loaded.model, tokenizer: loaded.tokenizer, config: config, chatTemplate: template)
         let name = (try? loaded.file.metadata.string("general.name")) ?? "model"
         logger.info("Loaded \(name) in \(String(format: "%.2f", loaded.seconds)) s; max model length \(llm.maxModelLength), KV blocks \(llm.stats.numKVBlocks)")
