@@ -74,7 +74,9 @@ public final class LLMEngine {
                 dtype: "\(config.kvCacheDtype)", blockSize: config.blockSize, bytesPerBlock: kvCache.bytesPerBlock,
                 numGroups: layout.numGroups)
             do throws(KVTransferConfigError) {
-                connector = try KVConnectorFactory.make(transfer, identity: identity) { line in
+                connector = try KVConnectorFactory.make(transfer, identity: identity, numLayers: kvCache.numLayers,
+                                                        layerBlockBytes: 2 * kvCache.bytesPerBlockSlot,
+                                                        layerWindows: layout.groupOfLayer.map { layout.groups[$0].attention.window }) { line in
                     FileHandle.standardError.write(Data(("warning: " + line + "\n").utf8))
                 }
             } catch { throw .kvTransfer(error) }
@@ -82,6 +84,7 @@ public final class LLMEngine {
             connector = nil
         }
         self.kvConnector = connector
+        connector?.registerKVCache(kvCache)
         scheduler.connector = connector
         scheduler.loadFailurePolicy = config.kvTransfer?.loadFailurePolicy ?? .recompute
         runner.connector = connector

@@ -28,8 +28,11 @@ public final class ModelRunner {
     public var recordsMaskTimes = false
     /// Nanoseconds each grammar mask took while ``recordsMaskTimes`` was on.
     public var maskNanoseconds: [UInt64] = []
-    /// The KV connector's worker side: loads start before the forward pass, saves after it.
-    var connector: (any KVConnectorWorker)?
+    /// The KV connector's worker side: loads start before the forward pass, each layer waits
+    /// for its loads and hands its new blocks on, and saves end after the pass.
+    var connector: (any KVConnectorWorker)? {
+        didSet { workspace.layerHooks = connector.map { ConnectorLayerHooks(connector: $0, cache: kvCache) } }
+    }
     /// The batch row of each scheduled request's first token, in the last step.
     private(set) var tokenOffsets: [Int] = []
 
@@ -189,4 +192,18 @@ public final class ModelRunner {
             rows.append((sample: sample, promptStart: item.startPosition, promptRows: promptRows))
         }
     }
+}
+
+/// Calls a KV connector around each layer of a forward pass.
+final class ConnectorLayerHooks: ForwardLayerHooks {
+    let connector: any KVConnectorWorker
+    let cache: KVCache
+
+    init(connector: any KVConnectorWorker, cache: KVCache) {
+        self.connector = connector
+        self.cache = cache
+    }
+
+    func willCompute(layer: Int) { connector.waitForLayerLoad(layer) }
+    func didCompute(layer: Int) { connector.saveLayer(layer, cache: cache) }
 }

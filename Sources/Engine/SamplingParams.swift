@@ -1,3 +1,4 @@
+import KVTransfer
 /// How to generate for one request (vLLM's `SamplingParams`: names, meanings and defaults).
 public struct SamplingParams: Sendable, Equatable {
     /// Number of completions for the prompt; they share the prompt's KV blocks.
@@ -40,6 +41,8 @@ public struct SamplingParams: Sendable, Equatable {
     public var skipSpecialTokens = true
     /// The output must match this constraint (JSON Schema, regex, choice or grammar).
     public var structuredOutputs: StructuredOutputsParams?
+    /// Disaggregated serving's `kv_transfer_params` (prefill/decode instances, set by the proxy).
+    public var kvTransferParams: KVTransferParams?
 
     public init(n: Int = 1, temperature: Float = 1, topK: Int = 0, topP: Float = 1, minP: Float = 0,
                 presencePenalty: Float = 0, frequencyPenalty: Float = 0, repetitionPenalty: Float = 1,

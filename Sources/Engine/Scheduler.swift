@@ -144,7 +144,8 @@ public final class Scheduler {
     /// The request as the connector sees it.
     private func connectorView(_ request: Request) -> KVConnectorRequest {
         KVConnectorRequest(requestId: request.requestId, tokenIds: request.allTokenIds,
-                           blockKeys: request.blockHashes.map { KVBlockKey(high: $0.high, low: $0.low) })
+                           blockKeys: request.blockHashes.map { KVBlockKey(high: $0.high, low: $0.low) },
+                           numPromptTokens: request.numPromptTokens, params: request.samplingParams.kvTransferParams)
     }
 
     /// The full blocks of known tokens each scheduled request computes this step (draft slots
@@ -154,7 +155,9 @@ public final class Scheduler {
         var saves: [KVRequestTransfer] = []
         for item in output.scheduled {
             let request = item.request
-            let first = item.startPosition / size
+            // The first chunk after prefix hits also lists the hit blocks (a remote decode
+            // instance has none of them; a store that has them skips them).
+            let first = item.startPosition == max(request.numCachedTokens, 0) ? 0 : item.startPosition / size
             let end = min((item.startPosition + item.numTokens) / size, request.numTokens / size, request.blockHashes.count)
             guard end > first else { continue }
             let blocks = (first..<end).map { i in
@@ -162,7 +165,7 @@ public final class Scheduler {
                                 tokenIds: Array(request.allTokenIds[(i * size)..<((i + 1) * size)]),
                                 blockIds: request.blockIds.map { $0[i] })
             }
-            saves.append(KVRequestTransfer(requestId: request.requestId, blocks: blocks))
+            saves.append(KVRequestTransfer(requestId: request.requestId, blocks: blocks, params: request.samplingParams.kvTransferParams))
         }
         return saves
     }

@@ -24,11 +24,17 @@ public struct KVConnectorRequest: Sendable {
     public var tokenIds: [Int]
     /// Keys of the full blocks of `tokenIds`, in position order.
     public var blockKeys: [KVBlockKey]
+    /// The prompt's tokens (the first `numPromptTokens` of `tokenIds`).
+    public var numPromptTokens: Int
+    /// The request's `kv_transfer_params`, if it came with some.
+    public var params: KVTransferParams?
 
-    public init(requestId: String, tokenIds: [Int], blockKeys: [KVBlockKey]) {
+    public init(requestId: String, tokenIds: [Int], blockKeys: [KVBlockKey], numPromptTokens: Int? = nil, params: KVTransferParams? = nil) {
         self.requestId = requestId
         self.tokenIds = tokenIds
         self.blockKeys = blockKeys
+        self.numPromptTokens = numPromptTokens ?? tokenIds.count
+        self.params = params
     }
 }
 
@@ -54,10 +60,13 @@ public struct KVRequestTransfer: Sendable, Equatable {
     public var requestId: String
     /// In position order.
     public var blocks: [KVBlockTransfer]
+    /// The request's `kv_transfer_params`, if it came with some.
+    public var params: KVTransferParams?
 
-    public init(requestId: String, blocks: [KVBlockTransfer]) {
+    public init(requestId: String, blocks: [KVBlockTransfer], params: KVTransferParams? = nil) {
         self.requestId = requestId
         self.blocks = blocks
+        self.params = params
     }
 }
 
@@ -116,6 +125,9 @@ public protocol KVConnectorScheduler: AnyObject {
 
 /// The worker's half of a KV connector (vLLM V1's `KVConnectorBase_V1`, worker role).
 public protocol KVConnectorWorker: AnyObject {
+    /// The paged cache the connector reads and writes (vLLM's `register_kv_caches`), given once
+    /// before the first step.
+    func registerKVCache(_ cache: KVCache)
     /// Takes the step's metadata and starts its loads.
     func startLoad(_ metadata: KVConnectorMetadata, cache: KVCache)
     /// Returns once layer `layer`'s external K/V for this step is in the cache.

@@ -92,7 +92,7 @@ public struct KVTransferConfig: Sendable, Equatable {
         loadFailurePolicy = policy
         ip = object["kv_ip"] as? String
         if let port = object["kv_port"] {
-            guard let number = port as? Int, (1...65_535).contains(number) else { throw .invalid("kv_port must be a port number") }
+            guard let number = port as? Int, (0...65_535).contains(number) else { throw .invalid("kv_port must be a port number (0: any free one)") }
             self.port = number
         }
         var extra: [String: ExtraValue] = [:]

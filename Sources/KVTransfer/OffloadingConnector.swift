@@ -104,6 +104,8 @@ public final class OffloadingConnector: KVConnector, @unchecked Sendable {
 
     // MARK: Worker side
 
+    public func registerKVCache(_ cache: KVCache) {}
+
     private var currentSaves: [KVRequestTransfer] = []
 
     public func startLoad(_ metadata: KVConnectorMetadata, cache: KVCache) {

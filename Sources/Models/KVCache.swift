@@ -64,6 +64,22 @@ public final class KVCache: @unchecked Sendable {
         }
     }
 
+    /// Copies layer `l`'s keys then values of block `block` (2 × ``bytesPerBlockSlot`` bytes).
+    public func copyLayerBlock(_ l: Int, block: Int, into destination: UnsafeMutableRawPointer) {
+        precondition(block >= 0 && block < numBlocks, "block \(block) out of range")
+        let chunk = bytesPerBlockSlot, slot = layout.slotOfLayer[l]
+        destination.copyMemory(from: keys[slot] + block * chunk, byteCount: chunk)
+        (destination + chunk).copyMemory(from: values[slot] + block * chunk, byteCount: chunk)
+    }
+
+    /// Writes layer `l`'s keys and values of block `block` from bytes as ``copyLayerBlock(_:block:into:)`` gives them.
+    public func writeLayerBlock(_ l: Int, block: Int, from source: UnsafeRawPointer) {
+        precondition(block >= 0 && block < numBlocks, "block \(block) out of range")
+        let chunk = bytesPerBlockSlot, slot = layout.slotOfLayer[l]
+        (keys[slot] + block * chunk).copyMemory(from: source, byteCount: chunk)
+        (values[slot] + block * chunk).copyMemory(from: source + chunk, byteCount: chunk)
+    }
+
     public func layer(_ l: Int) -> KVLayerView {
         let slot = layout.slotOfLayer[l]
         return KVLayerView(keys: keys[slot], values: values[slot], blockSize: blockSize, kvHeads: kvHeads, headDim: headDim, precision: precision)

@@ -11,6 +11,9 @@ public final class ForwardWorkspace: @unchecked Sendable {
     let experts = ExpertWorkspace()
     /// Rows of `buffers.hiddenStates` the last forward pass wrote.
     var hiddenStateCount = 0
+    /// Told before and after each decoder layer of a forward pass (a KV connector waits for a
+    /// layer's loads and sends its new blocks there); nil: no calls.
+    public var layerHooks: (any ForwardLayerHooks)?
 
     public init() {}
 
@@ -89,4 +92,12 @@ struct Workspace {
             logitCapacity = count
         }
     }
+}
+
+/// Calls around each decoder layer of a forward pass, in layer order, on the forward pass's thread.
+public protocol ForwardLayerHooks: AnyObject {
+    /// Layer `layer` is about to read the KV cache.
+    func willCompute(layer: Int)
+    /// Layer `layer` has written its keys and values for every token of the batch.
+    func didCompute(layer: Int)
 }

@@ -154,6 +154,7 @@ import Testing
             if held.receiving.removeValue(forKey: id) != nil { held.sending.append(id) }
             return true
         }
+        func registerKVCache(_ cache: KVCache) {}
         func startLoad(_ m: KVConnectorMetadata, cache: KVCache) { inner.startLoad(m, cache: cache) }
         func waitForLayerLoad(_ layer: Int) {}
         func saveLayer(_ layer: Int, cache: KVCache) {}

@@ -1,0 +1,381 @@
+import Dispatch
+import Foundation
+import Models
+import NIOCore
+import NIOPosix
+import Synchronization
+import Transport
+
+/// Prefill/decode disaggregation over TCP or a Unix-domain socket (vLLM's P2pNcclConnector,
+/// Mooncake's transfer engine, in their push form).
+///
+/// **Producer** (the prefill instance): a request with `do_remote_decode` has its prompt's KV
+/// pushed to the decode instance at `remote_host:remote_port` while it is computed: after each
+/// layer of each step, that layer's slice of the step's full blocks goes out (copied out of the
+/// cache at once, so the blocks are never held), and when the request ends a `done` frame says
+/// how many blocks were sent. The response carries `kv_transfer_params` with
+/// `do_remote_prefill` for the decode instance.
+///
+/// **Consumer** (the decode instance) listens on `kv_port`. A request with `do_remote_prefill`
+/// waits for its prompt's blocks (minus its own prefix hits); frames that arrive before it is
+/// scheduled are staged in memory and written into its blocks when they are allocated, later
+/// ones straight into its paged cache, mapped to its own block ids. When the transfer is done,
+/// or its link breaks, or it times out, the request goes on with the blocks that arrived whole;
+/// the rest is recomputed (or the request fails, as `kv_load_failure_policy` says).
+public final class TCPConnector: KVConnector, @unchecked Sendable {
+    public let role: KVTransferConfig.Role
+    let blockSize: Int
+    let hello: KVWireHello
+    let layerWindows: [Int?]
+    /// Seconds a transfer may take from its request's allocation (or its first frame) to its end.
+    let timeout: Double
+    /// Most bytes staged for transfers whose request has not arrived yet.
+    static let maxStagedBytes = 1 << 30
+    private let group: MultiThreadedEventLoopGroup
+    private var server: FrameServer?
+    private let shared = Mutex(Shared())
+    private let progress = DispatchSemaphore(value: 0)
+    private let warn: @Sendable (String) -> Void
+    private nonisolated(unsafe) var cache: KVCache?
+    /// Producer: the step's blocks to send, per layer (engine thread only).
+    private var currentSaves: [KVRequestTransfer] = []
+    private var links: [String: FrameConnection] = [:]
+    /// The last send on each link (``flush()`` waits for them).
+    private var lastSend: [String: EventLoopFuture<Void>] = [:]
+    private var sentBlocks: [String: Int] = [:]
+
+    private struct Transfer {
+        var requestId: String?
+        /// Block ids per group and index, for indices `first..<end`.
+        var first = 0
+        var end = 0
+        var blockIds: [[Int32]] = []
+        var layersReceived: [Int: Int] = [:]
+        var seenLayer: Set<Int> = []
+        var staged: [(index: Int, layer: Int, bytes: ByteBuffer)] = []
+        var stagedBytes = 0
+        var doneBlocks: Int?
+        var broken = false
+        var abandoned = false
+        var started = DispatchTime.now().uptimeNanoseconds
+        var connection: FrameConnection?
+    }
+
+    private struct Shared {
+        var transfers: [String: Transfer] = [:]
+        var stagedBytes = 0
+        var finished = KVConnectorFinished()
+        var stats = KVTransferStats()
+        var requestTransfer: [String: String] = [:]
+        /// Transfers that ended (their request goes on without them if it comes back).
+        var ended: Set<String> = []
+    }
+
+    /// - Parameters:
+    ///   - config: the role; a consumer listens on `kv_ip` (default 127.0.0.1) : `kv_port` (0 picks
+    ///     one: see ``port``), or on `kv_connector_extra_config.unix_path`; `timeout_seconds` (default 30).
+    ///   - identity: the cache's identity; both sides must have the same.
+    ///   - layerBlockBytes: bytes of one layer of one block (keys and values).
+    ///   - layerWindows: each layer's sliding window (nil: full attention).
+    public init(config: KVTransferConfig, identity: KVStoreIdentity, numLayers: Int, layerBlockBytes: Int, layerWindows: [Int?]? = nil,
+                warn: @escaping @Sendable (String) -> Void = { _ in }) throws(KVTransferConfigError) {
+        self.layerWindows = layerWindows ?? Array(repeating: nil, count: numLayers)
+        role = config.role
+        blockSize = identity.blockSize
+        timeout = Double(config.integer("timeout_seconds") ?? 30)
+        self.warn = warn
+        hello = KVWireHello(model: identity.model, dtype: identity.dtype, blockSize: identity.blockSize,
+                            layerBlockBytes: layerBlockBytes, numLayers: numLayers)
+        group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        if config.role.loads {
+            let address: TransportAddress = config.string("unix_path").map { .unix(path: $0) }
+                ?? .tcp(host: config.ip ?? "127.0.0.1", port: config.port ?? 0)
+            do {
+                server = try FrameServer(address: address, group: group, handlers: FrameHandlers(
+                    onFrame: { [weak self] link, frame in self?.received(frame, on: link) },
+                    onClose: { [weak self] link, error in self?.closed(link, error: error) }))
+            } catch {
+                try? group.syncShutdownGracefully()
+                throw .invalid("TCPConnector cannot listen on \(address): \(error)")
+            }
+        }
+    }
+
+    deinit {
+        server?.close()
+        try? group.syncShutdownGracefully()
+    }
+
+    /// The TCP port the consumer listens on.
+    public var port: Int? { server?.port }
+
+    // MARK: Scheduler side
+
+    public var savesBlocks: Bool { role.saves }
+
+    public func numNewMatchedTokens(_ request: KVConnectorRequest, numComputedTokens: Int) -> (tokens: Int, loadAsync: Bool) {
+        guard role.loads, let params = request.params, params.doRemotePrefill, let id = params.remoteRequestId,
+              numComputedTokens % blockSize == 0 else { return (0, false) }
+        let end = min((request.tokenIds.count - 1) / blockSize, request.numPromptTokens / blockSize)
+        let first = numComputedTokens / blockSize
+        guard end > first else { return (0, false) }
+        // One request per transfer: another completion of the same prompt, or the request
+        // itself after its transfer ended, computes it.
+        let free = shared.withLock { $0.transfers[id]?.requestId == nil && !$0.ended.contains(id) }
+        return free ? ((end - first) * blockSize, true) : (0, false)
+    }
+
+    public func updateStateAfterAlloc(_ request: KVConnectorRequest, blockIds: [[Int32]], numComputedTokens: Int, numExternalTokens: Int) {
+        guard let id = request.params?.remoteRequestId, numExternalTokens > 0 else { return }
+        let cache = self.cache
+        shared.withLock { s in
+            var t = s.transfers[id] ?? Transfer()
+            t.requestId = request.requestId
+            t.first = numComputedTokens / blockSize
+            t.end = t.first + numExternalTokens / blockSize
+            t.blockIds = blockIds
+            t.started = DispatchTime.now().uptimeNanoseconds
+            let staged = t.staged
+            t.staged = []
+            s.stagedBytes -= t.stagedBytes
+            t.stagedBytes = 0
+            for item in staged { Self.apply(item.index, item.layer, item.bytes, to: &t, cache: cache) }
+            s.requestTransfer[request.requestId] = id
+            s.transfers[id] = t
+            complete(id, &s)
+        }
+    }
+
+    public func buildConnectorMetadata(saves: [KVRequestTransfer]) -> KVConnectorMetadata {
+        KVConnectorMetadata(saves: role.saves ? saves.filter { $0.params?.doRemoteDecode == true } : [])
+    }
+
+    public func requestFinished(_ request: KVConnectorRequest, blockIds: [[Int32]]) -> Bool {
+        if role.saves, let params = request.params, params.doRemoteDecode, let id = params.remoteRequestId,
+           let link = link(params) {
+            lastSend["\(params.remoteHost!):\(params.remotePort!)"] =
+                link.send(KVWireMessage.done(transferId: id, numBlocks: sentBlocks.removeValue(forKey: id) ?? 0).frame(allocator: ByteBufferAllocator()))
+        }
+        guard role.loads else { return false }
+        return shared.withLock { s in
+            guard let id = s.requestTransfer[request.requestId], var t = s.transfers[id] else { return false }
+            // Frames may still be written into its blocks: they stay allocated until the transfer ends.
+            t.abandoned = true
+            s.transfers[id] = t
+            return true
+        }
+    }
+
+    // MARK: Worker side
+
+    public func registerKVCache(_ cache: KVCache) { self.cache = cache }
+
+    public func startLoad(_ metadata: KVConnectorMetadata, cache: KVCache) {
+        currentSaves = metadata.saves
+        expireTimedOut()
+    }
+
+    public func waitForLayerLoad(_ layer: Int) {}
+
+    /// Sends layer `layer` of the step's blocks of every request with `do_remote_decode`.
+    public func saveLayer(_ layer: Int, cache: KVCache) {
+        let bytes = hello.layerBlockBytes
+        for request in currentSaves {
+            guard let params = request.params, let id = params.remoteRequestId, let link = link(params) else { continue }
+            for block in request.blocks where block.blockIds[cache.layout.groupOfLayer[layer]] >= 0 {
+                var buffer = link.buffer(capacity: bytes)
+                buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: bytes) { raw in
+                    let g = cache.layout.groupOfLayer[layer]
+                    cache.copyLayerBlock(layer, block: Int(block.blockIds[g]), into: raw.baseAddress!)
+                    return bytes
+                }
+                lastSend["\(params.remoteHost!):\(params.remotePort!)"] =
+                    link.send(KVWireMessage.layerBlock(transferId: id, index: block.index, layer: layer, bytes: buffer).frame(allocator: ByteBufferAllocator()))
+                if layer == cache.numLayers - 1 { sentBlocks[id] = max(sentBlocks[id] ?? 0, block.index + 1) }
+            }
+            if layer == cache.numLayers - 1 {
+                shared.withLock { s in
+                    s.stats.savedBlocks += request.blocks.count
+                    s.stats.savedBytes += request.blocks.count * bytes * cache.numLayers
+                }
+            }
+        }
+    }
+
+    public func waitForSave(cache: KVCache) { currentSaves = [] }
+
+    /// The link to a decode instance, opened (with its hello) on first use; nil when it cannot be reached.
+    private func link(_ params: KVTransferParams) -> FrameConnection? {
+        guard let host = params.remoteHost, let port = params.remotePort else { return nil }
+        let key = "\(host):\(port)"
+        if let link = links[key], link.isActive { return link }
+        do {
+            let link = try FrameClient.connect(.tcp(host: host, port: port), group: group, handlers: FrameHandlers(
+                onFrame: { [warn] _, frame in
+                    if case .error(let message)? = KVWireMessage(frame) { warn("KV transfer to \(key) refused: \(message)") }
+                }))
+            link.send(KVWireMessage.hello(hello).frame(allocator: ByteBufferAllocator()))
+            links[key] = link
+            return link
+        } catch {
+            warn("KV transfer: cannot reach \(key): \(error)")
+            links[key] = nil
+            return nil
+        }
+    }
+
+    // MARK: Consumer: frames
+
+    private func received(_ frame: Frame, on link: FrameConnection) {
+        guard let message = KVWireMessage(frame) else {
+            link.send(KVWireMessage.error("malformed frame of kind \(frame.kind)").frame(allocator: ByteBufferAllocator()))
+            link.close()
+            return
+        }
+        // Closing a link reports its end at once, under the lock: refuse outside it.
+        switch message {
+        case .hello(let other):
+            if let why = hello.mismatch(other) {
+                warn("KV transfer refused: \(why)")
+                link.send(KVWireMessage.error(why).frame(allocator: ByteBufferAllocator()))
+                link.close()
+            }
+            return
+        case .error(let message):
+            warn("KV transfer peer error: \(message)")
+            return
+        default:
+            break
+        }
+        let cache = self.cache
+        shared.withLock { s in
+            switch message {
+            case .hello, .error:
+                break
+            case .layerBlock(let id, let index, let layer, let bytes):
+                guard layer < hello.numLayers, bytes.readableBytes == hello.layerBlockBytes else { return }
+                var t = s.transfers[id] ?? Transfer()
+                t.connection = link
+                if t.requestId == nil {
+                    guard s.stagedBytes + bytes.readableBytes <= Self.maxStagedBytes else { return }
+                    t.staged.append((index, layer, bytes))
+                    t.stagedBytes += bytes.readableBytes
+                    s.stagedBytes += bytes.readableBytes
+                } else if !t.abandoned {
+                    Self.apply(index, layer, bytes, to: &t, cache: cache)
+                }
+                s.transfers[id] = t
+            case .done(let id, let n):
+                var t = s.transfers[id] ?? Transfer()
+                t.doneBlocks = n
+                s.transfers[id] = t
+                complete(id, &s)
+            }
+        }
+    }
+
+    /// Writes one received layer slice into the request's block.
+    private static func apply(_ index: Int, _ layer: Int, _ bytes: ByteBuffer, to t: inout Transfer, cache: KVCache?) {
+        guard let cache, index >= t.first, index < t.end, !t.seenLayer.contains(index * 65_536 + layer) else { return }
+        let g = cache.layout.groupOfLayer[layer]
+        let block = t.blockIds[g][index]
+        guard block >= 0 else { return }
+        bytes.withUnsafeReadableBytes { cache.writeLayerBlock(layer, block: Int(block), from: $0.baseAddress!) }
+        t.seenLayer.insert(index * 65_536 + layer)
+        t.layersReceived[index, default: 0] += 1
+    }
+
+    private func closed(_ link: FrameConnection, error: (any Error)?) {
+        shared.withLock { s in
+            for (id, t) in s.transfers where t.connection == link && t.doneBlocks == nil {
+                var broken = t
+                broken.broken = true
+                s.transfers[id] = broken
+                complete(id, &s)
+            }
+        }
+    }
+
+    /// Ends a registered transfer that is done, broken or abandoned: reports the whole blocks
+    /// that arrived from its first one on (or frees an abandoned request's blocks).
+    private func complete(_ id: String, _ s: inout Shared) {
+        guard let t = s.transfers[id], let requestId = t.requestId else { return }
+        let finished = t.doneBlocks != nil || t.broken
+        guard finished else { return }
+        let whole = wholeBlocks(t)
+        let nanoseconds = DispatchTime.now().uptimeNanoseconds - t.started
+        s.transfers[id] = nil
+        if s.ended.count >= 100_000 { s.ended.removeAll() }
+        s.ended.insert(id)
+        s.requestTransfer[requestId] = nil
+        if t.abandoned {
+            s.finished.sending.append(requestId)
+        } else {
+            s.finished.receiving[requestId] = whole * blockSize
+        }
+        s.stats.loadedBlocks += whole
+        s.stats.loadedBytes += whole * hello.layerBlockBytes * hello.numLayers
+        s.stats.loadSeconds += Double(nanoseconds) / 1e9
+        if whole < t.end - t.first { s.stats.loadFailures += 1 }
+        progress.signal()
+    }
+
+    /// How many blocks from the transfer's first arrived whole: every layer, except that a
+    /// sliding-window layer needs only the blocks its window still reaches from the position
+    /// after them (the producer no longer holds the others).
+    private func wholeBlocks(_ t: Transfer) -> Int {
+        var k = t.end - t.first
+        while k > 0 {
+            let next = (t.first + k) * blockSize
+            let complete = (t.first..<(t.first + k)).allSatisfy { index in
+                (0..<hello.numLayers).allSatisfy { layer in
+                    if t.seenLayer.contains(index * 65_536 + layer) { return true }
+                    guard let window = layerWindows[layer] else { return false }
+                    return index < max(0, next - window + 1) / blockSize
+                }
+            }
+            if complete { return k }
+            k -= 1
+        }
+        return 0
+    }
+
+    /// Fails registered transfers past the timeout and drops staged ones nobody claimed.
+    private func expireTimedOut() {
+        let now = DispatchTime.now().uptimeNanoseconds
+        let limit = UInt64(timeout * 1e9)
+        shared.withLock { s in
+            for (id, t) in s.transfers where now - t.started > limit {
+                if t.requestId == nil {
+                    s.stagedBytes -= t.stagedBytes
+                    s.transfers[id] = nil
+                } else {
+                    var broken = t
+                    broken.broken = true
+                    s.transfers[id] = broken
+                    warn("KV transfer \(id) timed out after \(Int(timeout)) s; recomputing what did not arrive")
+                    complete(id, &s)
+                }
+            }
+        }
+    }
+
+    public func finished() -> KVConnectorFinished {
+        shared.withLock { s in
+            defer { s.finished = KVConnectorFinished() }
+            return s.finished
+        }
+    }
+
+    public func waitForProgress(seconds: Double) {
+        _ = progress.wait(timeout: .now() + seconds)
+        expireTimedOut()
+    }
+
+    public func flush() {
+        for future in lastSend.values { try? future.wait() }
+        lastSend.removeAll()
+    }
+
+    public var stats: KVTransferStats { shared.withLock { $0.stats } }
+}
