@@ -39,6 +39,8 @@ extension OpenAIServer {
         var params = try body.sampling.samplingParams(maxTokens: maxTokens, maxTokensField: maxTokensField, logprobs: topLogprobs,
                                                       logprobsField: "top_logprobs", limits: configuration, vocabSize: tokenizer.vocabSize)
         params.structuredOutputs = constraint?.params
+        params.kvTransferParams = try raw.kvTransferParams()
+        try checkKVTransfer(params.kvTransferParams)
         if tools?.choice == .auto && toolCallParser.readsSpecialTokens { params.skipSpecialTokens = false }
         try checkContext(promptTokens: prompt.count, maxTokens: maxTokens, maxTokensField: maxTokensField, promptField: "messages")
         let run = try GenerationRun(id: Self.requestId("chatcmpl-"), prompts: [prompt], params: params, engine: engine, tracker: tracker, metrics: metrics)
@@ -78,10 +80,13 @@ extension OpenAIServer {
                     "logprobs": logprobs, "finish_reason": .optional(finishReason),
                     "stop_reason": result.stopReason?.json ?? .null]
         }
-        return ["id": .string(run.id), "object": "chat.completion", "created": .int(options.created),
-                "model": .string(configuration.servedModelName), "choices": .array(choices),
-                "usage": Self.usage(promptTokens: run.promptTokenIds[0].count,
-                                    completionTokens: results.reduce(0) { $0 + $1.tokenIds.count }, cachedTokens: cached)]
+        var pairs: [(String, JSON)] = [
+            ("id", .string(run.id)), ("object", "chat.completion"), ("created", .int(options.created)),
+            ("model", .string(configuration.servedModelName)), ("choices", .array(choices)),
+            ("usage", Self.usage(promptTokens: run.promptTokenIds[0].count,
+                                 completionTokens: results.reduce(0) { $0 + $1.tokenIds.count }, cachedTokens: cached))]
+        if let transfer = responseKVTransferParams(run.params.kvTransferParams) { pairs.append(("kv_transfer_params", transfer)) }
+        return .object(pairs)
     }
 
     private func streamChat(_ run: GenerationRun, _ options: ChatOptions, writer: inout any ResponseBodyWriter) async throws {

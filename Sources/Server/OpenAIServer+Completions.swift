@@ -30,6 +30,8 @@ extension OpenAIServer {
         var params = try body.sampling.samplingParams(maxTokens: maxTokens, maxTokensField: "max_tokens", logprobs: body.logprobs,
                                                       logprobsField: "logprobs", limits: configuration, vocabSize: tokenizer.vocabSize)
         params.structuredOutputs = constraint?.params
+        params.kvTransferParams = try raw.kvTransferParams()
+        try checkKVTransfer(params.kvTransferParams)
         let echo = body.echo ?? false
         if echo, let logprobs = body.logprobs { params.promptLogprobs = logprobs }
         for (i, p) in prompts.enumerated() {
@@ -76,10 +78,13 @@ extension OpenAIServer {
                     "finish_reason": .optional(result.finishReason?.rawValue), "stop_reason": result.stopReason?.json ?? .null]
         }
         let completionTokens = results.reduce(0) { $0 + $1.tokenIds.count }
-        return ["id": .string(run.id), "object": "text_completion", "created": .int(options.created),
-                "model": .string(configuration.servedModelName), "choices": .array(choices),
-                "usage": Self.usage(promptTokens: run.promptTokenIds.reduce(0) { $0 + $1.count }, completionTokens: completionTokens,
-                                    cachedTokens: cached.reduce(0, +))]
+        var pairs: [(String, JSON)] = [
+            ("id", .string(run.id)), ("object", "text_completion"), ("created", .int(options.created)),
+            ("model", .string(configuration.servedModelName)), ("choices", .array(choices)),
+            ("usage", Self.usage(promptTokens: run.promptTokenIds.reduce(0) { $0 + $1.count }, completionTokens: completionTokens,
+                                 cachedTokens: cached.reduce(0, +)))]
+        if let transfer = responseKVTransferParams(run.params.kvTransferParams) { pairs.append(("kv_transfer_params", transfer)) }
+        return .object(pairs)
     }
 
     private func streamCompletion(_ run: GenerationRun, _ options: CompletionOptions, writer: inout any ResponseBodyWriter) async throws {

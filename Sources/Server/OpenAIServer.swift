@@ -77,6 +77,7 @@ public final class OpenAIServer: Service, Sendable {
         router.get("/v1/models") { _, _ in self.models() }
         router.get("/v1/eplb/load") { _, _ in try self.expertLoad() }
         router.get("/health") { _, _ in self.health() }
+        router.get("/kv_transfer_info") { _, _ in try self.kvTransferInfo() }
         router.get("/") { _, _ in ChatPage.response() }
         router.get("/metrics") { _, _ in self.prometheusMetrics() }
         router.get("/openapi.json") { _, _ in

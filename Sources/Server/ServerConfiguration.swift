@@ -1,3 +1,5 @@
+import KVTransfer
+
 /// How `peregrine serve` listens and what it accepts.
 public struct ServerConfiguration: Sendable {
     /// Address to bind; 127.0.0.1 keeps the server local.
@@ -34,6 +36,10 @@ public struct ServerConfiguration: Sendable {
     /// How `tool_choice: auto` output is read into tool calls (vLLM's `--tool-call-parser`:
     /// hermes, qwen, llama3_json, mistral).
     public var toolCallParser = "hermes"
+    /// The engine's KV connector role and the address its consumer listens on (disaggregated
+    /// serving): requests' `kv_transfer_params` are checked against it, and `/kv_transfer_info`
+    /// tells a proxy where to send a decode instance's KV.
+    public var kvTransfer: KVTransferInfo?
 
     public init(host: String = "127.0.0.1", port: Int = 8000, apiKey: String? = nil, servedModelName: String = "peregrine",
                 maxRequestBodySize: Int = 4 << 20, maxNumSeqs: Int = 64, maxWaitingRequests: Int = 256, maxN: Int = 16,
@@ -53,4 +59,20 @@ public struct ServerConfiguration: Sendable {
 
     /// Sequences (counting each of `n` completions) allowed in flight at once.
     var maxSequencesInFlight: Int { maxNumSeqs + maxWaitingRequests }
+}
+
+/// What `/kv_transfer_info` reports.
+public struct KVTransferInfo: Sendable, Equatable {
+    public var connector: String
+    public var role: KVTransferConfig.Role
+    /// Where the consumer listens for KV (nil for a producer).
+    public var host: String?
+    public var port: Int?
+
+    public init(connector: String, role: KVTransferConfig.Role, host: String? = nil, port: Int? = nil) {
+        self.connector = connector
+        self.role = role
+        self.host = host
+        self.port = port
+    }
 }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Engine
+import KVTransfer
 import Foundation
 import Logging
 import ModelHub
@@ -100,6 +101,12 @@ struct ServeCommand: AsyncParsableCommand {
         configuration.requestTimeout = requestTimeout.map { .milliseconds(Int64($0 * 1000)) }
         configuration.requestHeadTimeout = .milliseconds(Int64(timeoutKeepAlive * 1000))
         configuration.toolCallParser = toolCallParser
+        if let transfer = config.kvTransfer {
+            let port = (llm.kvConnector as? TCPConnector)?.port
+            configuration.kvTransfer = KVTransferInfo(connector: transfer.connector, role: transfer.role,
+                                                      host: port == nil ? nil : (transfer.ip ?? "127.0.0.1"), port: port)
+            logger.info("KV connector \(transfer.connector) as \(transfer.role.rawValue)\(port.map { ", KV on port \($0)" } ?? "")")
+        }
         let server: OpenAIServer
         do {
             server = try OpenAIServer(engine: engine, configuration: configuration, logger: logger)
