@@ -9,7 +9,7 @@ SOAK_SECONDS ?= 20
 # Suites that wait on other threads with deadlines; run apart from the compute-bound tests.
 WAITING_TESTS = ServerTests AsyncLLMEngineTests
 
-.PHONY: build run test test-deps pull clean serve-check reference-check
+.PHONY: pd-check build run test test-deps pull clean serve-check reference-check
 
 build:
 	swift build $(SWIFT_FLAGS) --product peregrine
@@ -48,6 +48,13 @@ serve-check: pull
 	PEREGRINE=$(PEREGRINE) Scripts/serve_check.sh Scripts/openai_client_check.py
 	PEREGRINE=$(PEREGRINE) Scripts/serve_check.sh Scripts/structured_output_check.py --coverage 12
 	PEREGRINE=$(PEREGRINE) Scripts/serve_check.sh Scripts/soak.py --duration $(SOAK_SECONDS) --clients 64
+
+## Prefill/decode disaggregation on loopback: a prefill instance, a decode instance and
+## `peregrine proxy` checked with the official `openai` client against a colocated instance,
+## with a prefill instance killed mid-transfer and a decode instance down (about 30 s).
+pd-check: pull
+	$(call pip_pinned,$(SERVE_PYTHON_DEPS))
+	python3 Scripts/pd_check.py --peregrine $(PEREGRINE)
 
 ## The NumPy reference forward pass (Scripts/reference_forward.py) against llama.cpp's golden
 ## completions in ../shared/golden, within the tolerances of its README (about 20 s).
