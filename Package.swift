@@ -65,8 +65,9 @@ let package = Package(
         .executableTarget(
             name: "peregrine",
             dependencies: [
-                "Engine", "ModelHub", "EPLB", "SpecDecode", "StructuredOutput", "KVTransfer",
+                "Engine", "ModelHub", "EPLB", "SpecDecode", "StructuredOutput", "KVTransfer", "Transport",
                 "Server",
+                .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

@@ -42,6 +42,10 @@ public final class TCPConnector: KVConnector, @unchecked Sendable {
     private var links: [String: FrameConnection] = [:]
     /// The last send on each link (``flush()`` waits for them).
     private var lastSend: [String: EventLoopFuture<Void>] = [:]
+    /// Addresses that could not be reached, and until when (uptime ns) they are not tried again.
+    private var unreachableUntil: [String: UInt64] = [:]
+    /// Seconds an unreachable decode instance is left alone before the next try.
+    static let retryAfter = 10.0
     private var sentBlocks: [String: Int] = [:]
 
     private struct Transfer {
@@ -69,6 +73,8 @@ public final class TCPConnector: KVConnector, @unchecked Sendable {
         var requestTransfer: [String: String] = [:]
         /// Transfers that ended (their request goes on without them if it comes back).
         var ended: Set<String> = []
+        /// Links whose hello matched this cache: only their blocks are taken.
+        var accepted: Set<FrameConnection> = []
     }
 
     /// - Parameters:
@@ -209,17 +215,21 @@ public final class TCPConnector: KVConnector, @unchecked Sendable {
         guard let host = params.remoteHost, let port = params.remotePort else { return nil }
         let key = "\(host):\(port)"
         if let link = links[key], link.isActive { return link }
+        let now = DispatchTime.now().uptimeNanoseconds
+        if let until = unreachableUntil[key], now < until { return nil }
         do {
             let link = try FrameClient.connect(.tcp(host: host, port: port), group: group, handlers: FrameHandlers(
                 onFrame: { [warn] _, frame in
                     if case .error(let message)? = KVWireMessage(frame) { warn("KV transfer to \(key) refused: \(message)") }
-                }))
+                }), timeout: .seconds(1))
             link.send(KVWireMessage.hello(hello).frame(allocator: ByteBufferAllocator()))
             links[key] = link
             return link
         } catch {
-            warn("KV transfer: cannot reach \(key): \(error)")
+            // Its requests' decode sides recompute; the prefill goes on without waiting on it.
+            warn("KV transfer: cannot reach \(key) (\(error)); not trying it again for \(Int(Self.retryAfter)) s")
             links[key] = nil
+            unreachableUntil[key] = now + UInt64(Self.retryAfter * 1e9)
             return nil
         }
     }
@@ -239,6 +249,8 @@ public final class TCPConnector: KVConnector, @unchecked Sendable {
                 warn("KV transfer refused: \(why)")
                 link.send(KVWireMessage.error(why).frame(allocator: ByteBufferAllocator()))
                 link.close()
+            } else {
+                shared.withLock { _ = $0.accepted.insert(link) }
             }
             return
         case .error(let message):
@@ -249,6 +261,9 @@ public final class TCPConnector: KVConnector, @unchecked Sendable {
         }
         let cache = self.cache
         shared.withLock { s in
+            // Frames of a link that has not said hello, or whose hello was refused, are dropped
+            // (a refused link's frames already read are still delivered while it closes).
+            guard s.accepted.contains(link) else { return }
             switch message {
             case .hello, .error:
                 break
@@ -287,6 +302,7 @@ public final class TCPConnector: KVConnector, @unchecked Sendable {
 
     private func closed(_ link: FrameConnection, error: (any Error)?) {
         shared.withLock { s in
+            s.accepted.remove(link)
             for (id, t) in s.transfers where t.connection == link && t.doneBlocks == nil {
                 var broken = t
                 broken.broken = true

@@ -95,7 +95,10 @@ public final class DisaggregatedProxy: Service, Sendable {
                    let response = try? await client.execute(HTTPClientRequest(url: instance.url + "/kv_transfer_info"), timeout: .seconds(2)),
                    let body = try? await response.body.collect(upTo: 1 << 16),
                    let info = (try? JSONSerialization.jsonObject(with: Data(buffer: body))) as? [String: Any] {
-                    kv = (info["kv_host"] as? String, info["kv_port"] as? Int)
+                    // A consumer bound to every interface is reached at the address its URL names.
+                    var host = info["kv_host"] as? String
+                    if host == nil || host == "0.0.0.0" || host == "::" { host = URL(string: instance.url)?.host }
+                    kv = (host, info["kv_port"] as? Int)
                     if kv.1 == nil { healthy = false }  // not a consumer: cannot take KV
                 }
                 let changed = instance.state.withLock { s -> Bool in

@@ -133,4 +133,18 @@ import Testing
         #expect(consumer.stats.kvTransfer?.loadedBlocks == 0)
         #expect(TinyEngine.allBlocksFree(consumer))
     }
+
+    /// A decode instance that cannot be reached costs the prefill one failed connect, not one per
+    /// layer: the prompt is computed and the request ends as usual.
+    @Test func anUnreachableDecodeInstanceDoesNotStallThePrefill() throws {
+        let closed: Int = {
+            let consumer = try! Self.engine(role: "kv_consumer")
+            return Self.port(consumer)  // the consumer (and its port) goes away here
+        }()
+        let producer = try Self.engine(role: "kv_producer", budget: 8)
+        let start = Date()
+        try Self.prefill(KVOffloadingTests.prompts(count: 1, seed: 44)[0], id: "nowhere", on: producer, to: closed)
+        #expect(Date().timeIntervalSince(start) < 5)
+        #expect(TinyEngine.allBlocksFree(producer))
+    }
 }
