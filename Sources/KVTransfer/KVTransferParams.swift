@@ -46,12 +46,21 @@ public struct KVTransferParams: Sendable, Equatable {
             guard let p = port as? Int, (1...65_535).contains(p) else { throw .invalid("kv_transfer_params.remote_port must be a port number") }
             remotePort = p
         }
-        if doRemoteDecode && (remoteRequestId == nil || remoteHost == nil || remotePort == nil) {
-            throw .invalid("kv_transfer_params with do_remote_decode needs remote_request_id, remote_host and remote_port")
+        if doRemoteDecode && (remoteRequestId == nil || remoteHost == nil || (remotePort == nil && !isUnixSocket)) {
+            throw .invalid("kv_transfer_params with do_remote_decode needs remote_request_id, remote_host and remote_port (or a remote_host of unix:PATH)")
         }
         if doRemotePrefill && remoteRequestId == nil {
             throw .invalid("kv_transfer_params with do_remote_prefill needs remote_request_id")
         }
+    }
+
+    /// Whether ``remoteHost`` names a Unix-domain socket (`unix:PATH`).
+    public var isUnixSocket: Bool { remoteHost?.hasPrefix("unix:") ?? false }
+
+    /// Where the decode instance takes KV.
+    var remoteKey: String? {
+        guard let host = remoteHost else { return nil }
+        return isUnixSocket ? host : remotePort.map { "\(host):\($0)" }
     }
 
     /// The JSON object form.

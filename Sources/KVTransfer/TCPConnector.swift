@@ -93,6 +93,7 @@ public final class TCPConnector: KVConnector, @unchecked Sendable {
         hello = KVWireHello(model: identity.model, dtype: identity.dtype, blockSize: identity.blockSize,
                             layerBlockBytes: layerBlockBytes, numLayers: numLayers)
         group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        unixPath = config.role.loads ? config.string("unix_path") : nil
         if config.role.loads {
             let address: TransportAddress = config.string("unix_path").map { .unix(path: $0) }
                 ?? .tcp(host: config.ip ?? "127.0.0.1", port: config.port ?? 0)
@@ -112,8 +113,10 @@ public final class TCPConnector: KVConnector, @unchecked Sendable {
         try? group.syncShutdownGracefully()
     }
 
-    /// The TCP port the consumer listens on.
+    /// The TCP port the consumer listens on (nil on a Unix-domain socket).
     public var port: Int? { server?.port }
+    /// The Unix-domain socket the consumer listens on, if it does.
+    public let unixPath: String?
 
     // MARK: Scheduler side
 
@@ -159,7 +162,7 @@ public final class TCPConnector: KVConnector, @unchecked Sendable {
     public func requestFinished(_ request: KVConnectorRequest, blockIds: [[Int32]]) -> Bool {
         if role.saves, let params = request.params, params.doRemoteDecode, let id = params.remoteRequestId,
            let link = link(params) {
-            lastSend["\(params.remoteHost!):\(params.remotePort!)"] =
+            lastSend[params.remoteKey!] =
                 link.send(KVWireMessage.done(transferId: id, numBlocks: sentBlocks.removeValue(forKey: id) ?? 0).frame(allocator: ByteBufferAllocator()))
         }
         guard role.loads else { return false }
@@ -195,7 +198,7 @@ public final class TCPConnector: KVConnector, @unchecked Sendable {
                     cache.copyLayerBlock(layer, block: Int(block.blockIds[g]), into: raw.baseAddress!)
                     return bytes
                 }
-                lastSend["\(params.remoteHost!):\(params.remotePort!)"] =
+                lastSend[params.remoteKey!] =
                     link.send(KVWireMessage.layerBlock(transferId: id, index: block.index, layer: layer, bytes: buffer).frame(allocator: ByteBufferAllocator()))
                 if layer == cache.numLayers - 1 { sentBlocks[id] = max(sentBlocks[id] ?? 0, block.index + 1) }
             }
@@ -212,13 +215,13 @@ public final class TCPConnector: KVConnector, @unchecked Sendable {
 
     /// The link to a decode instance, opened (with its hello) on first use; nil when it cannot be reached.
     private func link(_ params: KVTransferParams) -> FrameConnection? {
-        guard let host = params.remoteHost, let port = params.remotePort else { return nil }
-        let key = "\(host):\(port)"
+        guard let host = params.remoteHost, let key = params.remoteKey else { return nil }
+        let address: TransportAddress = params.isUnixSocket ? .unix(path: String(host.dropFirst(5))) : .tcp(host: host, port: params.remotePort!)
         if let link = links[key], link.isActive { return link }
         let now = DispatchTime.now().uptimeNanoseconds
         if let until = unreachableUntil[key], now < until { return nil }
         do {
-            let link = try FrameClient.connect(.tcp(host: host, port: port), group: group, handlers: FrameHandlers(
+            let link = try FrameClient.connect(address, group: group, handlers: FrameHandlers(
                 onFrame: { [warn] _, frame in
                     if case .error(let message)? = KVWireMessage(frame) { warn("KV transfer to \(key) refused: \(message)") }
                 }), timeout: .seconds(1))

@@ -99,7 +99,7 @@ public final class DisaggregatedProxy: Service, Sendable {
                     var host = info["kv_host"] as? String
                     if host == nil || host == "0.0.0.0" || host == "::" { host = URL(string: instance.url)?.host }
                     kv = (host, info["kv_port"] as? Int)
-                    if kv.1 == nil { healthy = false }  // not a consumer: cannot take KV
+                    if kv.1 == nil && !(host?.hasPrefix("unix:") ?? false) { healthy = false }  // not a consumer: cannot take KV
                 }
                 let changed = instance.state.withLock { s -> Bool in
                     defer {
@@ -139,7 +139,7 @@ public final class DisaggregatedProxy: Service, Sendable {
         let authorization = request.headers[.authorization]
         let (kvHost, kvPort) = decodeInstance.state.withLock { ($0.kvHost, $0.kvPort) }
         // 1. Prefill: one token, the prompt's KV pushed to the decode instance as it is computed.
-        if let prefillInstance = take(prefill), let kvHost, let kvPort {
+        if let prefillInstance = take(prefill), let kvHost, kvPort != nil || kvHost.hasPrefix("unix:") {
             defer { release(prefillInstance) }
             let transferId = "xfer-" + UUID().uuidString
             var prefillBody = object
@@ -148,8 +148,9 @@ public final class DisaggregatedProxy: Service, Sendable {
             prefillBody["stream"] = false
             prefillBody["stream_options"] = nil
             prefillBody["n"] = 1
-            prefillBody["kv_transfer_params"] = ["do_remote_decode": true, "remote_request_id": transferId,
-                                                 "remote_host": kvHost, "remote_port": kvPort]
+            var params: [String: Any] = ["do_remote_decode": true, "remote_request_id": transferId, "remote_host": kvHost]
+            if let kvPort { params["remote_port"] = kvPort }
+            prefillBody["kv_transfer_params"] = params
             do {
                 let response = try await post(prefillInstance.url + path, prefillBody, authorization: authorization)
                 let answer = try await response.body.collect(upTo: 16 << 20)

@@ -40,6 +40,9 @@ enum OpenAPIDocument {
                                     ok: ["description": "HTML", "content": ["text/html": ["schema": ["type": "string"]]]])]),
             ("/health", ["get": operation("health", "200 while serving, 503 while shutting down.", ok: okBody("Health"), errors: [503],
                                           errorSchema: "Health")]),
+            ("/kv_transfer_info", ["get": operation(
+                "getKVTransferInfo", "The KV connector, its role and where it takes KV (disaggregated serving; 404 without --kv-transfer-config).",
+                ok: okBody("KVTransferInfo"), errors: [404])]),
             ("/metrics", ["get": operation("metrics", "Prometheus metrics (vLLM's names, prefix peregrine:).",
                                            ok: ["description": "Prometheus text exposition",
                                                 "content": ["text/plain": ["schema": ["type": "string"]]]])]),
@@ -132,6 +135,9 @@ enum OpenAPIDocument {
     private static let finishReason: JSON = ["type": ["string", "null"], "enum": ["stop", "length", "abort", "tool_calls", nil]]
 
     /// vLLM's output constraints (exactly one key), on both completion requests.
+    private static let kvTransferParams = object([("do_remote_decode", boolean), ("do_remote_prefill", boolean),
+                                                  ("remote_request_id", string), ("remote_host", string),
+                                                  ("remote_port", ["type": "integer", "minimum": 1, "maximum": 65535])])
     private static let structuredOutputs = object([("json", ["type": ["object", "boolean", "string"]]), ("regex", string),
                                                     ("choice", ["type": "array", "items": string, "minItems": 1]),
                                                     ("grammar", string), ("json_object", boolean)])
@@ -198,7 +204,7 @@ enum OpenAPIDocument {
             ("CompletionRequest", object([("model", string), ("prompt", prompt), ("max_tokens", limits.maxTokens),
                                           ("echo", boolean), ("logprobs", ["type": ["integer", "null"], "minimum": 0, "maximum": 20]),
                                           ("best_of", ["type": ["integer", "null"], "minimum": 1]), ("suffix", nullable("string")),
-                                          ("structured_outputs", structuredOutputs)]
+                                          ("structured_outputs", structuredOutputs), ("kv_transfer_params", kvTransferParams)]
                                          + samplingProperties, required: ["prompt"])),
             ("ChatMessage", message),
             ("ChatCompletionRequest", object([("model", string), ("messages", ["type": "array", "items": ref("ChatMessage"), "minItems": 1]),
@@ -206,7 +212,7 @@ enum OpenAPIDocument {
                                               ("logprobs", boolean), ("top_logprobs", ["type": ["integer", "null"], "minimum": 0, "maximum": 20]),
                                               ("add_generation_prompt", boolean), ("response_format", responseFormat),
                                               ("structured_outputs", structuredOutputs), ("tools", array(tool)), ("tool_choice", toolChoice),
-                                              ("parallel_tool_calls", boolean)]
+                                              ("parallel_tool_calls", boolean), ("kv_transfer_params", kvTransferParams)]
                                              + samplingProperties, required: ["messages"])),
             ("Usage", usage),
             ("Completion", envelope("text_completion", completionChoice, usageRequired: true)),
@@ -230,6 +236,8 @@ enum OpenAPIDocument {
             ("DetokenizeRequest", object([("model", string), ("tokens", array(limits.tokenId))], required: ["tokens"])),
             ("DetokenizeResponse", object([("prompt", string)], required: ["prompt"])),
             ("Health", object([("status", string)], required: ["status"])),
+            ("KVTransferInfo", object([("kv_connector", string), ("kv_role", string), ("kv_host", nullable("string")),
+                                       ("kv_port", ["type": ["integer", "null"]])], required: ["kv_connector", "kv_role"])),
         ]
     }
 }

@@ -102,9 +102,10 @@ struct ServeCommand: AsyncParsableCommand {
         configuration.requestHeadTimeout = .milliseconds(Int64(timeoutKeepAlive * 1000))
         configuration.toolCallParser = toolCallParser
         if let transfer = config.kvTransfer {
-            let port = (llm.kvConnector as? TCPConnector)?.port
-            configuration.kvTransfer = KVTransferInfo(connector: transfer.connector, role: transfer.role,
-                                                      host: port == nil ? nil : (transfer.ip ?? "127.0.0.1"), port: port)
+            let tcp = llm.kvConnector as? TCPConnector
+            let port = tcp?.port
+            let host = tcp?.unixPath.map { "unix:" + $0 } ?? (port == nil ? nil : (transfer.ip ?? "127.0.0.1"))
+            configuration.kvTransfer = KVTransferInfo(connector: transfer.connector, role: transfer.role, host: host, port: port)
             logger.info("KV connector \(transfer.connector) as \(transfer.role.rawValue)\(port.map { ", KV on port \($0)" } ?? "")")
         }
         let server: OpenAIServer

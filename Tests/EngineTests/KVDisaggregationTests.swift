@@ -147,4 +147,28 @@ import Testing
         #expect(Date().timeIntervalSince(start) < 5)
         #expect(TinyEngine.allBlocksFree(producer))
     }
+
+    /// The consumer on a Unix-domain socket (`unix_path`), the producer told `remote_host: unix:PATH`.
+    @Test func overAUnixDomainSocket() throws {
+        let prompt = KVOffloadingTests.prompts(count: 1, seed: 45)
+        let reference = try KVOffloadingTests.run(prompt, Self.engine(role: nil))
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("pgkv-\(UUID().uuidString.prefix(8)).sock").path
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        var config = EngineConfig(scheduler: SchedulerConfig(maxNumBatchedTokens: 64, maxNumSeqs: 16), blockSize: 4,
+                                  kvCacheMemory: TinyEngine.bytes(blocks: 300, blockSize: 4))
+        config.kvTransfer = try KVTransferConfig(json: #"{"kv_connector":"TCPConnector","kv_role":"kv_consumer","kv_connector_extra_config":{"unix_path":"\#(path)"}}"#)
+        config.modelIdentity = "tiny"
+        let consumer = try LLMEngine(model: TinyEngine.model, tokenizer: TinyEngine.tokenizer, config: config)
+        #expect((consumer.kvConnector as? TCPConnector)?.unixPath == path)
+        let producer = try Self.engine(role: "kv_producer", budget: 8)
+        var params = SamplingParams.greedy(maxTokens: 1)
+        params.kvTransferParams = KVTransferParams(doRemoteDecode: true, remoteRequestId: "unix", remoteHost: "unix:" + path)
+        _ = try producer.addRequest(.tokens(prompt[0]), params: params)
+        _ = producer.runToCompletion()
+        producer.close()
+        let id = try Self.decode(prompt[0], id: "unix", on: consumer)
+        #expect(consumer.runToCompletion()[id]![0].tokenIds == reference[0])
+        #expect(consumer.stats.kvTransfer?.loadedBlocks == (prompt[0].count - 1) / 4)
+        #expect(TinyEngine.allBlocksFree(consumer) && TinyEngine.allBlocksFree(producer))
+    }
 }
