@@ -120,6 +120,12 @@ def main():
         chunks = proxy.chat.completions.create(model="smollm2", messages=messages, max_tokens=40, temperature=0, stream=True)
         check("".join(ch.choices[0].delta.content or "" for ch in chunks if ch.choices) == rc, "streamed chat equals the colocated one")
         check(settle(), "every KV block free on both instances")
+        proxy_metrics = urllib.request.urlopen(f"http://127.0.0.1:{x_port}/metrics", timeout=5).read().decode()
+        served = re.search(r'^peregrine:proxy_requests_total{outcome="disaggregated"} ([0-9.]+)$', proxy_metrics, re.M)
+        check(served is not None and float(served.group(1)) == 4, "the proxy's /metrics counts the four completions it disaggregated")
+        models = urllib.request.urlopen(urllib.request.Request(f"http://127.0.0.1:{x_port}/v1/models",
+                                                               headers={"Authorization": f"Bearer {KEY}"}), timeout=5).read()
+        check(json.loads(models)["data"][0]["id"] == "smollm2", "/v1/models through the proxy")
 
         # A prefill instance killed mid-transfer: the proxy's prefill call fails, so the decode
         # instance computes the prompt (the KV that had arrived is dropped when its transfer times

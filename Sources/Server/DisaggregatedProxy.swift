@@ -45,6 +45,7 @@ public final class DisaggregatedProxy: Service, Sendable {
     let client: HTTPClient
     let logger: Logger
     let maxBodyBytes = 4 << 20
+    let metrics: ProxyMetrics
 
     public init(prefill: [String], decode: [String], host: String = "127.0.0.1", port: Int = 8000,
                 healthInterval: Duration = .seconds(2), logger: Logger) {
@@ -54,6 +55,7 @@ public final class DisaggregatedProxy: Service, Sendable {
         self.port = port
         self.healthInterval = healthInterval
         self.logger = logger
+        metrics = ProxyMetrics(prefill: self.prefill.map(\.url), decode: self.decode.map(\.url))
         client = HTTPClient(eventLoopGroupProvider: .singleton)
     }
 
@@ -67,7 +69,11 @@ public final class DisaggregatedProxy: Service, Sendable {
             self.decode.contains(where: \.isHealthy) && self.prefill.contains(where: \.isHealthy)
                 ? Self.json(["status": "ok"]) : Self.json(["status": "no healthy prefill or decode instance"], status: .serviceUnavailable)
         }
-        for path in ["/v1/models", "/openapi.json"] {
+        router.get("/metrics") { _, _ in
+            Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
+                     body: .init(byteBuffer: ByteBuffer(string: self.metrics.render(self.prefill + self.decode))))
+        }
+        for path in ["/v1/models", "/openapi.json", "/v1/eplb/load", "/"] {
             router.get(RouterPath(path)) { request, _ in try await self.forward(request, path: path, method: .GET) }
         }
         for path in ["/tokenize", "/detokenize"] {
@@ -133,9 +139,11 @@ public final class DisaggregatedProxy: Service, Sendable {
             return Self.error(.badRequest, "The request body is not a JSON object.", type: "invalid_request_error")
         }
         guard let decodeInstance = take(decode) else {
+            metrics.count("no_decode")
             return Self.error(.serviceUnavailable, "No decode instance is available.", type: "service_unavailable")
         }
         defer { release(decodeInstance) }
+        var outcome = "decode_only"
         let authorization = request.headers[.authorization]
         let (kvHost, kvPort) = decodeInstance.state.withLock { ($0.kvHost, $0.kvPort) }
         // 1. Prefill: one token, the prompt's KV pushed to the decode instance as it is computed.
@@ -156,12 +164,14 @@ public final class DisaggregatedProxy: Service, Sendable {
                 let answer = try await response.body.collect(upTo: 16 << 20)
                 if response.status.code >= 400 && response.status.code < 500 {
                     // The request itself is wrong: the decode instance would say the same.
+                    metrics.count("client_error")
                     return Response(status: .init(code: Int(response.status.code)), headers: [.contentType: "application/json"],
                                     body: .init(byteBuffer: answer))
                 }
                 if response.status == .ok, let result = (try? JSONSerialization.jsonObject(with: Data(buffer: answer))) as? [String: Any],
                    let params = result["kv_transfer_params"] as? [String: Any] {
                     object["kv_transfer_params"] = params
+                    outcome = "disaggregated"
                 } else {
                     logger.warning("prefill at \(prefillInstance.url) answered \(response.status.code); the decode instance computes the prompt")
                 }
@@ -172,12 +182,14 @@ public final class DisaggregatedProxy: Service, Sendable {
         // 2. Decode, answered to the client as the decode instance answers.
         do {
             let response = try await post(decodeInstance.url + path, object, authorization: authorization)
+            metrics.count(outcome)
             var headers = HTTPFields()
             headers[.contentType] = response.headers.first(name: "content-type") ?? "application/json"
             return Response(status: .init(code: Int(response.status.code)), headers: headers,
                             body: ResponseBody(asyncSequence: response.body))
         } catch {
             decodeInstance.state.withLock { $0.healthy = false }
+            metrics.count("decode_failed")
             return Self.error(.badGateway, "The decode instance \(decodeInstance.url) failed: \(error).", type: "bad_gateway")
         }
     }
