@@ -177,7 +177,7 @@ public final class LLMEngine {
             counters.finishedRequests += 1
             childIds[output.requestId] = nil
         }
-        return failed + outputs
+        return failed.isEmpty ? outputs : failed + outputs
     }
 
     public var stats: EngineStats {

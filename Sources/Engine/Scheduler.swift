@@ -174,6 +174,7 @@ public final class Scheduler {
     /// back at the front of the queue with it counted as computed (and cached, so it joins the
     /// prefix cache). A load that came short is recomputed, or fails the request.
     private func applyFinishedTransfers(_ finished: KVConnectorFinished) {
+        guard !finished.isEmpty else { return }
         for id in finished.sending {
             if let request = pendingFree.removeValue(forKey: id) { kvCacheManager.free(request) }
         }

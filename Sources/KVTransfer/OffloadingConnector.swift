@@ -133,7 +133,7 @@ public final class OffloadingConnector: KVConnector, @unchecked Sendable {
         shared.withLock { s in
             s.loading.remove(load.requestId)
             s.stats.loadedBlocks += loaded
-            s.stats.loadedBytes += loaded * perGroup * block0Groups(load)
+            s.stats.loadedBytes += loaded * perGroup * store.identity.numGroups
             s.stats.loadSeconds += seconds
             if loaded < load.blocks.count { s.stats.loadFailures += 1 }
             if s.abandoned.remove(load.requestId) != nil {
@@ -144,8 +144,6 @@ public final class OffloadingConnector: KVConnector, @unchecked Sendable {
         }
         progress.signal()
     }
-
-    private func block0Groups(_ load: KVRequestTransfer) -> Int { load.blocks.first?.blockIds.count ?? 0 }
 
     public func waitForLayerLoad(_ layer: Int) {}
 

@@ -54,7 +54,6 @@ public final class TCPConnector: KVConnector, @unchecked Sendable {
         var first = 0
         var end = 0
         var blockIds: [[Int32]] = []
-        var layersReceived: [Int: Int] = [:]
         var seenLayer: Set<Int> = []
         var staged: [(index: Int, layer: Int, bytes: ByteBuffer)] = []
         var stagedBytes = 0
@@ -300,7 +299,6 @@ public final class TCPConnector: KVConnector, @unchecked Sendable {
         guard block >= 0 else { return }
         bytes.withUnsafeReadableBytes { cache.writeLayerBlock(layer, block: Int(block), from: $0.baseAddress!) }
         t.seenLayer.insert(index * 65_536 + layer)
-        t.layersReceived[index, default: 0] += 1
     }
 
     private func closed(_ link: FrameConnection, error: (any Error)?) {
