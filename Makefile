@@ -9,7 +9,7 @@ SOAK_SECONDS ?= 20
 # Suites that wait on other threads with deadlines; run apart from the compute-bound tests.
 WAITING_TESTS = ServerTests AsyncLLMEngineTests
 
-.PHONY: pd-check build run test test-deps pull clean serve-check reference-check
+.PHONY: pd-check ep-check build run test test-deps pull clean serve-check reference-check
 
 build:
 	swift build $(SWIFT_FLAGS) --product peregrine
@@ -55,6 +55,13 @@ serve-check: pull
 pd-check: pull
 	$(call pip_pinned,$(SERVE_PYTHON_DEPS))
 	python3 Scripts/pd_check.py --peregrine $(PEREGRINE)
+
+## Expert parallelism across processes on a small synthetic MoE model: `serve
+## --expert-parallel-size 2/4` (live EPLB rebalances) and workers attached by address, checked with
+## the official `openai` client against a one-process instance, then a worker killed (about 30 s).
+ep-check:
+	$(call pip_pinned,$(SERVE_PYTHON_DEPS))
+	python3 Scripts/ep_check.py --peregrine $(PEREGRINE)
 
 ## The NumPy reference forward pass (Scripts/reference_forward.py) against llama.cpp's golden
 ## completions in ../shared/golden, within the tolerances of its README (about 20 s).

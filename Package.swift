@@ -19,6 +19,7 @@ let package = Package(
         .library(name: "StructuredOutput", targets: ["StructuredOutput"]),
         .library(name: "Transport", targets: ["Transport"]),
         .library(name: "KVTransfer", targets: ["KVTransfer"]),
+        .library(name: "ExpertParallel", targets: ["ExpertParallel"]),
         .library(name: "Server", targets: ["Server"]),
         .executable(name: "peregrine", targets: ["peregrine"]),
     ],
@@ -45,13 +46,15 @@ let package = Package(
         .target(name: "Transport", dependencies: [.product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio")]),
         .target(name: "KVTransfer", dependencies: ["Models", "GGUF", "Transport", .product(name: "Crypto", package: "swift-crypto"),
                                                    .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio")]),
+        .target(name: "ExpertParallel", dependencies: ["Models", "GGUF", "Kernels", "CKernels", "Transport",
+                                                       .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio")]),
         .target(name: "EPLB"),
         .target(name: "StructuredOutput", dependencies: ["Tokenization"]),
         .target(name: "ModelHub", dependencies: ["GGUF", .product(name: "Crypto", package: "swift-crypto")]),
         .target(
             name: "Server",
             dependencies: [
-                "Engine", "Tokenization", "StructuredOutput", "KVTransfer",
+                "Engine", "Models", "Tokenization", "StructuredOutput", "KVTransfer",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -65,7 +68,7 @@ let package = Package(
         .executableTarget(
             name: "peregrine",
             dependencies: [
-                "Engine", "ModelHub", "EPLB", "SpecDecode", "StructuredOutput", "KVTransfer", "Transport",
+                "Engine", "ModelHub", "EPLB", "SpecDecode", "StructuredOutput", "KVTransfer", "Transport", "ExpertParallel",
                 "Server",
                 .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -81,7 +84,8 @@ let package = Package(
             name: "ModelsTests",
             dependencies: ["Models", "Engine", "GGUF", "Kernels", "CKernels", "ModelHub", "Tokenization", "TestSupport", "MallocCounter"],
             exclude: ["Fixtures"]),
-        .testTarget(name: "EngineTests", dependencies: ["Engine", "Models", "GGUF", "Tokenization", "ModelHub", "Kernels", "CKernels", "TestSupport", "EPLB", "SpecDecode", "StructuredOutput", "KVTransfer"]),
+        .testTarget(name: "EngineTests", dependencies: ["Engine", "Models", "GGUF", "Tokenization", "ModelHub", "Kernels", "CKernels", "TestSupport", "EPLB", "SpecDecode", "StructuredOutput", "KVTransfer",
+                                                         "ExpertParallel", "Transport", .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio")]),
         .testTarget(name: "ModelHubTests", dependencies: ["ModelHub"]),
         .testTarget(name: "EPLBTests", dependencies: ["EPLB"]),
         .testTarget(name: "KVTransferTests", dependencies: ["KVTransfer", "Transport", "Models", "GGUF", "Kernels",

@@ -146,6 +146,11 @@ final class EngineCoreLoop: Sendable {
 
     private func deliver(_ output: RequestOutput) {
         guard let continuation = streams[output.requestId] else { return }
+        if output.finished, let failure = output.failure {
+            continuation.finish(throwing: failure)
+            streams[output.requestId] = nil
+            return
+        }
         continuation.yield(output)
         if output.finished {
             continuation.finish()

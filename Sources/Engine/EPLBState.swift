@@ -22,15 +22,20 @@ public struct ExpertLoadStats: Sendable, Equatable {
 /// reads) and one by physical slot (what balancedness over ranks is measured on); every
 /// `stepInterval` steps, when rebalancing, it reruns the balancer on the window and installs the
 /// new placement between two steps. Replicas share weights, so no output changes.
+///
+/// With expert workers (the router's dispatcher), a new placement is first loaded by the workers
+/// beside the one in use, and installed at the first step boundary after every worker has it.
 final class EPLBState {
     let router: ExpertRouter
-    let config: EPLBConfig
+    private(set) var config: EPLBConfig
     let rebalancing: Bool
     private var logical: ExpertLoadRecorder
     private var physical: ExpertLoadRecorder
     private var logicalCounts: [Int32]
     private var steps = 0
     private(set) var rebalances = 0
+    /// A placement the workers are loading, with the balancedness the balancer expects of it.
+    private var pending: (map: [Int], expected: Double, before: Double)?
 
     init(router: ExpertRouter, config: EPLBConfig, rebalancing: Bool) throws(EngineConfigError) {
         try config.validate()
@@ -38,9 +43,26 @@ final class EPLBState {
         guard slots % config.numRanks == 0 else {
             throw .invalid("eplb num_ranks \(config.numRanks) must divide the \(router.numExperts) experts plus \(config.numRedundantExperts) redundant ones")
         }
-        do { try router.setRedundantExperts(config.numRedundantExperts) } catch { throw .invalid(error.description) }
+        var ranks = config.numRanks
+        if let dispatcher = router.dispatcher {
+            let workers = dispatcher.stats.ranks.count
+            guard ranks == 1 || ranks == workers else {
+                throw .invalid("eplb num_ranks \(ranks) differs from the \(workers) expert workers")
+            }
+            ranks = workers
+            guard slots % ranks == 0 else {
+                throw .invalid("\(workers) expert workers do not divide the \(router.numExperts) experts plus \(config.numRedundantExperts) redundant ones")
+            }
+        }
+        do {
+            try router.setRanks(1)
+            try router.setRedundantExperts(config.numRedundantExperts)
+            try router.setRanks(ranks)
+        } catch { throw .invalid(error.description) }
+        do { try router.dispatcher?.place(router.placement) } catch { throw .invalid(error.description) }
         self.router = router
         self.config = config
+        self.config.numRanks = ranks
         self.rebalancing = rebalancing
         let window = ExpertLoadRecorder.Aggregation.window(steps: config.windowSize)
         do {
@@ -66,7 +88,29 @@ final class EPLBState {
         physical.endStep()
         router.resetCounts()
         steps += 1
-        if rebalancing, steps % config.stepInterval == 0 { rebalance() }
+        if pending != nil { installPrepared() }
+        if rebalancing, steps % config.stepInterval == 0, pending == nil { rebalance() }
+    }
+
+    /// Installs the placement the workers were loading once they all hold it (or drops it).
+    private func installPrepared() {
+        guard let (map, expected, before) = pending, let dispatcher = router.dispatcher else { return }
+        switch dispatcher.preparation {
+        case .pending: return
+        case .ready:
+            do {
+                try router.install(physicalToLogical: map)
+                dispatcher.commit()
+                physical.reset()
+                rebalances += 1
+                if config.logBalancedness { logRebalance(before: before, expected: expected) }
+            } catch {
+                log("EPLB: the placement the workers loaded could not be installed, placement kept: \(error)")
+            }
+        case .failed(let why): log("EPLB: rebalance at step \(steps) dropped, placement kept: \(why)")
+        case .none: break
+        }
+        pending = nil
     }
 
     /// Places the replicas for the recorded window and installs the placement.
@@ -76,14 +120,16 @@ final class EPLBState {
         do {
             let load = logical.load
             let placement = try ExpertLoadBalancer(configuration).rebalance(load)
+            let expected = Balancedness(weight: load, placement: placement).meanAfter
+            if let dispatcher = router.dispatcher {
+                pending = (placement.physicalToLogicalMap, expected, mean(before))
+                dispatcher.prepare(physicalToLogical: placement.physicalToLogicalMap)
+                return
+            }
             try router.install(physicalToLogical: placement.physicalToLogicalMap)
             physical.reset()
             rebalances += 1
-            if config.logBalancedness {
-                let expected = Balancedness(weight: load, placement: placement).meanAfter
-                log(String(format: "EPLB: rebalanced at step %d; balancedness over %d ranks %.3f, expected %.3f on the same load",
-                           steps, config.numRanks, mean(before), expected))
-            }
+            if config.logBalancedness { logRebalance(before: mean(before), expected: expected) }
         } catch {
             log("EPLB: rebalance at step \(steps) failed, placement kept: \(error)")
         }
@@ -102,6 +148,11 @@ final class EPLBState {
     var stats: ExpertLoadStats {
         ExpertLoadStats(load: logical.load, balancedness: balancedness(), numRanks: config.numRanks,
                         numPhysicalExperts: router.numPhysicalExperts, rebalancing: rebalancing, rebalances: rebalances)
+    }
+
+    private func logRebalance(before: Double, expected: Double) {
+        log(String(format: "EPLB: rebalanced at step %d; balancedness over %d ranks %.3f, expected %.3f on the same load",
+                   steps, config.numRanks, before, expected))
     }
 
     private func mean(_ values: [Double]) -> Double { values.isEmpty ? 1 : values.reduce(0, +) / Double(values.count) }

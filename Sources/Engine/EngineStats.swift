@@ -1,4 +1,5 @@
 import KVTransfer
+import Models
 
 /// Counters for metrics (read them between steps).
 public struct EngineStats: Sendable, Equatable {
@@ -20,6 +21,8 @@ public struct EngineStats: Sendable, Equatable {
     public var finishedRequests = 0
     /// The router's load and balance of an MoE model; nil for a dense one.
     public var expertLoad: ExpertLoadStats?
+    /// Expert workers' counters and health (an expert-parallel MoE model).
+    public var expertParallel: ExpertDispatchStats?
     /// Drafts and acceptance with speculative decoding on; nil without it.
     public var specDecode: SpecDecodeStats?
     /// What the KV connector moved; nil without one.

@@ -166,18 +166,23 @@ public final class KVCacheManager {
     /// cached when allocated, for a step that will not run.
     func free(_ request: Request, computedTokens: Int? = nil) {
         let id = request.requestId
+        if let computedTokens { uncacheUncomputed(request, computedTokens: computedTokens) }
         if let lists = requestBlocks.removeValue(forKey: id) {
-            if let computedTokens {
-                for list in lists {
-                    for (i, block) in list.enumerated() where (i + 1) * blockSize > computedTokens {
-                        if let block, block.refCount == 1 { blockPool.uncache(block) }
-                    }
-                }
-            }
             for list in lists { blockPool.free(list.reversed().compactMap { $0 }) }
         }
         numCachedBlocks[id] = nil
         for g in request.blockIds.indices { request.blockIds[g].removeAll(keepingCapacity: true) }
+    }
+
+    /// Takes the cached hash back from the request's blocks not wholly computed by
+    /// `computedTokens` that no other request holds: they were cached when allocated, for a step
+    /// that will not run.
+    func uncacheUncomputed(_ request: Request, computedTokens: Int) {
+        for list in requestBlocks[request.requestId] ?? [] {
+            for (i, block) in list.enumerated() where (i + 1) * blockSize > computedTokens {
+                if let block, block.refCount == 1 { blockPool.uncache(block) }
+            }
+        }
     }
 
     /// Number of requests holding blocks.

@@ -157,6 +157,7 @@ public final class LLMEngine {
         }
         let started = speculator == nil ? 0 : DispatchTime.now().uptimeNanoseconds
         let sampled = runner.execute(schedulerOutput)
+        if let failure = runner.stepFailure { return failed + failStep(schedulerOutput, failure) }
         if let speculator {
             speculator.recordStep(tokens: schedulerOutput.totalNumScheduledTokens,
                                   seconds: Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9)
@@ -180,6 +181,28 @@ public final class LLMEngine {
         return failed.isEmpty ? outputs : failed + outputs
     }
 
+    /// Ends the requests of a step whose forward pass failed (an expert worker died or hung), with
+    /// every other completion of theirs: each gets its last piece with ``RequestOutput/failure``.
+    private func failStep(_ output: SchedulerOutput, _ message: String) -> [RequestOutput] {
+        FileHandle.standardError.write(Data("error: a step of \(output.scheduled.count) requests failed: \(message)\n".utf8))
+        eplb?.endStep()
+        let failedIds = Set(output.scheduled.map(\.request.requestId))
+        scheduler.failScheduled(output)
+        let parents = childIds.filter { !failedIds.isDisjoint(with: $0.value) }
+        var outputs: [RequestOutput] = []
+        for (parent, children) in parents.sorted(by: { $0.key < $1.key }) {
+            childIds[parent] = nil
+            for child in children {
+                if scheduler.request(child) != nil { scheduler.finishRequests([child], status: .finishedAborted) }
+                if var piece = outputProcessor.abort(child) {
+                    piece.failure = RequestFailure(message)
+                    outputs.append(piece)
+                }
+            }
+        }
+        return outputs
+    }
+
     public var stats: EngineStats {
         var s = counters
         s.numRunning = scheduler.numRunning
@@ -190,6 +213,7 @@ public final class LLMEngine {
         s.numPreemptions = scheduler.numPreemptions
         s.promptTokens = scheduler.numPromptTokensStarted
         s.expertLoad = eplb?.stats
+        s.expertParallel = runner.model.expertRouter?.dispatcher?.stats
         if speculator != nil { s.specDecode = scheduler.specDecodeStats }
         s.kvTransfer = kvConnector?.stats
         s.numWaitingForRemoteKVs = scheduler.numWaitingForRemoteKVs
@@ -205,6 +229,7 @@ public final class LLMEngine {
                 for piece in output.outputs {
                     var r = results[output.requestId, default: [:]][piece.index] ?? CompletionResult(index: piece.index)
                     r.append(piece)
+                    if let failure = output.failure { r.failure = failure }
                     results[output.requestId, default: [:]][piece.index] = r
                 }
             }
@@ -221,6 +246,8 @@ public struct CompletionResult: Sendable {
     public var logprobs: [TokenLogprobs] = []
     public var finishReason: FinishReason?
     public var stopReason: StopReason?
+    /// Why the engine ended the completion unfinished (its step failed), if it did.
+    public var failure: RequestFailure?
 
     public init(index: Int) { self.index = index }
 

@@ -48,7 +48,11 @@ public final class ModelRunner {
     /// The target's final hidden state of every token of the last step (models with MTP layers only).
     var lastHiddenStates: UnsafeBufferPointer<Float> { workspace.lastHiddenStates }
 
+    /// Why the last ``execute(_:)`` produced nothing (its expert workers failed); nil when it ran.
+    private(set) var stepFailure: String?
+
     public func execute(_ output: SchedulerOutput) -> [String: SampledToken] {
+        stepFailure = nil
         guard !output.isEmpty else { return [:] }
         buildBatch(output)
         prefetcher.recordsTimes = recordsMaskTimes
@@ -56,6 +60,12 @@ public final class ModelRunner {
         connector?.startLoad(output.kvConnectorMetadata, cache: kvCache)
         let logits = model.forward(batch, cache: kvCache, workspace: workspace)
         connector?.waitForSave(cache: kvCache)
+        if let failure = model.expertRouter?.dispatcher?.takeFailure() {
+            stepFailure = failure
+            _ = prefetcher.wait()
+            prefetcher.clear()
+            return [:]
+        }
         let prefetchTimes = prefetcher.wait()
         if recordsMaskTimes { maskNanoseconds += prefetchTimes }
         defer { prefetcher.clear() }

@@ -12,6 +12,18 @@ public struct RequestOutput: Sendable {
     /// Log-probabilities of the prompt tokens (the first is nil), on the first piece that has them.
     public var promptLogprobs: [TokenLogprobs?]?
     public var metrics: RequestMetrics?
+    /// Set on the last piece of a request the engine could not finish (its step failed).
+    public var failure: RequestFailure?
+}
+
+/// Why the engine ended a request without finishing it: a step of its failed (an expert worker
+/// died or missed its deadline). The request's blocks are freed; nothing of that step is kept.
+public struct RequestFailure: Error, Sendable, Equatable, CustomStringConvertible {
+    public var message: String
+
+    public init(_ message: String) { self.message = message }
+
+    public var description: String { message }
 }
 
 /// One completion's delta.

@@ -314,6 +314,18 @@ public final class Scheduler {
         }
     }
 
+    /// Ends every request of a step that failed before its tokens were computed: nothing of the
+    /// step is kept (blocks it would have filled lose the hashes they got at allocation).
+    public func failScheduled(_ output: SchedulerOutput) {
+        for item in output.scheduled {
+            let request = item.request
+            guard requests[request.requestId] != nil, !request.isFinished else { continue }
+            kvCacheManager.uncacheUncomputed(request, computedTokens: item.startPosition)
+            request.status = .finishedAborted
+            finish(request)
+        }
+    }
+
     private func finish(_ request: Request) {
         onFinish?(request)
         running.removeAll { $0 === request }

@@ -29,6 +29,12 @@ public struct WeightMatrix: @unchecked Sendable {
     /// Whether every row is in the interleaved copy (so products take pre-quantized activations).
     public var isFullyInterleaved: Bool { packed?.rows == rows }
 
+    /// Whether a matrix of this type and shape would be wholly interleaved at load, without
+    /// making it (a process that does not hold the weights still knows how they multiply).
+    public static func isFullyInterleaved(type: GGMLType, rows: Int, columns: Int) -> Bool {
+        rows > 0 && rows % 8 == 0 && pg_packed_bytes(Int32(type.rawValue), Int64(columns), Int64(rows)) > 0
+    }
+
     /// Dequantizes row `r` into `out` (`columns` floats).
     public func dequantizeRow(_ r: Int, into out: UnsafeMutablePointer<Float>) {
         Dequantize.row(type, data + r * rowBytes, out, count: columns)

@@ -59,7 +59,9 @@ public enum ModelArchitectures {
     }
 
     /// Binds the weights of `file` to the model its architecture describes.
-    public static func load(file: GGUFFile, pool: ThreadPool) throws(ModelError) -> any CausalLM {
-        try DecoderModel(file: file, config: config(of: file.metadata), pool: pool)
+    /// - Parameter routedExperts: bind the routed experts of an MoE model; false when they run on
+    ///   expert workers (the model's ``CausalLM/expertRouter`` then needs a dispatcher).
+    public static func load(file: GGUFFile, pool: ThreadPool, routedExperts: Bool = true) throws(ModelError) -> any CausalLM {
+        try DecoderModel(file: file, config: config(of: file.metadata), pool: pool, routedExperts: routedExperts)
     }
 }

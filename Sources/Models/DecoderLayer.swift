@@ -30,7 +30,8 @@ final class DecoderLayer: @unchecked Sendable {
     let rope: Rope
     let kvGroup: Int
 
-    init(index i: Int, config c: ModelConfig, layout: KVCacheLayout, loader: WeightLoader, moeLayer: Int?) throws(ModelError) {
+    init(index i: Int, config c: ModelConfig, layout: KVCacheLayout, loader: WeightLoader, moeLayer: Int?,
+         routedExperts: Bool = true) throws(ModelError) {
         let p = "blk.\(i)."
         attentionNorm = try loader.vector(p + "attn_norm.weight", count: c.hiddenSize)
         wq = try loader.matrix(p + "attn_q.weight", rows: c.qDim, columns: c.hiddenSize)
@@ -57,7 +58,7 @@ final class DecoderLayer: @unchecked Sendable {
         attentionOutput = .projection(postNorm: postAttentionNorm)
         ffnNorm = try loader.vector(p + "ffn_norm.weight", count: c.hiddenSize)
         if let e = c.experts, let moeLayer {
-            experts = try MoEFeedForward(prefix: p, moeLayer: moeLayer, config: c, experts: e, loader: loader)
+            experts = try MoEFeedForward(prefix: p, moeLayer: moeLayer, config: c, experts: e, loader: loader, routedExperts: routedExperts)
             gateUp = []
             downOnly = []
         } else {

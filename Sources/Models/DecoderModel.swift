@@ -19,7 +19,9 @@ public final class DecoderModel: CausalLM, @unchecked Sendable {
 
     /// Binds the weights of `file` for `config`. Throws a ``ModelError`` for a missing tensor or
     /// a tensor of the wrong shape.
-    public init(file: GGUFFile, config: ModelConfig, pool: ThreadPool) throws(ModelError) {
+    /// - Parameter routedExperts: bind the MoE layers' routed experts; false for the front of an
+    ///   expert-parallel model, which runs them through its router's ``ExpertRouter/dispatcher``.
+    public init(file: GGUFFile, config: ModelConfig, pool: ThreadPool, routedExperts: Bool = true) throws(ModelError) {
         var config = config
         let loader = WeightLoader(file: file)
         guard let embedInfo = file.tensorInfo("token_embd.weight") else { throw .missingTensor("token_embd.weight") }
@@ -34,7 +36,8 @@ public final class DecoderModel: CausalLM, @unchecked Sendable {
         kvCacheLayout = layout
         embedding = try loader.matrix("token_embd.weight", rows: config.vocabSize, columns: config.hiddenSize)
         layers = try (0..<config.numLayers).map { i throws(ModelError) in
-            try DecoderLayer(index: i, config: config, layout: layout, loader: loader, moeLayer: config.experts == nil ? nil : i)
+            try DecoderLayer(index: i, config: config, layout: layout, loader: loader, moeLayer: config.experts == nil ? nil : i,
+                             routedExperts: routedExperts)
         }
         expertRouter = config.experts.map { ExpertRouter(numLayers: config.numLayers, numExperts: $0.numExperts) }
         head = OutputHead(norm: try loader.vector("output_norm.weight", count: config.hiddenSize),

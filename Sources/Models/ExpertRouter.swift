@@ -6,8 +6,12 @@
 /// expert s mod E) until ``install(physicalToLogical:)`` puts a balancer's placement in.
 /// The (token, expert) pairs routed to a replicated expert take its replicas in turn: each layer
 /// numbers the pairs it routes, across forward passes, and pair i goes to replica i mod count, so
-/// that even one sequence's decode spreads over the replicas.
-/// On one process every replica multiplies by the same weights, so outputs never depend on the map.
+/// that even one sequence's decode spreads over the replicas. With the slots spread over several
+/// ranks (``numRanks``, R/P consecutive slots each), a pair goes instead to the replica whose rank
+/// has the fewest rows of the pass so far (the turn breaks ties), balancing each step.
+/// Every replica multiplies by the same weights, so outputs never depend on the map.
+///
+/// With a ``dispatcher``, the routed experts run on expert workers instead of in this process.
 ///
 /// Each forward pass adds, per layer, the tokens it sends to each physical slot to ``counts(layer:)``;
 /// the engine reads them after the step and calls ``resetCounts()``. Install and read between
@@ -30,6 +34,12 @@ public final class ExpertRouter: @unchecked Sendable {
     private(set) var counts: [Int32]
     /// Per layer, the pairs routed so far (the replica turn).
     private var pairsRouted: [Int]
+    /// Ranks the slots are spread over (consecutive runs of R/P slots); replicas are picked to balance them.
+    public private(set) var numRanks = 1
+    /// Rows each rank got in the current pass.
+    private var passRankRows: [Int32] = [0]
+    /// Where the routed experts run when not in this process (expert parallelism); set before the first pass.
+    public var dispatcher: (any ExpertDispatcher)?
 
     init(numLayers: Int, numExperts: Int) {
         self.numLayers = numLayers
@@ -49,9 +59,19 @@ public final class ExpertRouter: @unchecked Sendable {
     public func setRedundantExperts(_ redundant: Int) throws(ModelError) {
         guard redundant >= 0 else { throw .invalidConfig("num_redundant_experts must be ≥ 0") }
         let r = numExperts + redundant
+        guard r % numRanks == 0 else { throw .invalidConfig("\(numRanks) ranks do not divide \(r) expert slots") }
         numPhysicalExperts = r
         let map = (0..<numLayers).flatMap { _ in (0..<r).map { $0 % numExperts } }
         try install(physicalToLogical: map)
+    }
+
+    /// Spreads the slots over `ranks` ranks (R/P consecutive slots each), which replica choice balances.
+    public func setRanks(_ ranks: Int) throws(ModelError) {
+        guard ranks >= 1, numPhysicalExperts % ranks == 0 else {
+            throw .invalidConfig("\(ranks) ranks do not divide the \(numPhysicalExperts) expert slots of a layer")
+        }
+        numRanks = ranks
+        passRankRows = [Int32](repeating: 0, count: ranks)
     }
 
     /// Installs a placement: L × R logical expert ids (a balancer's `physicalToLogicalMap`).
@@ -94,8 +114,23 @@ public final class ExpertRouter: @unchecked Sendable {
     /// pairs (token-major).
     @inline(__always) func slot(layer: Int, expert: Int, pair index: Int) -> Int {
         let i = layer * numExperts + expert
-        let n = Int(replicaCount[i])
-        return Int(logicalToPhysical[i * maxReplicas + (n == 1 ? 0 : (pairsRouted[layer] &+ index) % n)])
+        let n = Int(replicaCount[i]), base = i * maxReplicas
+        guard n > 1 else { return Int(logicalToPhysical[base]) }
+        let turn = (pairsRouted[layer] &+ index) % n
+        var best = Int(logicalToPhysical[base + turn])
+        guard numRanks > 1 else { return best }
+        let perRank = numPhysicalExperts / numRanks
+        var least = passRankRows[best / perRank]
+        for j in 1..<n {
+            let s = Int(logicalToPhysical[base + (turn + j) % n]), rows = passRankRows[s / perRank]
+            if rows < least { best = s; least = rows }
+        }
+        return best
+    }
+
+    /// Starts a layer's pass (the ranks' row counts that replica choice balances restart).
+    @inline(__always) func beginPass() {
+        for r in passRankRows.indices { passRankRows[r] = 0 }
     }
 
     /// Ends a pass of `count` pairs through MoE layer `layer` (the next pass's turns follow on).
@@ -103,18 +138,23 @@ public final class ExpertRouter: @unchecked Sendable {
         pairsRouted[layer] = (pairsRouted[layer] &+ count) & Int(Int32.max)
     }
 
-    @inline(__always) func logicalExpert(layer: Int, slot: Int) -> Int {
+    /// The logical expert that physical slot `slot` of MoE layer `layer` serves.
+    @inline(__always) public func logicalExpert(layer: Int, slot: Int) -> Int {
         Int(physicalToLogical[layer * numPhysicalExperts + slot])
     }
 
     @inline(__always) func count(layer: Int, slot: Int) {
         counts[layer * numPhysicalExperts + slot] &+= 1
+        if numRanks > 1 { passRankRows[slot / (numPhysicalExperts / numRanks)] &+= 1 }
     }
 
     /// The tokens each physical slot of MoE layer `layer` got since the last ``resetCounts()``.
     public func counts(layer: Int) -> ArraySlice<Int32> {
         counts[layer * numPhysicalExperts..<(layer + 1) * numPhysicalExperts]
     }
+
+    /// The whole map, L × R logical experts (a balancer's `physicalToLogicalMap` layout).
+    public var placement: [Int] { physicalToLogical.map { Int($0) } }
 
     /// The logical expert each physical slot of MoE layer `layer` serves.
     public func physicalToLogical(layer: Int) -> ArraySlice<Int32> {

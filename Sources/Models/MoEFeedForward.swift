@@ -8,8 +8,8 @@ import Kernels
 /// architecture says so), plus a shared expert behind a sigmoid gate where there is one.
 ///
 /// The pass sorts the (token, expert) pairs by the physical slot ``ExpertRouter`` assigns, then
-/// runs one grouped product per active slot over its tokens (gate and up in one parallel loop,
-/// down in another), so decode reads only the chosen experts' weights. Each pair's output has
+/// runs one grouped product per active slot over its tokens (``ExpertExecution``), here or on the
+/// expert workers of the router's dispatcher, so decode reads only the chosen experts' weights. Each pair's output has
 /// its own row, and each token sums its k rows in rank order: a token's result does not depend
 /// on the other tokens of the batch or on which replica served it.
 final class MoEFeedForward: @unchecked Sendable {
@@ -18,8 +18,9 @@ final class MoEFeedForward: @unchecked Sendable {
     let moeLayer: Int
     /// E × d: the router (`ffn_gate_inp`).
     let router: WeightMatrix
-    /// One gated MLP per logical expert, slices of the 3-D `ffn_{gate,up,down}_exps` tensors.
-    let gate, up, down: [WeightMatrix]
+    /// One gated MLP per logical expert, slices of the 3-D `ffn_{gate,up,down}_exps` tensors;
+    /// empty when the routed experts live on expert workers (the router's dispatcher).
+    let experts: [ExpertMLP]
     /// Every expert matrix has the interleaved layout: activations go through 8-bit blocks and
     /// the grouped x8 products; otherwise each slot runs through `matmul` on floats.
     let interleaved: Bool
@@ -32,15 +33,24 @@ final class MoEFeedForward: @unchecked Sendable {
         let down: WeightMatrix
     }
 
-    init(prefix p: String, moeLayer: Int, config c: ModelConfig, experts e: ExpertConfig, loader: WeightLoader) throws(ModelError) {
+    /// - Parameter routedExperts: bind the routed experts here; false for the front of an
+    ///   expert-parallel model, whose experts are on workers (their pages are never touched).
+    init(prefix p: String, moeLayer: Int, config c: ModelConfig, experts e: ExpertConfig, loader: WeightLoader,
+         routedExperts: Bool = true) throws(ModelError) {
         config = e
         self.moeLayer = moeLayer
         let d = c.hiddenSize, f = e.expertFeedForward
         router = try loader.matrix(p + "ffn_gate_inp.weight", rows: e.numExperts, columns: d)
-        gate = try loader.experts(p + "ffn_gate_exps.weight", count: e.numExperts, rows: f, columns: d)
-        up = try loader.experts(p + "ffn_up_exps.weight", count: e.numExperts, rows: f, columns: d)
-        down = try loader.experts(p + "ffn_down_exps.weight", count: e.numExperts, rows: d, columns: f)
-        interleaved = (gate + up + down).allSatisfy(\.isFullyInterleaved)
+        if routedExperts {
+            let gate = try loader.experts(p + "ffn_gate_exps.weight", count: e.numExperts, rows: f, columns: d)
+            let up = try loader.experts(p + "ffn_up_exps.weight", count: e.numExperts, rows: f, columns: d)
+            let down = try loader.experts(p + "ffn_down_exps.weight", count: e.numExperts, rows: d, columns: f)
+            experts = (0..<e.numExperts).map { ExpertMLP(gate: gate[$0], up: up[$0], down: down[$0]) }
+            interleaved = experts.allSatisfy(\.isInterleaved)
+        } else {
+            experts = []
+            interleaved = ExpertMLP.interleaves(file: loader.file, config: c, layer: moeLayer)
+        }
         if let sf = e.sharedExpertFeedForward {
             shared = SharedExpert(
                 gateInput: try loader.vector(p + "ffn_gate_inp_shexp.weight", count: d),
@@ -53,24 +63,58 @@ final class MoEFeedForward: @unchecked Sendable {
     }
 
     /// The layer's MLP output for `n` tokens of normed activations `x` (n × d) into `out` (n × d).
+    /// With a dispatcher on `routing`, the routed experts run on its ranks while the shared
+    /// expert runs here; a failed dispatch leaves zeros for the routed part (the engine drops the pass).
     func forward(_ x: UnsafePointer<Float>, into out: UnsafeMutablePointer<Float>, tokens n: Int, model c: ModelConfig,
                  routing: ExpertRouter, workspace: ForwardWorkspace, pool: ThreadPool) {
         let ws = workspace.experts, k = config.numExpertsUsed
         ws.logits.reserve(n * config.numExperts)
         routerLogits(x, tokens: n, into: ws.logits.pointer, workspace: workspace, pool: pool)
         route(tokens: n, routing: routing, ws)
-        ws.products.reserve(entries: 2 * routing.numPhysicalExperts, threads: pool.threadCount)
         let rows = n * k, d = c.hiddenSize, f = config.expertFeedForward
-        ws.gate.reserve(rows * f)
-        ws.up.reserve(rows * f)
         ws.down.reserve(rows * d)
-        if interleaved {
-            expertsInterleaved(x, tokens: n, rows: rows, model: c, routing: routing, ws, pool: pool)
+        let input = gather(x, tokens: n, rows: rows, hidden: d, ws)
+        if let dispatcher = routing.dispatcher {
+            let rowBytes = interleaved ? d / 32 * MemoryLayout<pg_block_q8>.stride : d * MemoryLayout<Float>.stride
+            let pointer: UnsafeRawPointer = switch input {
+            case .quantized(let q): UnsafeRawPointer(q)
+            case .floats(let v): UnsafeRawPointer(v)
+            }
+            let batch = ExpertBatch(layer: moeLayer, numSlots: routing.numPhysicalExperts, slotRows: ws.slotRows.pointer,
+                                    slotStart: ws.slotStart.pointer, slotExperts: routing.physicalToLogical(layer: moeLayer), rows: rows,
+                                    input: pointer, rowBytes: rowBytes, quantized: interleaved, output: ws.down.pointer, hidden: d)
+            let done = dispatcher.dispatch(batch) {
+                if let shared { sharedExpert(shared, x, tokens: n, model: c, workspace: workspace, pool: pool) }
+            }
+            if !done { ws.down.pointer.update(repeating: 0, count: rows * d) }
         } else {
-            expertsOnFloats(x, rows: rows, model: c, routing: routing, workspace: workspace, pool: pool)
+            precondition(!experts.isEmpty, "an expert-parallel model runs with its router's dispatcher set")
+            ExpertExecution(workspace: ws, scratch: workspace.scratch).run(
+                routing.numPhysicalExperts, { s in
+                    let count = Int(ws.slotRows.pointer[s])
+                    return count == 0 ? nil : (experts[routing.logicalExpert(layer: moeLayer, slot: s)], Int(ws.slotStart.pointer[s]), count)
+                }, input: input, rows: rows, hidden: d, width: f, activation: c.activation, pool: pool, into: ws.down.pointer)
+            if let shared { sharedExpert(shared, x, tokens: n, model: c, workspace: workspace, pool: pool) }
         }
-        if let shared { sharedExpert(shared, x, tokens: n, model: c, workspace: workspace, pool: pool) }
         combine(into: out, tokens: n, hidden: d, ws)
+    }
+
+    /// The experts' input rows: the activations quantized once and gathered by row (interleaved
+    /// experts), or the float activations gathered by row.
+    private func gather(_ x: UnsafePointer<Float>, tokens n: Int, rows: Int, hidden d: Int, _ ws: ExpertWorkspace) -> ExpertRows {
+        if interleaved {
+            let bd = d / 32
+            ws.quantized.reserve(n * bd)
+            ws.gathered.reserve(rows * bd)
+            quantizeRows(x, columns: d, tokens: n, into: ws.quantized.pointer)
+            for r in 0..<rows {
+                (ws.gathered.pointer + r * bd).update(from: ws.quantized.pointer + Int(ws.rowToken.pointer[r]) * bd, count: bd)
+            }
+            return .quantized(ws.gathered.pointer)
+        }
+        ws.gatheredFloats.reserve(rows * d)
+        for r in 0..<rows { (ws.gatheredFloats.pointer + r * d).update(from: x + Int(ws.rowToken.pointer[r]) * d, count: d) }
+        return .floats(ws.gatheredFloats.pointer)
     }
 
     /// x · routerᵀ. A float router (as converters write it) is small: for a few tokens it runs on
@@ -97,6 +141,7 @@ final class MoEFeedForward: @unchecked Sendable {
         ws.slotStart.reserve(slots)
         let rowsOfSlot = ws.slotRows.pointer, start = ws.slotStart.pointer
         for s in 0..<slots { rowsOfSlot[s] = 0 }
+        routing.beginPass()
         for t in 0..<n {
             let logits = ws.logits.pointer + t * e
             let top = maximum(logits, e)
@@ -131,57 +176,6 @@ final class MoEFeedForward: @unchecked Sendable {
             ws.rowToken.pointer[Int(row)] = Int32(i / k)
         }
         for s in 0..<slots { start[s] -= rowsOfSlot[s] }
-    }
-
-    /// The grouped x8 products: activations quantized once and gathered by row; gate and up of
-    /// every active slot in one parallel loop, the gated activation, then every down product.
-    private func expertsInterleaved(_ x: UnsafePointer<Float>, tokens n: Int, rows: Int, model c: ModelConfig, routing: ExpertRouter,
-                                    _ ws: ExpertWorkspace, pool: ThreadPool) {
-        let d = c.hiddenSize, f = config.expertFeedForward, bd = d / 32, bf = f / 32
-        ws.quantized.reserve(n * bd)
-        ws.gathered.reserve(rows * bd)
-        ws.hidden.reserve(rows * bf)
-        quantizeRows(x, columns: d, tokens: n, into: ws.quantized.pointer)
-        for r in 0..<rows {
-            (ws.gathered.pointer + r * bd).update(from: ws.quantized.pointer + Int(ws.rowToken.pointer[r]) * bd, count: bd)
-        }
-        forEachActiveSlot(routing, ws) { expert, first, count in
-            ws.products.add(gate[expert], ws.gathered.pointer + first * bd, tokens: count, into: ws.gate.pointer + first * f)
-            ws.products.add(up[expert], ws.gathered.pointer + first * bd, tokens: count, into: ws.up.pointer + first * f)
-        }
-        ws.products.run(pool: pool)
-        ws.activation.run(c.activation, gate: ws.gate.pointer, up: ws.up.pointer, width: f, rows: rows, into: ws.hidden.pointer, pool: pool)
-        forEachActiveSlot(routing, ws) { expert, first, count in
-            ws.products.add(down[expert], ws.hidden.pointer + first * bf, tokens: count, into: ws.down.pointer + first * d)
-        }
-        ws.products.run(pool: pool)
-    }
-
-    /// Experts without interleaved kernels (float or unusual types): each active slot's rows
-    /// through `matmul` on gathered float activations.
-    private func expertsOnFloats(_ x: UnsafePointer<Float>, rows: Int, model c: ModelConfig, routing: ExpertRouter,
-                                 workspace: ForwardWorkspace, pool: ThreadPool) {
-        let ws = workspace.experts, d = c.hiddenSize, f = config.expertFeedForward
-        ws.gatheredFloats.reserve(rows * d)
-        for r in 0..<rows { (ws.gatheredFloats.pointer + r * d).update(from: x + Int(ws.rowToken.pointer[r]) * d, count: d) }
-        forEachActiveSlot(routing, ws) { expert, first, count in
-            let input = ws.gatheredFloats.pointer + first * d
-            matmul(gate[expert], input, tokens: count, into: ws.gate.pointer + first * f, scratch: workspace.scratch, pool: pool)
-            matmul(up[expert], input, tokens: count, into: ws.up.pointer + first * f, scratch: workspace.scratch, pool: pool)
-        }
-        ws.activation.run(c.activation, gate: ws.gate.pointer, up: ws.up.pointer, width: f, rows: rows, into: nil, pool: pool)
-        forEachActiveSlot(routing, ws) { expert, first, count in
-            matmul(down[expert], ws.gate.pointer + first * f, tokens: count, into: ws.down.pointer + first * d,
-                   scratch: workspace.scratch, pool: pool)
-        }
-    }
-
-    /// Calls `body(logical expert, first row, row count)` for each slot that got tokens.
-    @inline(__always) private func forEachActiveSlot(_ routing: ExpertRouter, _ ws: ExpertWorkspace, _ body: (Int, Int, Int) -> Void) {
-        for s in 0..<routing.numPhysicalExperts {
-            let count = Int(ws.slotRows.pointer[s])
-            if count > 0 { body(routing.logicalExpert(layer: moeLayer, slot: s), Int(ws.slotStart.pointer[s]), count) }
-        }
     }
 
     /// The shared expert's gated MLP over all tokens into `sharedOut`, scaled per token by its gate.

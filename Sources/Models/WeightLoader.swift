@@ -12,12 +12,17 @@ struct WeightLoader {
 
     /// The `count` matrices of a 3-D expert tensor (`[columns, rows, count]`), one slice each.
     func experts(_ name: String, count: Int, rows: Int, columns: Int) throws(ModelError) -> [WeightMatrix] {
+        try (0..<count).map { i throws(ModelError) in try expert(name, i, of: count, rows: rows, columns: columns) }
+    }
+
+    /// Expert `index` alone of a 3-D expert tensor (only its slice is bound and repacked).
+    func expert(_ name: String, _ index: Int, of count: Int, rows: Int, columns: Int) throws(ModelError) -> WeightMatrix {
         let info = try tensor(name, shape: [columns, rows, count])
         guard columns % info.type.blockSize == 0 else {
             throw .tensorShape(name: name, expected: [columns, rows, count], found: info.shape)
         }
-        let base = file.tensorData(info).baseAddress!, bytes = rows * (columns / info.type.blockSize) * info.type.blockBytes
-        return (0..<count).map { WeightMatrix(type: info.type, rows: rows, columns: columns, data: base + $0 * bytes) }
+        let bytes = rows * (columns / info.type.blockSize) * info.type.blockBytes
+        return WeightMatrix(type: info.type, rows: rows, columns: columns, data: file.tensorData(info).baseAddress! + index * bytes)
     }
 
     func optionalMatrix(_ name: String, rows: Int, columns: Int) throws(ModelError) -> WeightMatrix? {

@@ -1,3 +1,4 @@
+import Engine
 import Hummingbird
 
 /// An error answered with OpenAI's error object:
@@ -81,6 +82,8 @@ extension OpenAIError {
         switch error {
         case let error as OpenAIError:
             self = error
+        case let error as RequestFailure:
+            self.init(status: .serviceUnavailable, message: "The request failed: \(error.message)", type: "server_error", code: "request_failed")
         case let error as HTTPError:
             let type = error.status.code >= 500 ? "server_error" : "invalid_request_error"
             let message = error.body ?? error.status.reasonPhrase

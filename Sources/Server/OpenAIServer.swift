@@ -138,10 +138,15 @@ public final class OpenAIServer: Service, Sendable {
         return Self.json(["object": "list", "data": [model]])
     }
 
+    /// 200 `ok`; 503 while shutting down, or `degraded` (with the ranks that are down) while an
+    /// expert worker is unreachable.
     func health() -> Response {
-        tracker.isDraining
-            ? Self.json(["status": "shutting down"], status: .serviceUnavailable)
-            : Self.json(["status": "ok"])
+        if tracker.isDraining { return Self.json(["status": "shutting down"], status: .serviceUnavailable) }
+        if let workers = engine.stats.expertParallel, !workers.isHealthy {
+            let down = workers.ranks.indices.filter { !workers.ranks[$0].alive }
+            return Self.json(["status": "degraded", "expert_workers_down": .array(down.map { .int($0) })], status: .serviceUnavailable)
+        }
+        return Self.json(["status": "ok"])
     }
 
     func prometheusMetrics() -> Response {

@@ -27,6 +27,8 @@ public final class ServerMetrics: Sendable {
     private let labels: [(String, String)]
     /// Made at the first scrape of an engine with a KV connector.
     private let kvTransfer = Mutex<KVTransferMetrics?>(nil)
+    /// Made at the first scrape of an expert-parallel engine.
+    private let expertParallel = Mutex<ExpertParallelMetrics?>(nil)
 
     public init(modelName: String) {
         let labels = [("model_name", modelName)]
@@ -157,6 +159,12 @@ public final class ServerMetrics: Sendable {
             last = stats
         }
         if let load = stats.expertLoad { recordBalancedness(load.balancedness) }
+        if let workers = stats.expertParallel {
+            expertParallel.withLock { metrics in
+                if metrics == nil { metrics = ExpertParallelMetrics(registry: registry, labels: labels, ranks: workers.ranks.count) }
+                metrics!.record(workers)
+            }
+        }
         if let transfer = stats.kvTransfer {
             kvTransfer.withLock { metrics in
                 if metrics == nil { metrics = KVTransferMetrics(registry: registry, labels: labels) }

@@ -39,6 +39,21 @@ public enum TransportAddress: Sendable, Equatable, CustomStringConvertible {
         case .unix(let path): "unix:\(path)"
         }
     }
+
+    /// Reads `unix:PATH` or `HOST:PORT` (the form ``description`` writes); nil for anything else.
+    public init?(parsing text: String) {
+        if text.hasPrefix("unix:") {
+            let path = String(text.dropFirst(5))
+            guard !path.isEmpty else { return nil }
+            self = .unix(path: path)
+            return
+        }
+        guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]), (0...65535).contains(port) else { return nil }
+        var host = String(text[..<colon])
+        if host.hasPrefix("["), host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+        guard !host.isEmpty else { return nil }
+        self = .tcp(host: host, port: port)
+    }
 }
 
 /// A peer that breaks the framing.

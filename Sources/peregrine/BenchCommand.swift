@@ -34,6 +34,7 @@ struct ThroughputBench: ParsableCommand {
 
     @OptionGroup var modelOptions: ModelOptions
     @OptionGroup var engineOptions: EngineOptions
+    @OptionGroup var expertParallelOptions: ExpertParallelOptions
 
     @Option(help: "Number of requests.")
     var numPrompts = 32
@@ -82,7 +83,7 @@ struct ThroughputBench: ParsableCommand {
     }
 
     func run() throws {
-        let loaded = try LoadedModel(modelOptions, showProgress: !json)
+        let loaded = try LoadedModel(modelOptions, showProgress: !json, expertParallel: expertParallelOptions)
         let prompts = try promptsFile.map(BenchPrompts.load) ?? makePrompts(vocabSize: loaded.model.config.vocabSize).map(PromptInput.tokens)
         let compares = comparePrefixCaching || compareSpeculation
         let settings = compares ? Array(repeating: [true, false], count: rounds).flatMap { $0 } : [true]
@@ -212,6 +213,7 @@ struct LatencyBench: ParsableCommand {
         commandName: "latency", abstract: "Prompt processing and token generation speed of one sequence (llama-bench's pp512 and tg128).")
 
     @OptionGroup var modelOptions: ModelOptions
+    @OptionGroup var expertParallelOptions: ExpertParallelOptions
 
     @Option(name: [.customShort("p"), .long], help: "Prompt tokens (pp test; 0 skips it).")
     var nPrompt = 512
@@ -234,7 +236,7 @@ struct LatencyBench: ParsableCommand {
     }
 
     func run() throws {
-        let loaded = try LoadedModel(modelOptions, showProgress: !json)
+        let loaded = try LoadedModel(modelOptions, showProgress: !json, expertParallel: expertParallelOptions)
         guard max(nPrompt, nGen) <= loaded.model.config.contextLength else {
             throw ValidationError("--n-prompt and --n-gen must fit the model's context (\(loaded.model.config.contextLength) tokens)")
         }

@@ -9,6 +9,7 @@ struct GenerateCommand: ParsableCommand {
 
     @OptionGroup var modelOptions: ModelOptions
     @OptionGroup var engineOptions: EngineOptions
+    @OptionGroup var expertParallelOptions: ExpertParallelOptions
 
     @Option(name: .shortAndLong, help: "Raw text prompt (no chat template).")
     var prompt: String?
@@ -51,7 +52,7 @@ struct GenerateCommand: ParsableCommand {
         let params = SamplingParams(temperature: temperature, topK: topK, topP: topP, minP: minP, seed: seed,
                                     maxTokens: maxTokens, ignoreEOS: ignoreEOS)
         try params.validate()
-        let loaded = try LoadedModel(modelOptions)
+        let loaded = try LoadedModel(modelOptions, expertParallel: expertParallelOptions)
         let template = try chatTemplate.map { path in
             guard let data = FileManager.default.contents(atPath: path) else { throw ValidationError("cannot read \(path)") }
             return String(decoding: data, as: UTF8.self)

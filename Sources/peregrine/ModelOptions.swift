@@ -36,17 +36,22 @@ struct LoadedModel {
     let model: any CausalLM
     let tokenizer: Tokenizer
     let seconds: Double
+    /// The expert workers when the routed experts run on them.
+    let expertParallel: ExpertParallelRuntime?
 
-    init(_ options: ModelOptions, showProgress: Bool = true) throws {
+    init(_ options: ModelOptions, showProgress: Bool = true, expertParallel: ExpertParallelOptions? = nil) throws {
         let path = try options.resolvePath()
         let start = Date()
         file = try GGUFFile(path: path)
         tokenizer = try Tokenizer(metadata: file.metadata)
-        model = try ModelArchitectures.load(file: file, pool: ThreadPool(threadCount: try options.threadCount()))
+        let remote = expertParallel?.isEnabled ?? false
+        model = try ModelArchitectures.load(file: file, pool: ThreadPool(threadCount: try options.threadCount()), routedExperts: !remote)
+        self.expertParallel = remote ? try ExpertParallelRuntime(expertParallel!, model: model, file: file, modelPath: path) : nil
         let name = URL(fileURLWithPath: path).lastPathComponent
-        _ = file.prefault { fraction in
+        // The front of an expert-parallel model leaves the experts' pages to the workers.
+        if !remote { _ = file.prefault { fraction in
             if showProgress { Terminal.progress("Loading \(name)", fraction) }
-        }
+        } }
         seconds = Date().timeIntervalSince(start)
     }
 }

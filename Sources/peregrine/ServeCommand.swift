@@ -25,6 +25,7 @@ struct ServeCommand: AsyncParsableCommand {
 
     @OptionGroup var modelOptions: ModelOptions
     @OptionGroup var engineOptions: EngineOptions
+    @OptionGroup var expertParallelOptions: ExpertParallelOptions
 
     @Option(help: "Address to bind (127.0.0.1 keeps the server local; 0.0.0.0 listens on every interface).")
     var host = "127.0.0.1"
@@ -85,7 +86,7 @@ struct ServeCommand: AsyncParsableCommand {
             guard let data = FileManager.default.contents(atPath: path) else { throw ValidationError("cannot read \(path)") }
             return String(decoding: data, as: UTF8.self)
         }
-        let loaded = try LoadedModel(modelOptions)
+        let loaded = try LoadedModel(modelOptions, expertParallel: expertParallelOptions)
         let config = try engineOptions.config(loaded: loaded)
         let llm = try LLMEngine(model: loaded.model, tokenizer: loaded.tokenizer, config: config, chatTemplate: template)
         let name = (try? loaded.file.metadata.string("general.name")) ?? "model"
