@@ -54,7 +54,7 @@ let package = Package(
         .target(
             name: "Server",
             dependencies: [
-                "Engine", "Models", "Tokenization", "StructuredOutput", "KVTransfer",
+                "Engine", "Models", "EPLB", "Tokenization", "StructuredOutput", "KVTransfer",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

@@ -11,7 +11,10 @@ instance and instances whose routed experts run on expert worker processes, then
 - workers started by hand (`peregrine expert-worker --listen`) and attached by address
   (`--expert-workers`) give the same outputs; so does `generate --expert-parallel-size 2`;
 - a killed worker: the request in flight and the next ones fail with a clear 503 error, /health
-  reports the degraded state, the server stays up, and /metrics shows every KV block free.
+  reports the degraded state, the server stays up, and /metrics shows every KV block free;
+- with `replace_dead_ranks`, a killed worker's experts move to the live one: after the failed step
+  the answers are the reference's again and /health says degraded with 200;
+- the placement in force (GET /v1/eplb/placement) renders as `peregrine eplb --placement` HTML.
 
     python3 Scripts/ep_check.py [--peregrine .build/release/peregrine]
 """
@@ -119,7 +122,41 @@ def main():
             rows = [metric(port, "expert_parallel_rows_total", f'rank="{r}"') or 0 for r in range(p)]
             check(all(n > 0 for n in rows), f"P = {p}: every rank computed rows ({', '.join(f'{n:.0f}' for n in rows)})")
             check(metric(port, "kv_cache_usage_perc") == 0.0, f"P = {p}: every KV block free")
+            if p == 4:
+                def get(path):
+                    req = urllib.request.Request(f"http://127.0.0.1:{port}{path}", headers={"Authorization": f"Bearer {KEY}"})
+                    return urllib.request.urlopen(req, timeout=5).read()
+                open(f"{work}/load.json", "wb").write(get("/v1/eplb/load"))
+                open(f"{work}/placement.json", "wb").write(get("/v1/eplb/placement"))
+                report = subprocess.run([b, "eplb", "--load", f"{work}/load.json", "--placement", f"{work}/placement.json",
+                                         "--html", f"{work}/report.html"], capture_output=True, text=True)
+                check(report.returncode == 0 and os.path.getsize(f"{work}/report.html") > 1000,
+                      f"the live placement renders with eplb --placement ({report.stdout.strip().splitlines()[0] if report.stdout else report.stderr})")
             procs.pop(f"ep{p}").kill()
+
+        # replace_dead_ranks: a worker killed, its experts placed on the live ones.
+        port = free_port()
+        procs["recover"] = Process([*common, "--port", str(port), "--expert-parallel-size", "2", "--enable-eplb", "--eplb-config",
+                                    '{"window_size":20,"step_interval":1000,"num_redundant_experts":16,"replace_dead_ranks":true}'], "recover")
+        wait_healthy(port, "recover")
+        check(outputs(port) == reference, "replace_dead_ranks instance: outputs equal the reference's")
+        workers = subprocess.run(["pgrep", "-P", str(procs["recover"].proc.pid)], capture_output=True, text=True).stdout.split()
+        check(len(workers) == 2, f"the front started two worker processes ({', '.join(workers)})")
+        os.kill(int(workers[1]), signal.SIGKILL)
+        client = openai.OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key=KEY, max_retries=0, timeout=60)
+        failed = 0
+        for _ in range(5):
+            try:
+                client.completions.create(model="moe", prompt=PROMPTS[3], max_tokens=8, temperature=0)
+                break
+            except openai.APIStatusError as e:
+                failed += 1
+        check(failed <= 1, f"after the kill at most the step in flight failed ({failed})")
+        check(outputs(port) == reference, "after re-placing the dead rank's experts, outputs equal the reference's")
+        health = urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=5)
+        check(health.status == 200 and b"degraded" in health.read(), "/health: 200 degraded while serving on the live worker")
+        check(metric(port, "kv_cache_usage_perc") == 0.0, "every KV block free after the recovery")
+        procs.pop("recover").kill()
 
         # Workers started by hand, attached by address.
         w_ports = [free_port(), free_port()]

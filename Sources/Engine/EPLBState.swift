@@ -15,6 +15,17 @@ public struct ExpertLoadStats: Sendable, Equatable {
     /// Whether the engine rebalances (`--enable-eplb`), and how often it has.
     public var rebalancing: Bool
     public var rebalances: Int
+    /// The placement in force, L × R logical experts (what the expert workers hold), with the
+    /// cluster shape the balancer placed it for.
+    public var placement: [Int]
+    public var numNodes: Int
+    public var numGroups: Int
+    /// The last rebalance: mean balancedness over ranks before it (measured) and the balancer's
+    /// expectation for its placement on the same load.
+    public var balancednessBeforeLastRebalance: Double?
+    public var expectedBalancednessOfLastRebalance: Double?
+    /// Whether the experts of dead expert workers were placed on the live ones (`replace_dead_ranks`).
+    public var deadRanksReplaced = false
 }
 
 /// The engine's side of expert load balancing (vLLM's `EplbState`): after every step it moves
@@ -34,8 +45,14 @@ final class EPLBState {
     private var logicalCounts: [Int32]
     private var steps = 0
     private(set) var rebalances = 0
+    private var lastRebalance: (before: Double, expected: Double)?
+    /// The router's map, copied at each install (stats are read every step).
+    private var placement: [Int]
     /// A placement the workers are loading, with the balancedness the balancer expects of it.
     private var pending: (map: [Int], expected: Double, before: Double)?
+    /// Ranks whose worker is gone, and whether the placement in force has none of their slots in use.
+    private var deadRanks = Set<Int>()
+    private(set) var deadRanksReplaced = false
 
     init(router: ExpertRouter, config: EPLBConfig, rebalancing: Bool) throws(EngineConfigError) {
         try config.validate()
@@ -59,7 +76,12 @@ final class EPLBState {
             try router.setRedundantExperts(config.numRedundantExperts)
             try router.setRanks(ranks)
         } catch { throw .invalid(error.description) }
+        do {
+            try RebalanceConfiguration(numReplicas: slots, numGroups: config.numGroups, numNodes: config.numNodes, numGPUs: ranks)
+                .validate(numExperts: router.numExperts)
+        } catch { throw .invalid("eplb: \(error)") }
         do { try router.dispatcher?.place(router.placement) } catch { throw .invalid(error.description) }
+        placement = router.placement
         self.router = router
         self.config = config
         self.config.numRanks = ranks
@@ -92,6 +114,47 @@ final class EPLBState {
         if rebalancing, steps % config.stepInterval == 0, pending == nil { rebalance() }
     }
 
+    /// After a failed step: notices expert workers that are gone, keeps rows off their slots, and
+    /// (with `replace_dead_ranks`) places their experts on the live ranks.
+    func stepFailed() {
+        guard let dispatcher = router.dispatcher else { return }
+        let ranks = dispatcher.stats.ranks
+        let dead = Set(ranks.indices.filter { !ranks[$0].alive })
+        guard !dead.isEmpty, dead != deadRanks else { return }
+        deadRanks = dead
+        deadRanksReplaced = false
+        router.exclude(ranks: dead)
+        log("EPLB: expert worker\(dead.count == 1 ? "" : "s") \(dead.sorted().map(String.init).joined(separator: ", ")) down")
+        guard config.replaceDeadRanks else { return }
+        let live = (0..<config.numRanks).filter { !dead.contains($0) }
+        guard live.count * (router.numPhysicalExperts / config.numRanks) >= router.numExperts else {
+            log("EPLB: the \(live.count) live ranks have fewer slots than the \(router.numExperts) experts: nothing re-placed")
+            return
+        }
+        pending = nil
+        rebalance()
+        log("EPLB: placing the dead ranks' experts on ranks \(live.map(String.init).joined(separator: ", "))")
+    }
+
+    /// A placement over the live ranks' slots only (the balancer run for the live ranks), the
+    /// dead ranks' slots repeating live ones, which the router never picks over those.
+    private func placementOnLiveRanks(_ load: ExpertLoadMatrix) throws -> (map: [Int], expected: Double) {
+        let r = router.numPhysicalExperts, perRank = r / config.numRanks
+        let live = (0..<config.numRanks).filter { !deadRanks.contains($0) }, liveSlots = live.count * perRank
+        let placement = try ExpertLoadBalancer(RebalanceConfiguration(numReplicas: liveSlots, numGPUs: live.count)).rebalance(load)
+        let liveMap = placement.physicalToLogicalMap
+        var map = [Int](repeating: 0, count: router.numLayers * r)
+        for l in 0..<router.numLayers {
+            for (i, rank) in live.enumerated() {
+                for j in 0..<perRank { map[l * r + rank * perRank + j] = liveMap[l * liveSlots + i * perRank + j] }
+            }
+            for rank in deadRanks {
+                for j in 0..<perRank { map[l * r + rank * perRank + j] = liveMap[l * liveSlots + j] }
+            }
+        }
+        return (map, Balancedness(weight: load, placement: placement).meanAfter)
+    }
+
     /// Installs the placement the workers were loading once they all hold it (or drops it).
     private func installPrepared() {
         guard let (map, expected, before) = pending, let dispatcher = router.dispatcher else { return }
@@ -100,9 +163,12 @@ final class EPLBState {
         case .ready:
             do {
                 try router.install(physicalToLogical: map)
+                placement = map
                 dispatcher.commit()
+                deadRanksReplaced = !deadRanks.isEmpty && config.replaceDeadRanks
                 physical.reset()
                 rebalances += 1
+                lastRebalance = (before, expected)
                 if config.logBalancedness { logRebalance(before: before, expected: expected) }
             } catch {
                 log("EPLB: the placement the workers loaded could not be installed, placement kept: \(error)")
@@ -116,19 +182,29 @@ final class EPLBState {
     /// Places the replicas for the recorded window and installs the placement.
     private func rebalance() {
         let before = balancedness()
-        let configuration = RebalanceConfiguration(numReplicas: router.numPhysicalExperts, numGPUs: config.numRanks)
+        let configuration = RebalanceConfiguration(numReplicas: router.numPhysicalExperts, numGroups: config.numGroups,
+                                                   numNodes: config.numNodes, numGPUs: config.numRanks)
         do {
             let load = logical.load
-            let placement = try ExpertLoadBalancer(configuration).rebalance(load)
-            let expected = Balancedness(weight: load, placement: placement).meanAfter
             if let dispatcher = router.dispatcher {
-                pending = (placement.physicalToLogicalMap, expected, mean(before))
-                dispatcher.prepare(physicalToLogical: placement.physicalToLogicalMap)
+                let (map, expected): ([Int], Double)
+                if !deadRanks.isEmpty && config.replaceDeadRanks {
+                    (map, expected) = try placementOnLiveRanks(load)
+                } else {
+                    let placement = try ExpertLoadBalancer(configuration).rebalance(load)
+                    (map, expected) = (placement.physicalToLogicalMap, Balancedness(weight: load, placement: placement).meanAfter)
+                }
+                pending = (map, expected, mean(before))
+                dispatcher.prepare(physicalToLogical: map)
                 return
             }
+            let placement = try ExpertLoadBalancer(configuration).rebalance(load)
+            let expected = Balancedness(weight: load, placement: placement).meanAfter
             try router.install(physicalToLogical: placement.physicalToLogicalMap)
+            self.placement = placement.physicalToLogicalMap
             physical.reset()
             rebalances += 1
+            lastRebalance = (mean(before), expected)
             if config.logBalancedness { logRebalance(before: mean(before), expected: expected) }
         } catch {
             log("EPLB: rebalance at step \(steps) failed, placement kept: \(error)")
@@ -147,7 +223,10 @@ final class EPLBState {
 
     var stats: ExpertLoadStats {
         ExpertLoadStats(load: logical.load, balancedness: balancedness(), numRanks: config.numRanks,
-                        numPhysicalExperts: router.numPhysicalExperts, rebalancing: rebalancing, rebalances: rebalances)
+                        numPhysicalExperts: router.numPhysicalExperts, rebalancing: rebalancing, rebalances: rebalances,
+                        placement: placement, numNodes: config.numNodes, numGroups: config.numGroups,
+                        balancednessBeforeLastRebalance: lastRebalance?.before,
+                        expectedBalancednessOfLastRebalance: lastRebalance?.expected, deadRanksReplaced: deadRanksReplaced)
     }
 
     private func logRebalance(before: Double, expected: Double) {

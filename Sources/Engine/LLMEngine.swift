@@ -186,6 +186,7 @@ public final class LLMEngine {
     private func failStep(_ output: SchedulerOutput, _ message: String) -> [RequestOutput] {
         FileHandle.standardError.write(Data("error: a step of \(output.scheduled.count) requests failed: \(message)\n".utf8))
         eplb?.endStep()
+        eplb?.stepFailed()
         let failedIds = Set(output.scheduled.map(\.request.requestId))
         scheduler.failScheduled(output)
         let parents = childIds.filter { !failedIds.isDisjoint(with: $0.value) }

@@ -32,6 +32,7 @@ public final class ExpertWorker: @unchecked Sendable {
     private struct State {
         var held: [Key: ExpertMLP] = [:]
         var placements: [UInt32: Set<Key>] = [:]
+        var links: Set<FrameConnection> = []
     }
 
     struct Key: Hashable {
@@ -61,7 +62,15 @@ public final class ExpertWorker: @unchecked Sendable {
     public func serve(at address: TransportAddress, group: any EventLoopGroup, onDetached: @escaping @Sendable () -> Void = {}) throws -> FrameServer {
         try FrameServer(address: address, group: group, handlers: FrameHandlers(
             onFrame: { [self] link, frame in handle(frame, on: link) },
-            onClose: { _, _ in onDetached() }))
+            onClose: { [self] link, _ in
+                state.withLock { _ = $0.links.remove(link) }
+                onDetached()
+            }))
+    }
+
+    /// Closes every front's link (the fronts see this rank go down).
+    public func disconnect() {
+        for link in state.withLock({ $0.links }) { link.close() }
     }
 
     private func handle(_ frame: Frame, on link: FrameConnection) {
@@ -77,6 +86,7 @@ public final class ExpertWorker: @unchecked Sendable {
                 link.close()
                 return
             }
+            state.withLock { _ = $0.links.insert(link) }
             send(.hello(hello), on: link)
         case .prepare(let epoch, let layers):
             loading.async { [self] in send(.prepared(epoch: epoch, error: prepare(epoch, layers)), on: link) }

@@ -199,6 +199,8 @@ public final class RemoteExperts: ExpertDispatcher, @unchecked Sendable {
 
     // MARK: placement
 
+    /// Ranks that are gone are skipped: a placement is ready once every live rank holds it (the
+    /// router keeps rows off the dead ranks' slots wherever a live replica exists).
     public func prepare(physicalToLogical map: [Int]) {
         let p = links.count
         condition.lock()
@@ -219,7 +221,6 @@ public final class RemoteExperts: ExpertDispatcher, @unchecked Sendable {
         condition.lock()
         defer { condition.unlock() }
         guard pendingEpoch != nil else { return .none }
-        if let dead = alive.firstIndex(of: false) { prepareError = prepareError ?? "expert worker \(dead) at \(addresses[dead]) is gone" }
         if prepareError == nil, Date().timeIntervalSinceReferenceDate - pendingSince > loadTimeout {
             prepareError = "the expert workers did not load the placement within \(loadTimeout) s"
         }
@@ -227,12 +228,12 @@ public final class RemoteExperts: ExpertDispatcher, @unchecked Sendable {
             pendingEpoch = nil
             return .failed(error)
         }
-        return prepared.allSatisfy { $0 } ? .ready : .pending
+        return prepared.indices.allSatisfy { prepared[$0] || !alive[$0] } ? .ready : .pending
     }
 
     public func commit() {
         condition.lock()
-        guard let next = pendingEpoch, prepared.allSatisfy({ $0 }) else {
+        guard let next = pendingEpoch, prepared.indices.allSatisfy({ prepared[$0] || !alive[$0] }) else {
             condition.unlock()
             return
         }

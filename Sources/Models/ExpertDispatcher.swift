@@ -77,7 +77,7 @@ public enum ExpertPreparation: Sendable, Equatable {
     case none
     /// Some rank is still loading its experts.
     case pending
-    /// Every rank holds the placement's experts: it can be committed.
+    /// Every live rank holds the placement's experts: it can be committed.
     case ready
     /// A rank could not load its experts (or is gone): the placement is dropped, the current one stays.
     case failed(String)

@@ -38,6 +38,8 @@ public final class ExpertRouter: @unchecked Sendable {
     public private(set) var numRanks = 1
     /// Rows each rank got in the current pass.
     private var passRankRows: [Int32] = [0]
+    /// Ranks whose worker is gone: a replica elsewhere always wins over theirs.
+    private var excluded: [Bool] = [false]
     /// Where the routed experts run when not in this process (expert parallelism); set before the first pass.
     public var dispatcher: (any ExpertDispatcher)?
 
@@ -72,6 +74,13 @@ public final class ExpertRouter: @unchecked Sendable {
         }
         numRanks = ranks
         passRankRows = [Int32](repeating: 0, count: ranks)
+        excluded = [Bool](repeating: false, count: ranks)
+    }
+
+    /// Marks the ranks whose worker is gone: pairs go to a replica on another rank whenever
+    /// their expert has one.
+    public func exclude(ranks: some Sequence<Int>) {
+        for r in ranks where excluded.indices.contains(r) { excluded[r] = true }
     }
 
     /// Installs a placement: L × R logical expert ids (a balancer's `physicalToLogicalMap`).
@@ -130,7 +139,7 @@ public final class ExpertRouter: @unchecked Sendable {
 
     /// Starts a layer's pass (the ranks' row counts that replica choice balances restart).
     @inline(__always) func beginPass() {
-        for r in passRankRows.indices { passRankRows[r] = 0 }
+        for r in passRankRows.indices { passRankRows[r] = excluded[r] ? Int32.max / 2 : 0 }
     }
 
     /// Ends a pass of `count` pairs through MoE layer `layer` (the next pass's turns follow on).

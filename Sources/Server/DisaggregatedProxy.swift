@@ -73,7 +73,7 @@ public final class DisaggregatedProxy: Service, Sendable {
             Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
                      body: .init(byteBuffer: ByteBuffer(string: self.metrics.render(self.prefill + self.decode))))
         }
-        for path in ["/v1/models", "/openapi.json", "/v1/eplb/load", "/"] {
+        for path in ["/v1/models", "/openapi.json", "/v1/eplb/load", "/v1/eplb/placement", "/"] {
             router.get(RouterPath(path)) { request, _ in try await self.forward(request, path: path, method: .GET) }
         }
         for path in ["/tokenize", "/detokenize"] {

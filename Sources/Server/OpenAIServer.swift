@@ -76,6 +76,7 @@ public final class OpenAIServer: Service, Sendable {
         router.post("/v1/chat/completions") { request, context in try await self.chatCompletions(request, context: context) }
         router.get("/v1/models") { _, _ in self.models() }
         router.get("/v1/eplb/load") { _, _ in try self.expertLoad() }
+        router.get("/v1/eplb/placement") { _, _ in try self.expertPlacement() }
         router.get("/health") { _, _ in self.health() }
         router.get("/kv_transfer_info") { _, _ in try self.kvTransferInfo() }
         router.get("/") { _, _ in ChatPage.response() }
@@ -139,12 +140,17 @@ public final class OpenAIServer: Service, Sendable {
     }
 
     /// 200 `ok`; 503 while shutting down, or `degraded` (with the ranks that are down) while an
-    /// expert worker is unreachable.
+    /// expert worker is unreachable; still `degraded` but 200 once its experts were placed on the
+    /// live workers (`replace_dead_ranks`).
     func health() -> Response {
         if tracker.isDraining { return Self.json(["status": "shutting down"], status: .serviceUnavailable) }
-        if let workers = engine.stats.expertParallel, !workers.isHealthy {
+        let stats = engine.stats
+        if let workers = stats.expertParallel, !workers.isHealthy {
             let down = workers.ranks.indices.filter { !workers.ranks[$0].alive }
-            return Self.json(["status": "degraded", "expert_workers_down": .array(down.map { .int($0) })], status: .serviceUnavailable)
+            // Serving on (200) once the dead ranks' experts were placed on the live ones.
+            let replaced = stats.expertLoad?.deadRanksReplaced ?? false
+            return Self.json(["status": "degraded", "expert_workers_down": .array(down.map { .int($0) })],
+                             status: replaced ? .ok : .serviceUnavailable)
         }
         return Self.json(["status": "ok"])
     }

@@ -32,13 +32,16 @@ enum OpenAPIDocument {
             ("/v1/eplb/load", ["get": operation(
                 "getExpertLoad", "Tokens routed to each expert of each MoE layer over the recording window (`peregrine eplb --load` reads it).",
                 ok: okBody("ExpertLoad"), secured: true, errors: [401, 404])]),
+            ("/v1/eplb/placement", ["get": operation(
+                "getExpertPlacement", "The expert placement in force, what the expert workers hold (`peregrine eplb --placement` reads it), with its balancedness on the recorded load.",
+                ok: okBody("ExpertPlacement"), secured: true, errors: [401, 404])]),
             ("/tokenize", ["post": operation("tokenize", "Token ids of a text or of chat messages.",
                                              request: "TokenizeRequest", ok: okBody("TokenizeResponse"), errors: [400, 404, 413])]),
             ("/detokenize", ["post": operation("detokenize", "The text of token ids.",
                                                request: "DetokenizeRequest", ok: okBody("DetokenizeResponse"), errors: [400, 404, 413])]),
             ("/", ["get": operation("chatPage", "The chat page (HTML, self-contained).",
                                     ok: ["description": "HTML", "content": ["text/html": ["schema": ["type": "string"]]]])]),
-            ("/health", ["get": operation("health", "200 while serving, 503 while shutting down.", ok: okBody("Health"), errors: [503],
+            ("/health", ["get": operation("health", "200 while serving, 503 while shutting down or while an expert worker is down (`degraded`).", ok: okBody("Health"), errors: [503],
                                           errorSchema: "Health")]),
             ("/kv_transfer_info", ["get": operation(
                 "getKVTransferInfo", "The KV connector, its role and where it takes KV (disaggregated serving; 404 without --kv-transfer-config).",
@@ -226,6 +229,12 @@ enum OpenAPIDocument {
                                  required: ["object", "data"])),
             ("ExpertLoad", object([("model", string), ("num_physical_experts", string), ("num_ranks", string), ("rebalances", string),
                                    ("weight", array(array(number)))], required: ["weight"])),
+            ("ExpertPlacement", object([("phy2log", array(array(integer))), ("log2phy", array(array(array(integer)))),
+                                        ("logcnt", array(array(integer))), ("policy", string), ("num_replicas", integer),
+                                        ("num_groups", integer), ("num_nodes", integer), ("num_gpus", integer),
+                                        ("balancedness_before", number), ("balancedness_after", number),
+                                        ("balancedness_per_layer_before", array(number)), ("balancedness_per_layer_after", array(number))],
+                                       required: ["phy2log", "log2phy", "logcnt", "num_replicas", "num_gpus"])),
             ("TokenizeRequest", .object(
                 [("anyOf", [["required": ["prompt"]], ["required": ["content"]], ["required": ["messages"]]])]
                     + objectPairs(object([("model", string), ("prompt", string), ("content", string),
@@ -235,7 +244,7 @@ enum OpenAPIDocument {
                                          ("token_strs", array(string))], required: ["count", "max_model_len", "tokens"])),
             ("DetokenizeRequest", object([("model", string), ("tokens", array(limits.tokenId))], required: ["tokens"])),
             ("DetokenizeResponse", object([("prompt", string)], required: ["prompt"])),
-            ("Health", object([("status", string)], required: ["status"])),
+            ("Health", object([("status", string), ("expert_workers_down", array(integer))], required: ["status"])),
             ("KVTransferInfo", object([("kv_connector", string), ("kv_role", string), ("kv_host", nullable("string")),
                                        ("kv_port", ["type": ["integer", "null"]])], required: ["kv_connector", "kv_role"])),
         ]

@@ -20,6 +20,7 @@ public final class ServerMetrics: Sendable {
     /// Per MoE layer, made at the first scrape that has expert load.
     private let balancedness = Mutex<[Gauge]>([])
     private let rebalances: Counter
+    private let balancednessBeforeRebalance, expectedBalancedness: Gauge
     private let specDrafts, specDraftTokens, specAcceptedTokens: Counter
     private let specAcceptanceRate: Gauge
     /// Per draft position, made as positions first appear.
@@ -75,6 +76,12 @@ public final class ServerMetrics: Sendable {
             descriptor: name("spec_decode_num_accepted_tokens_total", "Draft tokens accepted."), labels: labels)
         specAcceptanceRate = registry.makeGauge(
             descriptor: name("spec_decode_draft_acceptance_rate", "Accepted / verified draft tokens since the start."), labels: labels)
+        balancednessBeforeRebalance = registry.makeGauge(
+            descriptor: name("eplb_balancedness_before_last_rebalance", "Mean balancedness over MoE layers measured just before the last rebalance."),
+            labels: labels)
+        expectedBalancedness = registry.makeGauge(
+            descriptor: name("eplb_expected_balancedness_last_rebalance", "Mean balancedness the balancer expected of the last placement, on the load it was computed from."),
+            labels: labels)
         rebalances = registry.makeCounter(
             descriptor: name("eplb_rebalances_total", "Expert placements installed by EPLB (MoE models, --enable-eplb)."), labels: labels)
     }
@@ -158,7 +165,11 @@ public final class ServerMetrics: Sendable {
             }
             last = stats
         }
-        if let load = stats.expertLoad { recordBalancedness(load.balancedness) }
+        if let load = stats.expertLoad {
+            recordBalancedness(load.balancedness)
+            if let before = load.balancednessBeforeLastRebalance { balancednessBeforeRebalance.set(to: before) }
+            if let expected = load.expectedBalancednessOfLastRebalance { expectedBalancedness.set(to: expected) }
+        }
         if let workers = stats.expertParallel {
             expertParallel.withLock { metrics in
                 if metrics == nil { metrics = ExpertParallelMetrics(registry: registry, labels: labels, ranks: workers.ranks.count) }

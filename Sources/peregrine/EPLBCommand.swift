@@ -63,6 +63,9 @@ extension EPLBCommand {
         @Option(help: "auto (hierarchical when G is a multiple of N), hierarchical or global.")
         var policy: BalancingPolicy?
 
+        @Option(help: "Report this placement (a mapping file, such as a server's GET /v1/eplb/placement) instead of computing one.")
+        var placement: String?
+
         @Option(help: "Write the mapping JSON here.")
         var out: String?
 
@@ -80,11 +83,18 @@ extension EPLBCommand {
 
         func run() throws {
             let weight = try ExpertLoadMatrix(jsonData: EPLBFiles.read(load))
-            let configuration = try resolvedConfiguration(numExperts: weight.numExperts)
             if let layer, !(0..<weight.numLayers).contains(layer) {
                 throw EPLBError.layerOutOfRange(layer: layer, numLayers: weight.numLayers)
             }
-            let placement = try ExpertLoadBalancer(configuration).rebalance(weight, threads: threads)
+            let placement: ExpertPlacement
+            if let given = self.placement {
+                placement = try ExpertPlacement(mappingJSON: EPLBFiles.read(given))
+                guard placement.numLayers == weight.numLayers, placement.numExperts == weight.numExperts else {
+                    throw EPLBCommandError(description: "the placement is for \(placement.numLayers) layers × \(placement.numExperts) experts, the load \(weight.numLayers) × \(weight.numExperts)")
+                }
+            } else {
+                placement = try ExpertLoadBalancer(resolvedConfiguration(numExperts: weight.numExperts)).rebalance(weight, threads: threads)
+            }
             let report = PlacementReport(weight: weight, placement: placement)
             var written: [String] = []
             if let out {

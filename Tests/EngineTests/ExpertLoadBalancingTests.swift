@@ -59,6 +59,12 @@ import Tokenization
         let parsed = try EPLBConfig(json: #"{"window_size":8,"step_interval":2,"num_redundant_experts":4,"log_balancedness":true,"num_ranks":4}"#)
         #expect(parsed == EPLBConfig(windowSize: 8, stepInterval: 2, numRedundantExperts: 4, logBalancedness: true, numRanks: 4))
         #expect(try EPLBConfig(json: "{}") == EPLBConfig())
+        let spread = try EPLBConfig(json: #"{"num_ranks":4,"num_nodes":2,"num_groups":4,"replace_dead_ranks":true}"#)
+        #expect(spread == EPLBConfig(numRanks: 4, numNodes: 2, numGroups: 4, replaceDeadRanks: true))
+        #expect(throws: EngineConfigError.self) { try EPLBConfig(json: #"{"num_nodes":0}"#) }
+        #expect(throws: EngineConfigError.self) { try EPLBConfig(json: #"{"replace_dead_ranks":1}"#) }
+        // 8 experts in 3 groups do not split.
+        #expect(throws: EngineConfigError.self) { try Self.engine(eplb: EPLBConfig(numRanks: 4, numGroups: 3)) }
         #expect(throws: EngineConfigError.self) { try EPLBConfig(json: #"{"window":8}"#) }
         #expect(throws: EngineConfigError.self) { try EPLBConfig(json: #"{"num_ranks":"4"}"#) }
         #expect(throws: EngineConfigError.self) { try EPLBConfig(json: #"{"step_interval":0}"#) }

@@ -197,6 +197,30 @@ import Transport
         #expect(engine.stats.expertParallel == stats)
     }
 
+    /// `replace_dead_ranks`: once a worker is gone, its experts are placed on the live one; the
+    /// steps that routed to it before that failed, and from then on outputs are the reference's.
+    @Test func aDeadRanksExpertsMoveToTheLiveOnes() throws {
+        let reference = try Self.run(Self.engine(Self.quantized).0)
+        let workers = try Workers(2, file: Self.quantized)
+        let (engine, remote) = try Self.engine(Self.quantized, at: workers.addresses,
+                                               eplb: EPLBConfig(windowSize: 50, stepInterval: 10_000, numRedundantExperts: 8,
+                                                                replaceDeadRanks: true))
+        #expect(try Self.run(engine) == reference)
+        workers.workers[1].disconnect()
+        let until = Date(timeIntervalSinceNow: 5)
+        while try #require(remote).stats.ranks[1].alive && Date() < until { usleep(1000) }
+        let ids = try Self.prompts().map { try engine.addRequest(.tokens($0), params: SamplingParams(temperature: 0, maxTokens: 12, ignoreEOS: true)) }
+        let results = engine.runToCompletion()
+        #expect(TinyEngine.allBlocksFree(engine))
+        #expect(ids.contains { results[$0]![0].failure != nil })
+        #expect(try #require(engine.stats.expertLoad).deadRanksReplaced)
+        let rowsBefore = try #require(remote).stats.ranks[0].rows
+        #expect(try Self.run(engine) == reference)
+        let after = try #require(remote).stats
+        #expect(after.ranks[0].rows > rowsBefore && !after.ranks[1].alive)
+        #expect(workers.workers[0].numHeldExperts == 2 * 8)  // every expert of both layers on the live rank
+    }
+
     /// After a failed step nothing it wrote is reused: the same prompts, once the rank is back,
     /// give the one-process outputs (no block cached for the failed step is hit).
     @Test func aFailedStepLeavesNoPrefixBehind() throws {

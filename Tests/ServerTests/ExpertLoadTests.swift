@@ -30,6 +30,28 @@ import Testing
         }
     }
 
+    /// `GET /v1/eplb/placement`: the placement in force as a mapping file that `ExpertPlacement`
+    /// (and `peregrine eplb --placement`) reads back, with its balancedness on the recorded load
+    /// and the rebalance's before/expected figures in /metrics.
+    @Test func placementEndpointServesThePlacementInForce() async throws {
+        let eplb = EPLBConfig(windowSize: 1000, stepInterval: 4, numRedundantExperts: 4, numRanks: 4, numNodes: 2, numGroups: 2)
+        let server = try TestServer.make(file: Self.moeFile, eplb: eplb)
+        try await TestServer.withServer(server) { client in
+            let r = try await client.post("/v1/completions", #"{"prompt": "ABCDEFGH", "max_tokens": 6, "ignore_eos": true}"#)
+            #expect(r.status == .ok)
+            let response = try await client.execute(uri: "/v1/eplb/placement", method: .get)
+            #expect(response.status == .ok)
+            let placement = try ExpertPlacement(mappingJSON: Data(response.text.utf8))
+            #expect(placement.numLayers == 2 && placement.numExperts == 8 && placement.configuration.numReplicas == 12)
+            #expect(placement.configuration.numGPUs == 4 && placement.configuration.numNodes == 2 && placement.policy == .hierarchical)
+            let document = try JSONDecoder().decode(PlacementDocument.self, from: Data(response.text.utf8))
+            #expect(document.balancednessAfter > 0 && document.balancednessAfter <= 1)
+            let metrics = try await client.execute(uri: "/metrics", method: .get).text
+            #expect(metrics.contains("peregrine:eplb_balancedness_before_last_rebalance{"))
+            #expect(metrics.contains("peregrine:eplb_expected_balancedness_last_rebalance{"))
+        }
+    }
+
     @Test func denseModelHasNoLoad() async throws {
         try await TestServer.withServer(try TestServer.make()) { client in
             let r = try await client.execute(uri: "/v1/eplb/load", method: .get)
