@@ -6,7 +6,7 @@ import Tokenization
 
 struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "bench", abstract: "Benchmarks of the engine.", subcommands: [KernelBench.self, LatencyBench.self, ThroughputBench.self, StructuredBench.self, TransportBench.self])
+        commandName: "bench", abstract: "Benchmarks of the engine.", subcommands: [KernelBench.self, LatencyBench.self, ThroughputBench.self, StructuredBench.self, TransportBench.self, ExpertParallelBench.self])
 }
 
 /// Benchmark prompts from a JSON Lines file: one `{"prompt": text}` or `{"messages": […]}` per line.
