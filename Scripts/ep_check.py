@@ -4,8 +4,9 @@
 On a small skewed synthetic MoE model (`peregrine make-moe`), starts a one-process reference
 instance and instances whose routed experts run on expert worker processes, then checks:
 
-- greedy outputs of `serve --expert-parallel-size P` (P = 2 and 4, EPLB rebalancing every few
-  steps with redundant experts) equal the reference's: completions streaming and not, batched;
+- greedy outputs of `serve --expert-parallel-size P` (P = 2, and 4 with the two-batch overlap, EPLB
+  rebalancing every few steps with redundant experts) equal the reference's: completions streaming
+  and not, batched;
 - the placement really changed while requests ran (eplb_rebalances_total, placements) and every
   rank computed rows (expert_parallel_rows_total);
 - workers started by hand (`peregrine expert-worker --listen`) and attached by address
@@ -113,9 +114,10 @@ def main():
 
         for p in (2, 4):
             port = free_port()
-            procs[f"ep{p}"] = Process([*common, "--port", str(port), "--expert-parallel-size", str(p), *eplb], f"ep{p}")
+            overlap = ["--enable-two-batch-overlap"] if p == 4 else []
+            procs[f"ep{p}"] = Process([*common, "--port", str(port), "--expert-parallel-size", str(p), *eplb, *overlap], f"ep{p}")
             wait_healthy(port, f"ep{p}")
-            check(outputs(port) == reference, f"--expert-parallel-size {p}: greedy outputs equal the one-process instance's")
+            check(outputs(port) == reference, f"--expert-parallel-size {p} {' '.join(overlap)}: greedy outputs equal the one-process instance's")
             outputs(port)  # more steps, more rebalances
             check((metric(port, "eplb_rebalances_total") or 0) >= 1, f"P = {p}: the placement changed live while requests ran")
             check((metric(port, "expert_parallel_placements_total") or 0) >= 2, f"P = {p}: the workers took the new placements")

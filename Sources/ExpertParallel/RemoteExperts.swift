@@ -39,17 +39,11 @@ public final class RemoteExperts: ExpertDispatcher, @unchecked Sendable {
     // Guarded by `condition`.
     private var alive: [Bool]
     private var greeted: [ExpertWorkerHello?]
-    /// The pass in flight: its sequence, the ranks still owing rows and where their rows go.
+    /// Why a worker refused the link at its hello.
+    private var refusal: String?
+    /// The batches in flight (two at most: two micro-batches), by ticket.
+    private var passes: [Pass]
     private var sequence: UInt32 = 0
-    private var active = false
-    private var owing: [Bool]
-    private var outstanding = 0
-    private var firstRow: [Int]
-    private var rankRows: [Int]
-    private var sentAt: [UInt64]
-    private var output: UnsafeMutablePointer<Float>?
-    private var hidden = 0
-    private var rankError: String?
     /// Placement: the committed epoch, the one being prepared and its ranks' answers.
     private var epoch: UInt32 = 0
     private var pendingEpoch: UInt32?
@@ -58,6 +52,28 @@ public final class RemoteExperts: ExpertDispatcher, @unchecked Sendable {
     private var prepareError: String?
     private var failure: String?
     private var counters: ExpertDispatchStats
+
+    /// One batch in flight: its sequence, the ranks still owing rows and where their rows go.
+    private struct Pass {
+        var sequence: UInt32 = 0
+        var active = false
+        var owing: [Bool]
+        var outstanding = 0
+        var firstRow: [Int]
+        var rankRows: [Int]
+        var sentAt: [UInt64]
+        var startedAt = Date()
+        var output: UnsafeMutablePointer<Float>?
+        var hidden = 0
+        var error: String?
+
+        init(ranks p: Int) {
+            owing = Array(repeating: false, count: p)
+            firstRow = Array(repeating: 0, count: p)
+            rankRows = Array(repeating: 0, count: p)
+            sentAt = Array(repeating: 0, count: p)
+        }
+    }
 
     /// Connects to one expert worker per address (retrying until `connectTimeout`, as workers
     /// started with the front may still be loading) and checks that each serves `file`.
@@ -78,10 +94,7 @@ public final class RemoteExperts: ExpertDispatcher, @unchecked Sendable {
         let p = addresses.count
         alive = Array(repeating: true, count: p)
         greeted = Array(repeating: nil, count: p)
-        owing = Array(repeating: false, count: p)
-        firstRow = Array(repeating: 0, count: p)
-        rankRows = Array(repeating: 0, count: p)
-        sentAt = Array(repeating: 0, count: p)
+        passes = [Pass(ranks: p), Pass(ranks: p)]
         prepared = Array(repeating: false, count: p)
         counters = ExpertDispatchStats(ranks: addresses.map { .init(address: $0.description) })
         for (r, address) in addresses.enumerated() {
@@ -97,7 +110,7 @@ public final class RemoteExperts: ExpertDispatcher, @unchecked Sendable {
             guard condition.wait(until: until) else { throw .unreachable("expert worker \(r) at \(addresses[r]) did not answer its hello") }
         }
         if let r = alive.firstIndex(of: false) {
-            throw .mismatch("expert worker \(r) at \(addresses[r]) refused the link: \(rankError ?? "it serves a different model file")")
+            throw .mismatch("expert worker \(r) at \(addresses[r]) refused the link: \(refusal ?? "it serves a different model file")")
         }
     }
 
@@ -121,20 +134,22 @@ public final class RemoteExperts: ExpertDispatcher, @unchecked Sendable {
 
     // MARK: dispatch and combine
 
-    public func dispatch(_ batch: ExpertBatch, overlap: () -> Void) -> Bool {
+    public func start(_ batch: ExpertBatch) -> ExpertTicket {
         condition.lock()
-        if failure != nil {
+        guard failure == nil, let slot = passes.firstIndex(where: { !$0.active }) else {
+            precondition(failure != nil, "more than two expert batches in flight")
             condition.unlock()
-            overlap()
-            return false
+            return ExpertTicket(id: -1)
         }
         sequence &+= 1
         let seq = sequence
-        active = true
-        outstanding = 0
-        rankError = nil
-        output = batch.output
-        hidden = batch.hidden
+        passes[slot].sequence = seq
+        passes[slot].active = true
+        passes[slot].outstanding = 0
+        passes[slot].error = nil
+        passes[slot].output = batch.output
+        passes[slot].hidden = batch.hidden
+        passes[slot].startedAt = Date()
         condition.unlock()
 
         let p = links.count, perRank = batch.numSlots / p
@@ -153,40 +168,41 @@ public final class RemoteExperts: ExpertDispatcher, @unchecked Sendable {
                                                                            rowBytes: batch.rowBytes, runs: runs, input: input))
             condition.lock()
             guard alive[r] else {
-                rankError = rankError ?? "expert worker \(r) at \(addresses[r]) is gone"
+                passes[slot].error = passes[slot].error ?? "expert worker \(r) at \(addresses[r]) is gone"
                 condition.unlock()
                 break
             }
-            owing[r] = true
-            firstRow[r] = first
-            rankRows[r] = count
-            outstanding += 1
-            sentAt[r] = DispatchTime.now().uptimeNanoseconds
+            passes[slot].owing[r] = true
+            passes[slot].firstRow[r] = first
+            passes[slot].rankRows[r] = count
+            passes[slot].outstanding += 1
+            passes[slot].sentAt[r] = DispatchTime.now().uptimeNanoseconds
             counters.ranks[r].bytesSent += count * batch.rowBytes
             condition.unlock()
             send(message, on: links[r])
         }
-        overlap()
-        return combine()
+        return ExpertTicket(id: slot)
     }
 
-    /// Waits for every rank's rows (or the first error, or the deadline) and ends the pass.
-    private func combine() -> Bool {
+    /// Waits for every rank's rows of the ticket's batch (or its first error, or the deadline)
+    /// and ends it.
+    public func finish(_ ticket: ExpertTicket) -> Bool {
+        guard ticket.id >= 0 else { return false }
+        let i = ticket.id
         condition.lock()
         defer { condition.unlock() }
-        let until = Date(timeIntervalSinceNow: deadline)
-        while outstanding > 0 && rankError == nil {
+        let until = passes[i].startedAt.addingTimeInterval(deadline)
+        while passes[i].outstanding > 0 && passes[i].error == nil {
             if !condition.wait(until: until) {
-                let late = owing.indices.filter { owing[$0] }.map { "\($0) at \(addresses[$0])" }.joined(separator: ", ")
-                rankError = "expert worker \(late) did not answer within \(deadline) s"
+                let late = passes[i].owing.indices.filter { passes[i].owing[$0] }.map { "\($0) at \(addresses[$0])" }.joined(separator: ", ")
+                passes[i].error = "expert worker \(late) did not answer within \(deadline) s"
             }
         }
-        active = false
-        for r in owing.indices { owing[r] = false }
-        output = nil
-        guard let error = rankError else { return true }
-        failure = error
-        counters.failedPasses += 1
+        passes[i].active = false
+        for r in passes[i].owing.indices { passes[i].owing[r] = false }
+        passes[i].output = nil
+        guard let error = passes[i].error else { return true }
+        failure = failure ?? error
         return false
     }
 
@@ -194,6 +210,7 @@ public final class RemoteExperts: ExpertDispatcher, @unchecked Sendable {
         condition.lock()
         defer { condition.unlock() }
         defer { failure = nil }
+        if failure != nil { counters.failedPasses += 1 }
         return failure
     }
 
@@ -266,7 +283,7 @@ public final class RemoteExperts: ExpertDispatcher, @unchecked Sendable {
             greeted[r] = worker
             if worker != hello {
                 alive[r] = false
-                rankError = "expert worker \(r) at \(addresses[r]) serves a different model file"
+                refusal = "it serves a different model file"
             }
             condition.broadcast()
             condition.unlock()
@@ -279,29 +296,36 @@ public final class RemoteExperts: ExpertDispatcher, @unchecked Sendable {
         case .result(let seq, let nanoseconds, let rows):
             condition.lock()
             defer { condition.unlock() }
-            guard active, seq == sequence, owing[r], let output else { return }
-            guard rows.readableBytes == rankRows[r] * hidden * 4 else {
-                rankError = "expert worker \(r) at \(addresses[r]) sent \(rows.readableBytes) bytes for \(rankRows[r]) rows"
+            guard let i = passes.firstIndex(where: { $0.active && $0.sequence == seq }), passes[i].owing[r],
+                  let output = passes[i].output else { return }
+            let hidden = passes[i].hidden
+            guard rows.readableBytes == passes[i].rankRows[r] * hidden * 4 else {
+                passes[i].error = "expert worker \(r) at \(addresses[r]) sent \(rows.readableBytes) bytes for \(passes[i].rankRows[r]) rows"
                 condition.broadcast()
                 return
             }
-            rows.withUnsafeReadableBytes { UnsafeMutableRawPointer(output + firstRow[r] * hidden).copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
-            owing[r] = false
-            outstanding -= 1
-            counters.ranks[r].rows += rankRows[r]
+            rows.withUnsafeReadableBytes {
+                UnsafeMutableRawPointer(output + passes[i].firstRow[r] * hidden).copyMemory(from: $0.baseAddress!, byteCount: $0.count)
+            }
+            passes[i].owing[r] = false
+            passes[i].outstanding -= 1
+            counters.ranks[r].rows += passes[i].rankRows[r]
             counters.ranks[r].dispatches += 1
             counters.ranks[r].computeSeconds += Double(nanoseconds) / 1e9
-            counters.ranks[r].waitSeconds += Double(DispatchTime.now().uptimeNanoseconds - sentAt[r]) / 1e9
+            counters.ranks[r].waitSeconds += Double(DispatchTime.now().uptimeNanoseconds - passes[i].sentAt[r]) / 1e9
             counters.ranks[r].bytesReceived += rows.readableBytes
-            if outstanding == 0 { condition.broadcast() }
+            if passes[i].outstanding == 0 { condition.broadcast() }
         case .failure(let seq, let text):
             condition.lock()
             defer { condition.unlock() }
-            if greeted[r] == nil { alive[r] = false }
-            if seq == 0 || (active && seq == sequence) {
-                rankError = "expert worker \(r) at \(addresses[r]): \(text)"
-                condition.broadcast()
+            if greeted[r] == nil {
+                alive[r] = false
+                refusal = text
             }
+            for i in passes.indices where passes[i].active && (seq == 0 || passes[i].sequence == seq) {
+                passes[i].error = "expert worker \(r) at \(addresses[r]): \(text)"
+            }
+            condition.broadcast()
         case .prepare, .commit, .dispatch:
             fail(rank: r, "expert worker \(r) at \(addresses[r]) sent a front's frame")
         }
@@ -310,14 +334,16 @@ public final class RemoteExperts: ExpertDispatcher, @unchecked Sendable {
     private func closed(rank r: Int) {
         condition.lock()
         alive[r] = false
-        if owing[r] && active { rankError = "expert worker \(r) at \(addresses[r]) closed its link" }
+        for i in passes.indices where passes[i].active && passes[i].owing[r] {
+            passes[i].error = "expert worker \(r) at \(addresses[r]) closed its link"
+        }
         condition.broadcast()
         condition.unlock()
     }
 
     private func fail(rank r: Int, _ message: String) {
         condition.lock()
-        rankError = message
+        for i in passes.indices where passes[i].active { passes[i].error = message }
         condition.broadcast()
         condition.unlock()
     }

@@ -51,8 +51,8 @@ public final class SimulatedExperts: ExpertDispatcher, @unchecked Sendable {
         counters = ExpertDispatchStats(ranks: (0..<ranks).map { .init(address: "simulated:\($0)") })
     }
 
-    public func dispatch(_ batch: ExpertBatch, overlap: () -> Void) -> Bool {
-        overlap()
+    /// Computes the batch's rows rank by rank, now (the modelled time says what overlapping would give).
+    public func start(_ batch: ExpertBatch) -> ExpertTicket {
         let perRank = batch.numSlots / numRanks, f = config.experts!.expertFeedForward
         var slowest = 0.0
         for r in 0..<numRanks {
@@ -83,8 +83,10 @@ public final class SimulatedExperts: ExpertDispatcher, @unchecked Sendable {
             counters.ranks[r].bytesReceived += received
         }
         modelledSeconds += slowest
-        return true
+        return ExpertTicket(id: 0)
     }
+
+    public func finish(_ ticket: ExpertTicket) -> Bool { true }
 
     public func takeFailure() -> String? { nil }
 

@@ -84,36 +84,68 @@ final class DecoderLayer: @unchecked Sendable {
     /// in the same per-token pass as the RMSNorm or gated activation that makes them (the same bits).
     func forward(_ ws: Workspace, tokens n: Int, pending: PendingProjection, meta: AttentionMetadata, kv: KVLayerView,
                  config c: ModelConfig, workspace: ForwardWorkspace, routing: ExpertRouter?, pool: ThreadPool) {
+        let pass = attend(ws, tokens: n, pending: pending, meta: meta, kv: kv, config: c, workspace: workspace, pool: pool)
+        if let experts, let routing {
+            expertNorm(ws, tokens: n, pending: pending, meta: meta, kv: kv, config: c, workspace: workspace, pool: pool)
+            experts.forward(ws.normed, into: ws.projected, tokens: n, model: c, routing: routing, workspace: workspace, pool: pool)
+            return
+        }
+        let steps = workspace.tokenSteps
+        steps.run(.ffnNorm, of: self, pass, tokens: n, pool: pool)
+        multiply(gateUp, ws.normed, pass.blocks, tokens: n, into: ws.gateUpOutputs, workspace: workspace, pool: pool)
+        steps.run(.gatedActivation, of: self, pass, tokens: n, pool: pool)
+        multiply(downOnly, ws.gate, pass.blocks, tokens: n, into: ws.projectedOutputs, workspace: workspace, pool: pool)
+    }
+
+    /// An MoE layer whose experts run on expert workers, in two halves so that another
+    /// micro-batch's work runs between them: the attention and the router here, the rows sent to
+    /// the ranks (``finishExperts(_:_:tokens:config:workspace:routing:pool:)`` ends the layer).
+    func startExperts(_ ws: Workspace, tokens n: Int, pending: PendingProjection, meta: AttentionMetadata, kv: KVLayerView,
+                      config c: ModelConfig, workspace: ForwardWorkspace, routing: ExpertRouter, pool: ThreadPool) -> ExpertTicket {
+        _ = attend(ws, tokens: n, pending: pending, meta: meta, kv: kv, config: c, workspace: workspace, pool: pool)
+        expertNorm(ws, tokens: n, pending: pending, meta: meta, kv: kv, config: c, workspace: workspace, pool: pool)
+        return experts!.start(ws.normed, tokens: n, model: c, routing: routing, workspace: workspace, pool: pool)
+    }
+
+    /// The shared expert here, then the ranks' rows summed per token into `ws.projected`.
+    func finishExperts(_ ticket: ExpertTicket, _ ws: Workspace, tokens n: Int, config c: ModelConfig, workspace: ForwardWorkspace,
+                       routing: ExpertRouter, pool: ThreadPool) {
+        experts!.finish(ticket, ws.normed, into: ws.projected, tokens: n, model: c, routing: routing, workspace: workspace, pool: pool)
+    }
+
+    /// The attention half of the block: norm, QKV, rope, attention over the cache, output
+    /// projection into `ws.projected`. Returns the pass the MLP half continues.
+    private func attend(_ ws: Workspace, tokens n: Int, pending: PendingProjection, meta: AttentionMetadata, kv: KVLayerView,
+                        config c: ModelConfig, workspace: ForwardWorkspace, pool: ThreadPool) -> LayerPass {
         let scratch = workspace.scratch, steps = workspace.tokenSteps
         // Room for the widest activations, so the output projection's own quantization (into the
         // same scratch) never moves it.
         let blocks = fusesQuantization ? scratch.activationBlocks(n * max(c.hiddenSize, c.intermediateSize, c.qDim) / 32) : nil
         let pass = LayerPass(ws: ws, meta: meta, kv: kv, config: c, pending: pending, blocks: blocks)
-        // The products of `matrices` over the last step's activations: its 8-bit blocks, or `floats`.
-        func multiply(_ matrices: [WeightMatrix], _ floats: UnsafePointer<Float>, into ys: [UnsafeMutablePointer<Float>]) {
-            if let blocks {
-                matmul(matrices, quantized: blocks, tokens: n, into: ys, scratch: scratch, pool: pool)
-            } else {
-                matmul(matrices, floats, tokens: n, into: ys, scratch: scratch, pool: pool)
-            }
-        }
         steps.run(.attentionNorm, of: self, pass, tokens: n, pool: pool)
-        multiply(qkv, ws.normed, into: ws.qkvOutputs)
+        multiply(qkv, ws.normed, blocks, tokens: n, into: ws.qkvOutputs, workspace: workspace, pool: pool)
         steps.run(.prepareQKV, of: self, pass, tokens: n, pool: pool)
         workspace.attention.attend(kv, q: ws.q, out: ws.attention, config: c, group: kvGroup, window: attention.window ?? 0,
                                    meta: meta, pool: pool)
         matmul(wo, ws.attention, tokens: n, into: ws.projected, scratch: scratch, pool: pool)
-        if let experts, let routing {
-            // The router reads float activations; the experts quantize their own.
-            let floats = LayerPass(ws: ws, meta: meta, kv: kv, config: c, pending: pending, blocks: nil)
-            steps.run(.ffnNorm, of: self, floats, tokens: n, pool: pool)
-            experts.forward(ws.normed, into: ws.projected, tokens: n, model: c, routing: routing, workspace: workspace, pool: pool)
-            return
+        return pass
+    }
+
+    /// The MoE layer's norm, on floats (the router reads them; the experts quantize their own).
+    private func expertNorm(_ ws: Workspace, tokens n: Int, pending: PendingProjection, meta: AttentionMetadata, kv: KVLayerView,
+                            config c: ModelConfig, workspace: ForwardWorkspace, pool: ThreadPool) {
+        let floats = LayerPass(ws: ws, meta: meta, kv: kv, config: c, pending: pending, blocks: nil)
+        workspace.tokenSteps.run(.ffnNorm, of: self, floats, tokens: n, pool: pool)
+    }
+
+    /// The products of `matrices` over the last step's activations: its 8-bit blocks, or `floats`.
+    private func multiply(_ matrices: [WeightMatrix], _ floats: UnsafePointer<Float>, _ blocks: UnsafeMutablePointer<pg_block_q8>?, tokens n: Int,
+                          into ys: [UnsafeMutablePointer<Float>], workspace: ForwardWorkspace, pool: ThreadPool) {
+        if let blocks {
+            matmul(matrices, quantized: blocks, tokens: n, into: ys, scratch: workspace.scratch, pool: pool)
+        } else {
+            matmul(matrices, floats, tokens: n, into: ys, scratch: workspace.scratch, pool: pool)
         }
-        steps.run(.ffnNorm, of: self, pass, tokens: n, pool: pool)
-        multiply(gateUp, ws.normed, into: ws.gateUpOutputs)
-        steps.run(.gatedActivation, of: self, pass, tokens: n, pool: pool)
-        multiply(downOnly, ws.gate, into: ws.projectedOutputs)
     }
 
     /// One token's share of `step`.

@@ -50,15 +50,14 @@ public final class DecoderModel: CausalLM, @unchecked Sendable {
         let n = batch.count
         precondition(n > 0, "empty batch")
         precondition(batch.numGroups == kvCacheLayout.numGroups, "the batch has \(batch.numGroups) block tables per sequence, the model \(kvCacheLayout.numGroups) KV cache groups")
+        if let router = expertRouter, router.dispatcher != nil, router.overlapsMicroBatches, nextTokenPredictor == nil,
+           layers.allSatisfy({ $0.experts != nil }), workspace.microBatches.split(batch) {
+            return forwardOverlapped(workspace.microBatches, cache: cache, workspace: workspace, router: router)
+        }
         workspace.buffers.reserve(tokens: n, logits: batch.logitIndices.count, config: config,
                                   hiddenStates: nextTokenPredictor != nil)
         let ws = workspace.buffers
-        let d = config.hiddenSize
-        for (i, id) in batch.tokenIDs.enumerated() {
-            precondition(id >= 0 && Int(id) < config.vocabSize, "token id \(id) out of range")
-            embedding.dequantizeRow(Int(id), into: ws.hidden + i * d)
-            if config.embeddingScale != 1 { scale(ws.hidden + i * d, by: config.embeddingScale, d) }
-        }
+        embed(batch, into: ws)
         batch.positions.withUnsafeBufferPointer { positions in
             batch.sequenceIndex.withUnsafeBufferPointer { seqs in
                 batch.blockTables.withUnsafeBufferPointer { tables in
@@ -79,6 +78,68 @@ public final class DecoderModel: CausalLM, @unchecked Sendable {
         head.logits(batch, lastPostNorm: layers.last?.postFFNNorm, keepsHiddenStates: nextTokenPredictor != nil, config: config,
                     workspace: workspace, pool: pool)
         return UnsafeBufferPointer(start: ws.logits, count: batch.logitIndices.count * config.vocabSize)
+    }
+
+    private func embed(_ batch: ForwardBatch, into ws: Workspace) {
+        let d = config.hiddenSize
+        for (i, id) in batch.tokenIDs.enumerated() {
+            precondition(id >= 0 && Int(id) < config.vocabSize, "token id \(id) out of range")
+            embedding.dequantizeRow(Int(id), into: ws.hidden + i * d)
+            if config.embeddingScale != 1 { scale(ws.hidden + i * d, by: config.embeddingScale, d) }
+        }
+    }
+
+    /// The two-batch overlap of an expert-parallel model: micro-batch A's experts compute on the
+    /// ranks while B's attention runs here, and B's while A's next layer's attention does. Each
+    /// micro-batch has its own workspace; every token sees exactly what it would in one batch.
+    private func forwardOverlapped(_ split: MicroBatches, cache: KVCache, workspace: ForwardWorkspace, router: ExpertRouter) -> UnsafeBufferPointer<Float> {
+        let a = split.first, b = split.second, wa = workspace, wb = split.workspace
+        let ma = a.logitIndices.count, mb = b.logitIndices.count, vocab = config.vocabSize
+        wa.buffers.reserve(tokens: a.count, logits: ma + mb, config: config)
+        wb.buffers.reserve(tokens: b.count, logits: mb, config: config)
+        embed(a, into: wa.buffers)
+        embed(b, into: wb.buffers)
+        withMetadata(a) { metaA in
+            withMetadata(b) { metaB in
+                wa.attention.build(metaA, tokens: a.count, blockSize: cache.blockSize, config: config, threads: pool.threadCount)
+                wb.attention.build(metaB, tokens: b.count, blockSize: cache.blockSize, config: config, threads: pool.threadCount)
+                let hooks = wa.layerHooks
+                func start(_ l: Int, _ batch: ForwardBatch, _ meta: AttentionMetadata, _ w: ForwardWorkspace) -> ExpertTicket {
+                    let pending = l == 0 ? PendingProjection.none : .projection(postNorm: layers[l - 1].postFFNNorm)
+                    return layers[l].startExperts(w.buffers, tokens: batch.count, pending: pending, meta: meta, kv: cache.layer(l), config: config,
+                                                  workspace: w, routing: router, pool: pool)
+                }
+                hooks?.willCompute(layer: 0)
+                var ticketA = start(0, a, metaA, wa)
+                for l in layers.indices {
+                    let ticketB = start(l, b, metaB, wb)
+                    hooks?.didCompute(layer: l)
+                    layers[l].finishExperts(ticketA, wa.buffers, tokens: a.count, config: config, workspace: wa, routing: router, pool: pool)
+                    if l + 1 < layers.count {
+                        hooks?.willCompute(layer: l + 1)
+                        ticketA = start(l + 1, a, metaA, wa)
+                    }
+                    layers[l].finishExperts(ticketB, wb.buffers, tokens: b.count, config: config, workspace: wb, routing: router, pool: pool)
+                }
+            }
+        }
+        if ma > 0 { head.logits(a, lastPostNorm: layers.last?.postFFNNorm, keepsHiddenStates: false, config: config, workspace: wa, pool: pool) }
+        if mb > 0 {
+            head.logits(b, lastPostNorm: layers.last?.postFFNNorm, keepsHiddenStates: false, config: config, workspace: wb, pool: pool)
+            (wa.buffers.logits + ma * vocab).update(from: wb.buffers.logits, count: mb * vocab)
+        }
+        return UnsafeBufferPointer(start: wa.buffers.logits, count: (ma + mb) * vocab)
+    }
+
+    private func withMetadata<T>(_ batch: ForwardBatch, _ body: (AttentionMetadata) -> T) -> T {
+        batch.positions.withUnsafeBufferPointer { positions in
+            batch.sequenceIndex.withUnsafeBufferPointer { seqs in
+                batch.blockTables.withUnsafeBufferPointer { tables in
+                    body(AttentionMetadata(positions: positions, sequences: seqs, blockTables: tables, stride: batch.blockTableStride,
+                                           groups: batch.numGroups))
+                }
+            }
+        }
     }
 }
 

@@ -28,12 +28,15 @@ public struct ExpertBatch {
 /// Calls come from the thread that runs the forward pass, one at a time; placement calls come
 /// between passes, on the same thread.
 public protocol ExpertDispatcher: AnyObject, Sendable {
-    /// Has every row of `batch` computed by the rank that holds its slot, calls `overlap` exactly
-    /// once while the ranks compute (work of this process that does not need their results), and
-    /// returns when every output row is in place. Returns false when a rank failed or missed its
-    /// deadline, or an earlier layer of the same pass did: the outputs are then undefined and
-    /// ``takeFailure()`` says why.
-    func dispatch(_ batch: ExpertBatch, overlap: () -> Void) -> Bool
+    /// Sends every row of `batch` to the rank that holds its slot and returns at once, with a
+    /// ticket for ``finish(_:)``; the batch's buffers must stay put until then. Two may be in
+    /// flight (two micro-batches overlapping: one's experts run while the other's attention does).
+    func start(_ batch: ExpertBatch) -> ExpertTicket
+
+    /// Waits until every output row of the ticket's batch is in place. Returns false when a rank
+    /// failed or missed its deadline, or an earlier layer of the same pass did: the outputs are
+    /// then undefined and ``takeFailure()`` says why.
+    func finish(_ ticket: ExpertTicket) -> Bool
 
     /// What made the last pass fail (nil if nothing did); clears it, so the next pass runs again.
     func takeFailure() -> String?
@@ -53,7 +56,23 @@ public protocol ExpertDispatcher: AnyObject, Sendable {
     var stats: ExpertDispatchStats { get }
 }
 
+/// A batch of rows handed to an ``ExpertDispatcher`` and not yet finished.
+public struct ExpertTicket: Sendable, Equatable {
+    public var id: Int
+
+    public init(id: Int) { self.id = id }
+}
+
 extension ExpertDispatcher {
+    /// Has every row of `batch` computed by the rank that holds its slot, runs `overlap` while
+    /// the ranks compute (work of this process that does not need their results), and returns
+    /// ``finish(_:)``'s answer.
+    public func dispatch(_ batch: ExpertBatch, overlap: () -> Void) -> Bool {
+        let ticket = start(batch)
+        overlap()
+        return finish(ticket)
+    }
+
     /// Prepares `map`, waits until every rank holds it and commits it (a first placement, before
     /// any pass runs). Throws when a rank cannot take it.
     public func place(_ map: [Int]) throws(ModelError) {

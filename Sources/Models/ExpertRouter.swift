@@ -42,6 +42,9 @@ public final class ExpertRouter: @unchecked Sendable {
     private var excluded: [Bool] = [false]
     /// Where the routed experts run when not in this process (expert parallelism); set before the first pass.
     public var dispatcher: (any ExpertDispatcher)?
+    /// With a dispatcher: split each batch of two or more sequences into two micro-batches and
+    /// run one's attention while the other's experts compute (SGLang's two-batch overlap).
+    public var overlapsMicroBatches = false
 
     init(numLayers: Int, numExperts: Int) {
         self.numLayers = numLayers

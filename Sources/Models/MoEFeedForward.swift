@@ -67,36 +67,59 @@ final class MoEFeedForward: @unchecked Sendable {
     /// expert runs here; a failed dispatch leaves zeros for the routed part (the engine drops the pass).
     func forward(_ x: UnsafePointer<Float>, into out: UnsafeMutablePointer<Float>, tokens n: Int, model c: ModelConfig,
                  routing: ExpertRouter, workspace: ForwardWorkspace, pool: ThreadPool) {
-        let ws = workspace.experts, k = config.numExpertsUsed
+        if routing.dispatcher != nil {
+            let ticket = start(x, tokens: n, model: c, routing: routing, workspace: workspace, pool: pool)
+            finish(ticket, x, into: out, tokens: n, model: c, routing: routing, workspace: workspace, pool: pool)
+            return
+        }
+        precondition(!experts.isEmpty, "an expert-parallel model runs with its router's dispatcher set")
+        let ws = workspace.experts, rows = n * config.numExpertsUsed, d = c.hiddenSize
+        let input = route(x, tokens: n, model: c, routing: routing, workspace: workspace, pool: pool)
+        ExpertExecution(workspace: ws, scratch: workspace.scratch).run(
+            routing.numPhysicalExperts, { s in
+                let count = Int(ws.slotRows.pointer[s])
+                return count == 0 ? nil : (experts[routing.logicalExpert(layer: moeLayer, slot: s)], Int(ws.slotStart.pointer[s]), count)
+            }, input: input, rows: rows, hidden: d, width: config.expertFeedForward, activation: c.activation, pool: pool, into: ws.down.pointer)
+        if let shared { sharedExpert(shared, x, tokens: n, model: c, workspace: workspace, pool: pool) }
+        combine(into: out, tokens: n, hidden: d, workspace.experts)
+    }
+
+    /// Routes the tokens and sends their rows to the dispatcher's ranks; ``finish(_:_:into:tokens:model:routing:workspace:pool:)``
+    /// completes the layer. Between the two, the workspace's expert buffers stay in use.
+    func start(_ x: UnsafePointer<Float>, tokens n: Int, model c: ModelConfig, routing: ExpertRouter, workspace: ForwardWorkspace,
+               pool: ThreadPool) -> ExpertTicket {
+        let ws = workspace.experts, rows = n * config.numExpertsUsed, d = c.hiddenSize
+        let input = route(x, tokens: n, model: c, routing: routing, workspace: workspace, pool: pool)
+        let rowBytes = interleaved ? d / 32 * MemoryLayout<pg_block_q8>.stride : d * MemoryLayout<Float>.stride
+        let pointer: UnsafeRawPointer = switch input {
+        case .quantized(let q): UnsafeRawPointer(q)
+        case .floats(let v): UnsafeRawPointer(v)
+        }
+        return routing.dispatcher!.start(ExpertBatch(
+            layer: moeLayer, numSlots: routing.numPhysicalExperts, slotRows: ws.slotRows.pointer, slotStart: ws.slotStart.pointer,
+            slotExperts: routing.physicalToLogical(layer: moeLayer), rows: rows, input: pointer, rowBytes: rowBytes, quantized: interleaved,
+            output: ws.down.pointer, hidden: d))
+    }
+
+    /// The shared expert here while the ranks compute, then their rows, summed per token.
+    func finish(_ ticket: ExpertTicket, _ x: UnsafePointer<Float>, into out: UnsafeMutablePointer<Float>, tokens n: Int, model c: ModelConfig,
+                routing: ExpertRouter, workspace: ForwardWorkspace, pool: ThreadPool) {
+        let ws = workspace.experts, d = c.hiddenSize
+        if let shared { sharedExpert(shared, x, tokens: n, model: c, workspace: workspace, pool: pool) }
+        if !routing.dispatcher!.finish(ticket) { ws.down.pointer.update(repeating: 0, count: n * config.numExpertsUsed * d) }
+        combine(into: out, tokens: n, hidden: d, ws)
+    }
+
+    /// Router logits, routing, and the experts' gathered input rows (into the workspace; `down`
+    /// is made room for).
+    private func route(_ x: UnsafePointer<Float>, tokens n: Int, model c: ModelConfig, routing: ExpertRouter, workspace: ForwardWorkspace,
+                       pool: ThreadPool) -> ExpertRows {
+        let ws = workspace.experts, rows = n * config.numExpertsUsed, d = c.hiddenSize
         ws.logits.reserve(n * config.numExperts)
         routerLogits(x, tokens: n, into: ws.logits.pointer, workspace: workspace, pool: pool)
         route(tokens: n, routing: routing, ws)
-        let rows = n * k, d = c.hiddenSize, f = config.expertFeedForward
         ws.down.reserve(rows * d)
-        let input = gather(x, tokens: n, rows: rows, hidden: d, ws)
-        if let dispatcher = routing.dispatcher {
-            let rowBytes = interleaved ? d / 32 * MemoryLayout<pg_block_q8>.stride : d * MemoryLayout<Float>.stride
-            let pointer: UnsafeRawPointer = switch input {
-            case .quantized(let q): UnsafeRawPointer(q)
-            case .floats(let v): UnsafeRawPointer(v)
-            }
-            let batch = ExpertBatch(layer: moeLayer, numSlots: routing.numPhysicalExperts, slotRows: ws.slotRows.pointer,
-                                    slotStart: ws.slotStart.pointer, slotExperts: routing.physicalToLogical(layer: moeLayer), rows: rows,
-                                    input: pointer, rowBytes: rowBytes, quantized: interleaved, output: ws.down.pointer, hidden: d)
-            let done = dispatcher.dispatch(batch) {
-                if let shared { sharedExpert(shared, x, tokens: n, model: c, workspace: workspace, pool: pool) }
-            }
-            if !done { ws.down.pointer.update(repeating: 0, count: rows * d) }
-        } else {
-            precondition(!experts.isEmpty, "an expert-parallel model runs with its router's dispatcher set")
-            ExpertExecution(workspace: ws, scratch: workspace.scratch).run(
-                routing.numPhysicalExperts, { s in
-                    let count = Int(ws.slotRows.pointer[s])
-                    return count == 0 ? nil : (experts[routing.logicalExpert(layer: moeLayer, slot: s)], Int(ws.slotStart.pointer[s]), count)
-                }, input: input, rows: rows, hidden: d, width: f, activation: c.activation, pool: pool, into: ws.down.pointer)
-            if let shared { sharedExpert(shared, x, tokens: n, model: c, workspace: workspace, pool: pool) }
-        }
-        combine(into: out, tokens: n, hidden: d, ws)
+        return gather(x, tokens: n, rows: rows, hidden: d, ws)
     }
 
     /// The experts' input rows: the activations quantized once and gathered by row (interleaved

@@ -14,6 +14,8 @@ public final class ForwardWorkspace: @unchecked Sendable {
     /// Told before and after each decoder layer of a forward pass (a KV connector waits for a
     /// layer's loads and sends its new blocks there); nil: no calls.
     public var layerHooks: (any ForwardLayerHooks)?
+    /// The two micro-batches of an expert-parallel model's overlapped pass, made at first use.
+    lazy var microBatches = MicroBatches()
 
     public init() {}
 

@@ -21,6 +21,9 @@ struct ExpertParallelOptions: ParsableArguments {
     @Option(help: "Seconds an expert worker may take over one layer's rows before the step's requests fail.")
     var expertTimeout = 10.0
 
+    @Flag(help: "Split each batch of two or more sequences in two and run one half's attention while the other's experts compute (SGLang's two-batch overlap).")
+    var enableTwoBatchOverlap = false
+
     func validate() throws {
         if expertParallelSize != nil && expertWorkers != nil { throw ValidationError("give --expert-parallel-size or --expert-workers, not both") }
         if let p = expertParallelSize, !(1...64).contains(p) { throw ValidationError("--expert-parallel-size must be between 1 and 64") }
@@ -66,6 +69,7 @@ final class ExpertParallelRuntime: @unchecked Sendable {
             }
         }
         router.dispatcher = remote
+        router.overlapsMicroBatches = options.enableTwoBatchOverlap
         do { try remote.place(router.placement) } catch {
             processes?.terminate()
             throw ValidationError("expert parallelism: \(error)")

@@ -53,12 +53,13 @@ import Transport
 
     /// An engine over `file`; with `addresses`, its routed experts run there.
     static func engine(_ file: GGUFFile, at addresses: [TransportAddress]? = nil, eplb: EPLBConfig? = nil,
-                       deadline: Double = 10) throws -> (LLMEngine, RemoteExperts?) {
+                       deadline: Double = 10, overlapped: Bool = false) throws -> (LLMEngine, RemoteExperts?) {
         let model = try ModelArchitectures.load(file: file, pool: TinyEngine.pool, routedExperts: addresses == nil)
         var remote: RemoteExperts?
         if let addresses {
             remote = try RemoteExperts(connecting: addresses, file: file, group: group, deadline: deadline, connectTimeout: 5)
             model.expertRouter!.dispatcher = remote
+            model.expertRouter!.overlapsMicroBatches = overlapped
         }
         let config = EngineConfig(scheduler: SchedulerConfig(maxNumBatchedTokens: 24, maxNumSeqs: 8), blockSize: 4,
                                   kvCacheMemory: TinyEngine.bytes(blocks: 200, blockSize: 4, model: model), eplb: eplb)
@@ -72,12 +73,14 @@ import Transport
         return ids.map { results[$0]![0].tokenIds }
     }
 
-    @Test(arguments: [1, 2, 4])
-    func greedyOutputsEqualOneProcessAcrossLiveRebalances(ranks p: Int) throws {
+    /// P ranks, with and without the two-batch overlap, the placement changing every 3 steps.
+    @Test(arguments: [(1, false), (2, false), (4, false), (2, true), (4, true)])
+    func greedyOutputsEqualOneProcessAcrossLiveRebalances(ranks p: Int, overlapped: Bool) throws {
         let reference = try Self.run(Self.engine(Self.quantized).0)
         let workers = try Workers(p, file: Self.quantized)
         let (engine, remote) = try Self.engine(Self.quantized, at: workers.addresses,
-                                               eplb: EPLBConfig(windowSize: 50, stepInterval: 3, numRedundantExperts: 4))
+                                               eplb: EPLBConfig(windowSize: 50, stepInterval: 3, numRedundantExperts: 4),
+                                               overlapped: overlapped)
         #expect(try Self.run(engine) == reference)
         let stats = try #require(remote).stats
         let load = try #require(engine.stats.expertLoad)
@@ -85,6 +88,9 @@ import Transport
         #expect(stats.placements == load.rebalances + 1 && stats.failedPasses == 0 && stats.isHealthy)
         // Every routed row went to exactly one rank: k rows per token per MoE layer.
         let s = engine.stats
+        // Overlapped, most steps send each rank two batches a layer (one per micro-batch).
+        let dispatches = stats.ranks.reduce(0) { $0 + $1.dispatches }
+        #expect(overlapped == (dispatches > s.steps * 2 * p), "\(dispatches) dispatches in \(s.steps) steps")
         #expect(stats.ranks.reduce(0) { $0 + $1.rows } == 2 * 2 * (s.prefilledTokens + s.generationTokens - 12))
         // Each worker holds only its slots' experts: those of the placement in force, and of one
         // being loaded beside it (12 / P slots a layer, 2 layers).
@@ -127,7 +133,7 @@ import Transport
     @Test func floatExpertsTravelAsFloats() throws {
         let reference = try Self.run(Self.engine(Self.floats).0)
         let workers = try Workers(2, file: Self.floats)
-        let (engine, remote) = try Self.engine(Self.floats, at: workers.addresses)
+        let (engine, remote) = try Self.engine(Self.floats, at: workers.addresses, overlapped: true)
         #expect(try Self.run(engine) == reference)
         let stats = try #require(remote).stats
         #expect(stats.ranks.allSatisfy { $0.rows > 0 && $0.bytesSent % (32 * 4) == 0 })
@@ -179,7 +185,7 @@ import Transport
     func aFailingRankFailsItsStepAndLeaksNothing(_ fault: Fault) throws {
         let good = try Workers(1, file: Self.quantized)
         let bad = try FaultyRank(fault, file: Self.quantized)
-        let (engine, remote) = try Self.engine(Self.quantized, at: good.addresses + [bad.address], deadline: 0.3)
+        let (engine, remote) = try Self.engine(Self.quantized, at: good.addresses + [bad.address], deadline: 0.3, overlapped: fault == .close)
         let ids = try Self.prompts().prefix(3).map {
             try engine.addRequest(.tokens($0), params: SamplingParams(temperature: 0, maxTokens: 4, ignoreEOS: true))
         }
@@ -253,15 +259,16 @@ final class FlakyDispatcher: ExpertDispatcher, @unchecked Sendable {
         self.failing = failing
     }
 
-    func dispatch(_ batch: ExpertBatch, overlap: () -> Void) -> Bool {
+    func start(_ batch: ExpertBatch) -> ExpertTicket {
         count += 1
-        if failing.contains(count) {
+        guard !failing.contains(count) else {
             failure = "injected failure \(count)"
-            overlap()
-            return false
+            return ExpertTicket(id: -1)
         }
-        return inner.dispatch(batch, overlap: overlap)
+        return inner.start(batch)
     }
+
+    func finish(_ ticket: ExpertTicket) -> Bool { ticket.id >= 0 && inner.finish(ticket) }
 
     func takeFailure() -> String? {
         defer { failure = nil }
