@@ -18,15 +18,15 @@ shape() {  # namespace (or "" for the root one), device, rate, delay
 }
 host() {  # namespace, address, rate, delay
     local ns=$1 dev=v$1
-    if ! ip netns list | grep -q "^$ns\b"; then
+    if ! ip netns list | grep -qE "^$ns( |$)"; then
         ip netns add "$ns"
         ip link add "$dev" type veth peer name "b$ns"
         ip link set "$dev" netns "$ns"
-        ip link set "b$ns" master epbr up
         ip -n "$ns" addr add "$2/24" dev "$dev"
         ip -n "$ns" link set lo up
         ip -n "$ns" link set "$dev" up
     fi
+    ip link set "b$ns" master epbr up
     shape "$ns" "$dev" "$3" "$4"
     shape "" "b$ns" "$3" "$4"
 }
@@ -40,7 +40,7 @@ up)
     [[ $netem_missing == 1 ]] && echo "netem is not in this kernel: links shaped to $rate by tbf, with no added delay" >&2
     ;;
 down)
-    for ns in $(ip netns list | awk '/^ep(f|w[0-9]+)\b/ {print $1}'); do ip netns del "$ns"; done
+    for ns in $(ip netns list | awk '$1 ~ /^ep(f|w[0-9]+)$/ {print $1}'); do ip netns del "$ns"; done
     ip link del epbr 2>/dev/null || true
     ;;
 *)

@@ -58,7 +58,8 @@ public final class ExpertWorker: @unchecked Sendable {
     public var numHeldExperts: Int { state.withLock { $0.held.count } }
 
     /// Listens on `address`. `onDetached` runs when a front's link ends (a worker started by its
-    /// front exits then).
+    /// front exits then). Dispatches are computed on the link's event loop, one at a time: give it
+    /// a group of one thread (the worker's own pool does the parallel work).
     public func serve(at address: TransportAddress, group: any EventLoopGroup, onDetached: @escaping @Sendable () -> Void = {}) throws -> FrameServer {
         try FrameServer(address: address, group: group, handlers: FrameHandlers(
             onFrame: { [self] link, frame in handle(frame, on: link) },

@@ -24,9 +24,10 @@ public enum ExpertParallelError: Error, Equatable, CustomStringConvertible {
 /// straight in the layer's output rows; the layer sums them per token in a fixed order, so the
 /// result does not depend on P or on the placement.
 ///
-/// A rank that closes its link, answers with a failure or misses `deadline` fails the pass (the
-/// engine fails that step's requests); later passes try again, and a dead rank fails each pass
-/// that routes a row to it.
+/// Two batches may be in flight at once (the two-batch overlap's micro-batches); each waits for
+/// its own ranks. A rank that closes its link, answers with a failure or misses `deadline` fails
+/// the pass (the engine fails that step's requests); later passes try again, and a dead rank
+/// fails each pass that routes a row to it (the router avoids it wherever a live replica exists).
 public final class RemoteExperts: ExpertDispatcher, @unchecked Sendable {
     private let addresses: [TransportAddress]
     private var links: [FrameConnection] = []
@@ -136,11 +137,11 @@ public final class RemoteExperts: ExpertDispatcher, @unchecked Sendable {
 
     public func start(_ batch: ExpertBatch) -> ExpertTicket {
         condition.lock()
-        guard failure == nil, let slot = passes.firstIndex(where: { !$0.active }) else {
-            precondition(failure != nil, "more than two expert batches in flight")
+        guard failure == nil else {
             condition.unlock()
             return ExpertTicket(id: -1)
         }
+        guard let slot = passes.firstIndex(where: { !$0.active }) else { preconditionFailure("more than two expert batches in flight") }
         sequence &+= 1
         let seq = sequence
         passes[slot].sequence = seq

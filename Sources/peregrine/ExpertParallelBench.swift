@@ -55,6 +55,8 @@ struct ExpertParallelBench: ParsableCommand {
         var steps = 0, tokens = 0
         var seconds = 0.0, modelledSeconds = 0.0
         var balancedness = 0.0, maxRankRows = 0
+        /// Each rank's rows over the phase (their balancedness is the window's, as EPLB measures it).
+        var rankRows: [Int] = []
         var dispatches = 0, bytes = 0
         var waitSeconds = 0.0
         /// Per step, the busiest rank's expert compute (its worker's time over the step's layers).
@@ -67,6 +69,7 @@ struct ExpertParallelBench: ParsableCommand {
             modelledSeconds += modelled
             let top = rows.max() ?? 0
             maxRankRows += top
+            if rankRows.isEmpty { rankRows = rows } else { for r in rows.indices { rankRows[r] += rows[r] } }
             balancedness += top == 0 ? 1 : Double(rows.reduce(0, +)) / Double(rows.count) / Double(top)
             maxRankComputeSeconds += zip(after.ranks, before.ranks).map { $0.computeSeconds - $1.computeSeconds }.max() ?? 0
             for (a, b) in zip(after.ranks, before.ranks) {
@@ -81,6 +84,7 @@ struct ExpertParallelBench: ParsableCommand {
             return ["steps": Double(steps), "step_ms": seconds / n * 1000, "modelled_step_ms": modelledSeconds / n * 1000,
                     "tokens_per_second": Double(tokens) / max(seconds, 1e-9), "modelled_tokens_per_second": Double(tokens) / max(modelledSeconds, 1e-9),
                     "balancedness": balancedness / n, "max_rank_rows_per_step": Double(maxRankRows) / n,
+                    "phase_balancedness": Double(rankRows.reduce(0, +)) / Double(max(1, rankRows.count)) / Double(max(1, rankRows.max() ?? 1)),
                     "max_rank_compute_ms_per_step": maxRankComputeSeconds / n * 1000,
                     "bytes_per_layer": Double(bytes) / n / Double(layers), "wait_ms_per_rank_dispatch": waitSeconds / Double(max(1, dispatches)) * 1000]
         }
@@ -140,9 +144,9 @@ struct ExpertParallelBench: ParsableCommand {
         Terminal.stdout("\(ranks) \(simulated == nil ? "worker" : "simulated") ranks, \(sequences) sequences; first rebalance after decode step \(split), \(live.last?.rebalances ?? 0) in all\n")
         for (name, summaries) in [("rebalancing live", liveSummary), ("first placement kept", keptSummary)] {
             for (phase, s) in zip(["before the first rebalance", "after it"], summaries) {
-                Terminal.stdout(String(format: "%@, %@: %.0f steps, step %.2f ms (modelled %.2f), %.1f tokens/s (modelled %.1f), balancedness %.3f, busiest rank %.1f rows/step and %.2f ms compute/step, %.0f bytes/layer/step, wait %.3f ms/rank-dispatch\n",
+                Terminal.stdout(String(format: "%@, %@: %.0f steps, step %.2f ms (modelled %.2f), %.1f tokens/s (modelled %.1f), balancedness %.3f per step, %.3f over the phase, busiest rank %.1f rows/step and %.2f ms compute/step, %.0f bytes/layer/step, wait %.3f ms/rank-dispatch\n",
                                        name, phase, s["steps"]!, s["step_ms"]!, s["modelled_step_ms"]!, s["tokens_per_second"]!, s["modelled_tokens_per_second"]!,
-                                       s["balancedness"]!, s["max_rank_rows_per_step"]!, s["max_rank_compute_ms_per_step"]!, s["bytes_per_layer"]!,
+                                       s["balancedness"]!, s["phase_balancedness"]!, s["max_rank_rows_per_step"]!, s["max_rank_compute_ms_per_step"]!, s["bytes_per_layer"]!,
                                        s["wait_ms_per_rank_dispatch"]!))
             }
         }

@@ -59,7 +59,10 @@ final class ExpertParallelRuntime: @unchecked Sendable {
             processes = nil
             remote = try Self.connect(addresses, file: file, group: group, options: options)
         } else {
-            let executable = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
+            // This very binary: /proc/self/exe on Linux, the bundle's executable elsewhere.
+            let proc = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
+            let executable = FileManager.default.isExecutableFile(atPath: proc.path) ? proc
+                : Bundle.main.executableURL ?? URL(fileURLWithPath: CommandLine.arguments[0])
             let started = try ExpertWorkerProcesses(count: options.expertParallelSize ?? 1, executable: executable, modelPath: modelPath,
                                                     threads: options.expertWorkerThreads)
             processes = started
