@@ -23,59 +23,21 @@ import argparse, concurrent.futures, os, re, signal, socket, subprocess, sys, te
 
 import openai
 
+import live_processes
+from live_processes import check, free_port, wait_healthy
+
+
 KEY = "sk-ep-check"
 PROMPTS = ["The expert said", "Once upon a time in a land", "def parse(tokens):", "Rain fell on the quiet town and",
            "1, 2, 3, 4,", "She opened the door"]
 
 
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
-class Process:
-    def __init__(self, args, name):
-        self.log = tempfile.NamedTemporaryFile(prefix=f"ep-{name}-", suffix=".log", delete=False)
-        self.proc = subprocess.Popen(args, stdout=self.log, stderr=subprocess.STDOUT)
-        self.name = name
-
-    def kill(self):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGKILL)
-            self.proc.wait()
-
-    def tail(self):
-        with open(self.log.name) as f:
-            return f.read()[-3000:]
-
-
-def wait_healthy(port, name, seconds=60):
-    for _ in range(seconds * 10):
-        try:
-            if urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=1).status == 200:
-                return
-        except Exception:
-            time.sleep(0.1)
-    sys.exit(f"{name} did not become healthy")
-
-
-def metrics(port):
-    req = urllib.request.Request(f"http://127.0.0.1:{port}/metrics", headers={"Authorization": f"Bearer {KEY}"})
-    return urllib.request.urlopen(req, timeout=5).read().decode()
+def Process(args, name):
+    return live_processes.Process(args, name, prefix="ep")
 
 
 def metric(port, name, labels=""):
-    m = re.search(rf"^peregrine:{name}{{[^}}]*{labels}[^}}]*}} ([0-9.e+-]+)$", metrics(port), re.M)
-    return float(m.group(1)) if m else None
-
-
-def check(cond, what):
-    if not cond:
-        raise SystemExit(f"FAIL: {what}")
-    print(f"ok: {what}")
+    return live_processes.metric(port, KEY, name, labels)
 
 
 def outputs(port):
