@@ -4,11 +4,11 @@
 /// whose weights they serve (EPLB's `phy2log`, `log2phy` and `logcnt`). With no redundancy the
 /// map is the identity; with R redundant slots the first placement is vLLM's (slot s serves
 /// expert s mod E) until ``install(physicalToLogical:)`` puts a balancer's placement in.
-/// The (token, expert) pairs routed to a replicated expert take its replicas in turn: each layer
-/// numbers the pairs it routes, across forward passes, and pair i goes to replica i mod count, so
-/// that even one sequence's decode spreads over the replicas. With the slots spread over several
-/// ranks (``numRanks``, R/P consecutive slots each), a pair goes instead to the replica whose rank
-/// has the fewest rows of the pass so far (the turn breaks ties), balancing each step.
+/// The (token, expert) pairs a pass routes to a replicated expert are split evenly over its
+/// replicas, as the balancer's placement assumes, with the order rotating across passes (each
+/// layer numbers the pairs it routes), so that even one sequence's decode spreads over them. The
+/// slots are spread over ``numRanks`` ranks, R/P consecutive slots each; replicas on ranks whose
+/// worker is gone (``exclude(ranks:)``) take no pairs while the expert has others.
 /// Every replica multiplies by the same weights, so outputs never depend on the map.
 ///
 /// With a ``dispatcher``, the routed experts run on expert workers instead of in this process.
@@ -32,14 +32,14 @@ public final class ExpertRouter: @unchecked Sendable {
     private(set) var maxReplicas: Int
     /// L × R token counts of the forward passes since the last ``resetCounts()``.
     private(set) var counts: [Int32]
-    /// Per layer, the pairs routed so far (the replica turn).
-    private var pairsRouted: [Int]
-    /// Ranks the slots are spread over (consecutive runs of R/P slots); replicas are picked to balance them.
+    /// Per layer, the passes routed so far: the rotation of replica shares (by pass, not by
+    /// pair, so that a batch whose pair count is a multiple of the replicas still rotates).
+    private var passesRouted: [Int]
+    /// Ranks the slots are spread over (consecutive runs of R/P slots).
     public private(set) var numRanks = 1
-    /// Rows each rank got in the current pass.
-    private var passRankRows: [Int32] = [0]
-    /// Ranks whose worker is gone: a replica elsewhere always wins over theirs.
+    /// Ranks whose worker is gone: their replicas take no pairs while the expert has others.
     private var excluded: [Bool] = [false]
+    private var hasExcludedRanks = false
     /// Where the routed experts run when not in this process (expert parallelism); set before the first pass.
     public var dispatcher: (any ExpertDispatcher)?
     /// With a dispatcher: split each batch of two or more sequences into two micro-batches and
@@ -55,7 +55,7 @@ public final class ExpertRouter: @unchecked Sendable {
         logicalToPhysical = []
         maxReplicas = 1
         counts = []
-        pairsRouted = [Int](repeating: 0, count: numLayers)
+        passesRouted = [Int](repeating: 0, count: numLayers)
         try! setRedundantExperts(0)
     }
 
@@ -76,14 +76,17 @@ public final class ExpertRouter: @unchecked Sendable {
             throw .invalidConfig("\(ranks) ranks do not divide the \(numPhysicalExperts) expert slots of a layer")
         }
         numRanks = ranks
-        passRankRows = [Int32](repeating: 0, count: ranks)
         excluded = [Bool](repeating: false, count: ranks)
+        hasExcludedRanks = false
     }
 
     /// Marks the ranks whose worker is gone: pairs go to a replica on another rank whenever
     /// their expert has one.
     public func exclude(ranks: some Sequence<Int>) {
-        for r in ranks where excluded.indices.contains(r) { excluded[r] = true }
+        for r in ranks where excluded.indices.contains(r) {
+            excluded[r] = true
+            hasExcludedRanks = true
+        }
     }
 
     /// Installs a placement: L × R logical expert ids (a balancer's `physicalToLogicalMap`).
@@ -122,32 +125,33 @@ public final class ExpertRouter: @unchecked Sendable {
         throw .invalidConfig("the placement gives expert \(missing % e) of MoE layer \(missing / e) no slot")
     }
 
-    /// The slot that serves `expert` of MoE layer `layer` for the pair at `index` of this pass's
-    /// pairs (token-major).
-    @inline(__always) func slot(layer: Int, expert: Int, pair index: Int) -> Int {
+    /// The slot that serves the `ordinal`-th of the `count` pairs a pass of MoE layer `layer`
+    /// routes to `expert`: its replicas (those on live ranks) take equal shares of the pairs, as
+    /// the balancer's placement assumes (each replica of an expert gets its load ÷ replicas), in an
+    /// order that rotates from pass to pass so the remainders even out too.
+    @inline(__always) func slot(layer: Int, expert: Int, ordinal: Int, of count: Int) -> Int {
         let i = layer * numExperts + expert
         let n = Int(replicaCount[i]), base = i * maxReplicas
         guard n > 1 else { return Int(logicalToPhysical[base]) }
-        let turn = (pairsRouted[layer] &+ index) % n
-        var best = Int(logicalToPhysical[base + turn])
-        guard numRanks > 1 else { return best }
-        let perRank = numPhysicalExperts / numRanks
-        var least = passRankRows[best / perRank]
-        for j in 1..<n {
-            let s = Int(logicalToPhysical[base + (turn + j) % n]), rows = passRankRows[s / perRank]
-            if rows < least { best = s; least = rows }
+        var live = n
+        if hasExcludedRanks {
+            live = 0
+            for j in 0..<n where !excluded[Int(logicalToPhysical[base + j]) / (numPhysicalExperts / numRanks)] { live += 1 }
+            if live == 0 { return Int(logicalToPhysical[base]) }
         }
-        return best
+        var pick = (ordinal * live / count + passesRouted[layer]) % live
+        for j in 0..<n {
+            let s = Int(logicalToPhysical[base + j])
+            if hasExcludedRanks && excluded[s / (numPhysicalExperts / numRanks)] { continue }
+            if pick == 0 { return s }
+            pick -= 1
+        }
+        return Int(logicalToPhysical[base])
     }
 
-    /// Starts a layer's pass (the ranks' row counts that replica choice balances restart).
-    @inline(__always) func beginPass() {
-        for r in passRankRows.indices { passRankRows[r] = excluded[r] ? Int32.max / 2 : 0 }
-    }
-
-    /// Ends a pass of `count` pairs through MoE layer `layer` (the next pass's turns follow on).
+    /// Ends a pass of `count` pairs through MoE layer `layer` (the next pass rotates the shares on).
     @inline(__always) func routed(layer: Int, pairs count: Int) {
-        pairsRouted[layer] = (pairsRouted[layer] &+ count) & Int(Int32.max)
+        passesRouted[layer] = (passesRouted[layer] &+ 1) & Int(Int32.max)
     }
 
     /// The logical expert that physical slot `slot` of MoE layer `layer` serves.
@@ -157,7 +161,6 @@ public final class ExpertRouter: @unchecked Sendable {
 
     @inline(__always) func count(layer: Int, slot: Int) {
         counts[layer * numPhysicalExperts + slot] &+= 1
-        if numRanks > 1 { passRankRows[slot / (numPhysicalExperts / numRanks)] &+= 1 }
     }
 
     /// The tokens each physical slot of MoE layer `layer` got since the last ``resetCounts()``.

@@ -17,6 +17,9 @@ final class ExpertWorkspace: @unchecked Sendable {
     /// Per slot: its rows' count, then their first row.
     var slotRows = ScratchBuffer<Int32>()
     var slotStart = ScratchBuffer<Int32>()
+    /// Per logical expert: the pass's pairs routed to it, and how many have their slot so far.
+    var expertPairs = ScratchBuffer<Int32>()
+    var expertOrdinal = ScratchBuffer<Int32>()
     /// The batch's activations as 8-bit blocks (n × d/32), then gathered by row (n·k × d/32).
     var quantized = ScratchBuffer<pg_block_q8>()
     var gathered = ScratchBuffer<pg_block_q8>()
@@ -37,6 +40,7 @@ final class ExpertWorkspace: @unchecked Sendable {
 
     deinit {
         logits.free(); pairSlot.free(); pairWeight.free(); pairRow.free(); rowToken.free(); slotRows.free(); slotStart.free()
+        expertPairs.free(); expertOrdinal.free()
         quantized.free(); gathered.free(); gatheredFloats.free(); gate.free(); up.free(); hidden.free(); down.free()
         sharedGate.free(); sharedUp.free(); sharedOut.free()
     }

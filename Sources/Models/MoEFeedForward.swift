@@ -153,7 +153,8 @@ final class MoEFeedForward: @unchecked Sendable {
     }
 
     /// Softmax over each token's logits, its top k (weights renormalized and scaled as
-    /// configured), the slot of each pair, and the rows grouped by slot (a counting sort).
+    /// configured), the slot of each pair, and the rows grouped by slot (a counting sort). The
+    /// pairs of an expert with replicas are split evenly over them (``ExpertRouter/slot(layer:expert:ordinal:of:)``).
     private func route(tokens n: Int, routing: ExpertRouter, _ ws: ExpertWorkspace) {
         let e = config.numExperts, k = config.numExpertsUsed, slots = routing.numPhysicalExperts
         ws.pairSlot.reserve(n * k)
@@ -162,9 +163,15 @@ final class MoEFeedForward: @unchecked Sendable {
         ws.rowToken.reserve(n * k)
         ws.slotRows.reserve(slots)
         ws.slotStart.reserve(slots)
+        ws.expertPairs.reserve(e)
+        ws.expertOrdinal.reserve(e)
         let rowsOfSlot = ws.slotRows.pointer, start = ws.slotStart.pointer
+        let pairsOf = ws.expertPairs.pointer, ordinal = ws.expertOrdinal.pointer
         for s in 0..<slots { rowsOfSlot[s] = 0 }
-        routing.beginPass()
+        for x in 0..<e {
+            pairsOf[x] = 0
+            ordinal[x] = 0
+        }
         for t in 0..<n {
             let logits = ws.logits.pointer + t * e
             let top = maximum(logits, e)
@@ -178,13 +185,19 @@ final class MoEFeedForward: @unchecked Sendable {
                 logits[best] = -.infinity  // taken
                 ws.pairWeight.pointer[pairs + j] = bestValue
                 sum += bestValue
-                let slot = routing.slot(layer: moeLayer, expert: best, pair: pairs + j)
-                ws.pairSlot.pointer[pairs + j] = Int32(slot)
-                rowsOfSlot[slot] += 1
-                routing.count(layer: moeLayer, slot: slot)
+                ws.pairSlot.pointer[pairs + j] = Int32(best)  // the expert, until its slot is chosen below
+                pairsOf[best] += 1
             }
             let scale = (config.normalizeTopKWeights ? 1 / sum : 1) * config.routedScaling
             for j in 0..<k { ws.pairWeight.pointer[pairs + j] *= scale }
+        }
+        for i in 0..<(n * k) {
+            let expert = Int(ws.pairSlot.pointer[i])
+            let slot = routing.slot(layer: moeLayer, expert: expert, ordinal: Int(ordinal[expert]), of: Int(pairsOf[expert]))
+            ordinal[expert] += 1
+            ws.pairSlot.pointer[i] = Int32(slot)
+            rowsOfSlot[slot] += 1
+            routing.count(layer: moeLayer, slot: slot)
         }
         routing.routed(layer: moeLayer, pairs: n * k)
         var next: Int32 = 0

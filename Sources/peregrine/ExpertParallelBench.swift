@@ -1,6 +1,7 @@
 import ArgumentParser
 import Engine
 import ExpertParallel
+import EPLB
 import Foundation
 import Models
 
@@ -180,6 +181,17 @@ struct ExpertParallelBench: ParsableCommand {
             }
             if expected == nil { expected = now.expertLoad?.expectedBalancednessOfLastRebalance }
             last = now
+        }
+        if let load = last.expertLoad, let lastExpected = load.expectedBalancednessOfLastRebalance, !json, load.rebalances > 0 {
+            // The balancer's own measure of the placement in force, on the load of the last
+            // window (out of sample: not the load it was computed from).
+            let r = load.numPhysicalExperts
+            let placement = try ExpertPlacement(
+                configuration: RebalanceConfiguration(numReplicas: r, numGroups: load.numGroups, numNodes: load.numNodes, numGPUs: load.numRanks),
+                numExperts: load.load.numExperts, phy2log: (0..<load.load.numLayers).map { Array(load.placement[($0 * r)..<(($0 + 1) * r)]) })
+            let onServedLoad = Balancedness(weight: load.load, placement: placement).meanAfter
+            Terminal.stdout(String(format: "last placement: the balancer expected %.3f on the load it was computed from, %.3f on the last window's load; EPLB's recorder measured %.3f since it was installed\n",
+                                   lastExpected, onServedLoad, load.balancedness.reduce(0, +) / Double(max(1, load.balancedness.count))))
         }
         return (records, expected)
     }
