@@ -17,7 +17,8 @@ gbits=$(python3 -c "import re,sys; m=re.fullmatch(r'(\d+(?:\.\d+)?)([gm])bit', s
 Scripts/ep_netns.sh up 4 "$rate" 0.1ms
 trap 'jobs -p | xargs -r kill 2>/dev/null; Scripts/ep_netns.sh down' EXIT
 bench=(bench expert-parallel --model "$model" --threads 1 --sequences "$sequences" --output-len 150 --enable-eplb)
-config() { echo "{\"window_size\":50,\"step_interval\":50,\"num_redundant_experts\":$1}"; }
+# A placement every 60 steps from the last 30: the last one is measured on a window it served.
+config() { echo "{\"window_size\":30,\"step_interval\":60,\"num_redundant_experts\":$1}"; }
 for p in 2 4; do
     addresses=()
     for ((r = 0; r < p; r++)); do

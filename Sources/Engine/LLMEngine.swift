@@ -163,7 +163,7 @@ public final class LLMEngine {
                                   seconds: Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9)
         }
         eplb?.endStep()
-        let coreOutputs = scheduler.update(from: schedulerOutput, sampled: sampled)
+        let coreOutputs = scheduler.update(from: schedulerOutput, sampled: sampled, loadErrors: kvConnector?.takeLoadErrors() ?? [:])
         speculator?.observe(schedulerOutput, runner: runner)
         let (outputs, stopped) = outputProcessor.process(coreOutputs)
         for (id, reason) in stopped { scheduler.finishRequests([id], status: .finishedStopped, stopReason: reason) }

@@ -23,6 +23,8 @@ public final class Scheduler {
     /// The KV connector's scheduler side, and what to do when a load fails.
     var connector: (any KVConnectorScheduler)?
     var loadFailurePolicy = KVTransferConfig.LoadFailurePolicy.recompute
+    /// Requests scheduled this step with a synchronous load, and where their external tokens start.
+    private var syncLoadStarts: [String: Int] = [:]
     /// Requests waiting for external KV, with the number of tokens asked for.
     private var waitingForRemoteKVs: [String: (request: Request, numExternalTokens: Int)] = [:]
     /// Finished requests whose blocks a transfer still reads: freed when the connector says so.
@@ -107,9 +109,12 @@ public final class Scheduler {
             if request.numComputedTokens == 0 {
                 (hits, numHitTokens) = kvCacheManager.computedBlocks(for: request)
             }
+            // Tokens a connector loads inside this step (synchronously): computed as of now.
+            var loadedNow = 0
             if request.numComputedTokens == 0, let connector {
                 let view = connectorView(request)
                 let (external, loadAsync) = connector.numNewMatchedTokens(view, numComputedTokens: numHitTokens)
+                if external > 0 && !loadAsync { loadedNow = external }
                 if external > 0 && loadAsync {
                     // Blocks for the external tokens now, uncached until they arrive; no compute this step.
                     guard kvCacheManager.allocateSlots(request, numNewTokens: external, newComputedBlocks: hits, cachesNewBlocks: false) else { break }
@@ -123,17 +128,24 @@ public final class Scheduler {
                     continue
                 }
             }
-            var numNew = request.numTokens - request.numComputedTokens - numHitTokens
+            var numNew = request.numTokens - request.numComputedTokens - numHitTokens - loadedNow
             if config.longPrefillTokenThreshold > 0 { numNew = min(numNew, config.longPrefillTokenThreshold) }
             if !config.enableChunkedPrefill && numNew > budget { break }
             numNew = min(numNew, budget)
-            guard kvCacheManager.allocateSlots(request, numNewTokens: numNew, newComputedBlocks: hits) else { break }
+            // Blocks a synchronous load fills are cached after the step, once they are known good.
+            guard kvCacheManager.allocateSlots(request, numNewTokens: loadedNow + numNew, newComputedBlocks: hits,
+                                               cachesNewBlocks: loadedNow == 0) else { break }
             _ = waiting.popFirst()
             running.append(request)
             request.status = .running
-            request.numComputedTokens += numHitTokens
-            if request.numCachedTokens < 0 { request.numCachedTokens = numHitTokens }
+            request.numComputedTokens += numHitTokens + loadedNow
+            if request.numCachedTokens < 0 { request.numCachedTokens = numHitTokens + loadedNow }
             if request.firstScheduledTime == nil { request.firstScheduledTime = Date().timeIntervalSinceReferenceDate }
+            if loadedNow > 0, let connector {
+                connector.updateStateAfterAlloc(connectorView(request), blockIds: request.blockIds, numComputedTokens: numHitTokens,
+                                                numExternalTokens: loadedNow)
+                syncLoadStarts[request.requestId] = numHitTokens
+            }
             schedule(request, numNew: numNew)
             budget -= numNew
         }
@@ -232,13 +244,22 @@ public final class Scheduler {
 
     /// Applies the sampled tokens: appends them, checks the stop conditions, frees finished
     /// requests. Returns what each scheduled request produced.
-    public func update(from output: SchedulerOutput, sampled: [String: SampledToken]) -> [EngineCoreOutput] {
+    /// - Parameter loadErrors: requests whose synchronous load came short this step, with the
+    ///   external tokens that arrived: the step's work past them is dropped and recomputed (or
+    ///   the request fails, as configured).
+    public func update(from output: SchedulerOutput, sampled: [String: SampledToken], loadErrors: [String: Int] = [:]) -> [EngineCoreOutput] {
         var results: [EngineCoreOutput] = []
         results.reserveCapacity(output.scheduled.count)
         let now = Date().timeIntervalSinceReferenceDate
+        let syncStarts = syncLoadStarts
+        syncLoadStarts.removeAll(keepingCapacity: true)
         for item in output.scheduled {
             let request = item.request
             guard !request.isFinished, request.status == .running else { continue }
+            if let arrived = loadErrors[request.requestId], let start = syncStarts[request.requestId] {
+                if let failed = takeBack(request, validTokens: start + arrived) { results.append(failed) }
+                continue
+            }
             guard item.samplesToken, let token = sampled[request.requestId] else {
                 kvCacheManager.cacheFullBlocks(request)
                 if item.request.samplingParams.promptLogprobs != nil, let s = sampled[request.requestId] {
@@ -279,6 +300,21 @@ public final class Scheduler {
         return results
     }
 
+    /// A synchronous load came short: only the first `validTokens` hold real K/V. The step's
+    /// token is dropped and the request computes on from there next step, or, with the `fail`
+    /// policy, ends now (its final output says abort).
+    private func takeBack(_ request: Request, validTokens: Int) -> EngineCoreOutput? {
+        kvCacheManager.uncacheUncomputed(request, computedTokens: validTokens)
+        request.numComputedTokens = validTokens
+        request.numCachedTokens = min(request.numCachedTokens, validTokens)
+        guard loadFailurePolicy == .fail else { return nil }
+        request.status = .finishedAborted
+        var result = EngineCoreOutput(requestId: request.requestId, newTokenIds: [])
+        result.finishReason = .abort
+        finish(request)
+        return result
+    }
+
     /// vLLM's `check_stop`: min_tokens gates EOS and stop tokens; then EOS (unless ignored),
     /// stop token ids, max_tokens and the context length. Checked after each token of an
     /// accepted run, so a stop inside it drops the rest.
@@ -317,6 +353,7 @@ public final class Scheduler {
     /// Ends every request of a step that failed before its tokens were computed: nothing of the
     /// step is kept (blocks it would have filled lose the hashes they got at allocation).
     public func failScheduled(_ output: SchedulerOutput) {
+        syncLoadStarts.removeAll(keepingCapacity: true)
         for item in output.scheduled {
             let request = item.request
             guard requests[request.requestId] != nil, !request.isFinished else { continue }

@@ -105,7 +105,10 @@ public struct KVConnectorFinished: Sendable, Equatable {
 public protocol KVConnectorScheduler: AnyObject {
     /// How many tokens after the `numComputedTokens` already in the local cache can be loaded
     /// from outside (whole blocks), and whether they load asynchronously (the request then waits
-    /// in its own state, holding no compute budget, until ``KVConnectorWorker/finished()`` lists it).
+    /// in its own state, holding no compute budget, until ``KVConnectorWorker/finished()`` lists it)
+    /// or synchronously (they count as computed at once and the step that computes the rest of
+    /// the prompt loads them first: ``KVConnectorWorker/startLoad(_:cache:)`` returns with them in
+    /// place, or reports a shortfall through ``KVConnectorWorker/takeLoadErrors()``).
     func numNewMatchedTokens(_ request: KVConnectorRequest, numComputedTokens: Int) -> (tokens: Int, loadAsync: Bool)
 
     /// Blocks were allocated for the request's `numExternalTokens` external tokens, which start at
@@ -138,11 +141,20 @@ public protocol KVConnectorWorker: AnyObject {
     func waitForSave(cache: KVCache)
     /// Sends and receives that completed since the last call.
     func finished() -> KVConnectorFinished
+    /// Requests of the step just run whose synchronous load came short, with the external tokens
+    /// that did arrive (whole blocks from the start of the external range); cleared by the call.
+    /// The step computed those requests on the missing blocks: the scheduler takes its tokens back.
+    func takeLoadErrors() -> [String: Int]
     /// Waits up to `seconds` for a transfer to complete (an engine with nothing to compute
     /// but requests waiting for KV idles here instead of spinning).
     func waitForProgress(seconds: Double)
     /// Waits until every transfer in flight is done (the engine is closing).
     func flush()
+}
+
+extension KVConnectorWorker {
+    /// A connector that only loads asynchronously reports shortfalls through ``finished()``.
+    public func takeLoadErrors() -> [String: Int] { [:] }
 }
 
 /// A KV connector: both halves, as one instance of the engine runs them.

@@ -113,6 +113,12 @@ public struct KVTransferConfig: Sendable, Equatable {
         return nil
     }
 
+    /// A boolean setting of `kv_connector_extra_config`.
+    public func bool(_ key: String) -> Bool? {
+        if case .bool(let b) = extraConfig[key] { return b }
+        return nil
+    }
+
     /// A whole-number setting of `kv_connector_extra_config`.
     public func integer(_ key: String) -> Int? {
         if case .number(let n) = extraConfig[key], n.rounded() == n, abs(n) < 9e18 { return Int(n) }

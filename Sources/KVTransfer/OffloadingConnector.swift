@@ -8,14 +8,18 @@ import Synchronization
 /// ``KVBlockStore`` on disk, and a later request, even after a restart, loads the blocks of its
 /// prompt that the store holds instead of recomputing them.
 ///
-/// Loads are asynchronous: the request waits (holding its blocks, no compute budget) while a
-/// loader thread reads and checks each file and writes it into the request's blocks. A block
-/// that fails its check ends the load there; the engine recomputes from that block on (or fails
-/// the request, as configured). Saves copy the step's new blocks out of the cache at the end of
+/// Loads are asynchronous by default: the request waits (holding its blocks, no compute budget)
+/// while a loader thread reads and checks each file and writes it into the request's blocks.
+/// With `"load_async": false` they are synchronous: the request is scheduled at once with the
+/// stored blocks counted as computed, and the step reads them in before its forward pass (no
+/// step of waiting; the read is on the step's path). A block that fails its check ends the load
+/// there; the engine recomputes from that block on (or fails the request, as configured). Saves copy the step's new blocks out of the cache at the end of
 /// the step, and a writer thread stores them.
 public final class OffloadingConnector: KVConnector, @unchecked Sendable {
     public let store: KVBlockStore
     public let role: KVTransferConfig.Role
+    /// Whether loads run beside the engine (the request waits for them) or inside the step.
+    public let loadsAsync: Bool
     let blockSize: Int
     /// Bytes of the writes queued and not yet on disk beyond which new saves are skipped.
     static let maxPendingSaveBytes = 256 << 20
@@ -33,6 +37,8 @@ public final class OffloadingConnector: KVConnector, @unchecked Sendable {
         /// Requests that finished while their load was in flight: freed when it ends.
         var abandoned: Set<String> = []
         var finished = KVConnectorFinished()
+        /// Synchronous loads of the last step that came short.
+        var loadErrors: [String: Int] = [:]
         var pendingSaveBytes = 0
         var saving: Set<KVBlockKey> = []
         var stats = KVTransferStats()
@@ -48,6 +54,7 @@ public final class OffloadingConnector: KVConnector, @unchecked Sendable {
         let maxBytes = config.integer("max_bytes") ?? (1 << 30)
         store = try KVBlockStore(directory: URL(fileURLWithPath: path), maxBytes: maxBytes, identity: identity, warn: warn)
         role = config.role
+        loadsAsync = config.bool("load_async") ?? true
         blockSize = identity.blockSize
     }
 
@@ -68,7 +75,7 @@ public final class OffloadingConnector: KVConnector, @unchecked Sendable {
         let first = numComputedTokens / blockSize
         lookups.hits += found
         lookups.misses += max(0, limit - first - found)
-        return found > 0 ? (found * blockSize, true) : (0, false)
+        return found > 0 ? (found * blockSize, loadsAsync) : (0, false)
     }
 
     public func updateStateAfterAlloc(_ request: KVConnectorRequest, blockIds: [[Int32]], numComputedTokens: Int, numExternalTokens: Int) {
@@ -79,7 +86,7 @@ public final class OffloadingConnector: KVConnector, @unchecked Sendable {
                             blockIds: blockIds.map { $0[i] })
         }
         pendingLoads.append(KVRequestTransfer(requestId: request.requestId, blocks: blocks))
-        shared.withLock { _ = $0.loading.insert(request.requestId) }
+        if loadsAsync { shared.withLock { _ = $0.loading.insert(request.requestId) } }
     }
 
     public func buildConnectorMetadata(saves: [KVRequestTransfer]) -> KVConnectorMetadata {
@@ -111,11 +118,24 @@ public final class OffloadingConnector: KVConnector, @unchecked Sendable {
     public func startLoad(_ metadata: KVConnectorMetadata, cache: KVCache) {
         currentSaves = metadata.saves
         for load in metadata.loads {
-            loadQueue.async { [self] in self.load(load, cache: cache) }
+            if loadsAsync {
+                loadQueue.async { [self] in self.load(load, cache: cache) }
+            } else {
+                self.load(load, cache: cache)
+            }
         }
     }
 
-    /// Reads the request's blocks in order into the cache, stopping at the first that is missing or bad.
+    public func takeLoadErrors() -> [String: Int] {
+        shared.withLock { s in
+            defer { s.loadErrors.removeAll() }
+            return s.loadErrors
+        }
+    }
+
+    /// Reads the request's blocks in order into the cache, stopping at the first that is missing
+    /// or bad; reports an asynchronous load through ``finished()``, a synchronous one that came
+    /// short through ``takeLoadErrors()``.
     private func load(_ load: KVRequestTransfer, cache: KVCache) {
         let start = DispatchTime.now().uptimeNanoseconds
         var loaded = 0
@@ -136,6 +156,10 @@ public final class OffloadingConnector: KVConnector, @unchecked Sendable {
             s.stats.loadedBytes += loaded * perGroup * store.identity.numGroups
             s.stats.loadSeconds += seconds
             if loaded < load.blocks.count { s.stats.loadFailures += 1 }
+            if !loadsAsync {
+                if loaded < load.blocks.count { s.loadErrors[load.requestId] = loaded * blockSize }
+                return
+            }
             if s.abandoned.remove(load.requestId) != nil {
                 s.finished.sending.append(load.requestId)
             } else {
@@ -152,7 +176,9 @@ public final class OffloadingConnector: KVConnector, @unchecked Sendable {
     /// Copies the step's new blocks out of the cache now (the cache may change after this
     /// returns) and queues them for the writer.
     public func waitForSave(cache: KVCache) {
-        let saves = currentSaves
+        // A request whose synchronous load came short computed this step on missing blocks.
+        let shortLoads = shared.withLock { $0.loadErrors }
+        let saves = currentSaves.filter { shortLoads[$0.requestId] == nil }
         currentSaves = []
         guard !saves.isEmpty else { return }
         let perGroup = store.identity.bytesPerBlock

@@ -43,7 +43,7 @@ struct EngineOptions: ParsableArguments {
     var speculativeConfig: String?
 
     @Option(help: ArgumentHelp(
-        "A KV connector as JSON (vLLM's): kv_connector (OffloadingConnector: a disk tier for the prefix cache), kv_role (kv_producer, kv_consumer, kv_both), kv_load_failure_policy (recompute, fail), kv_connector_extra_config ({\"path\": DIR, \"max_bytes\": N} for OffloadingConnector).",
+        "A KV connector as JSON (vLLM's): kv_connector (OffloadingConnector: a disk tier for the prefix cache), kv_role (kv_producer, kv_consumer, kv_both), kv_load_failure_policy (recompute, fail), kv_connector_extra_config ({\"path\": DIR, \"max_bytes\": N, \"load_async\": false to load inside the step} for OffloadingConnector).",
         valueName: "json"))
     var kvTransferConfig: String?
 

@@ -166,7 +166,9 @@ struct ExpertParallelBench: ParsableCommand {
         var records: [StepRecord] = []
         var last = engine.stats
         var expected: Double?
+        var steps = 0, installedAt = 0
         while engine.hasUnfinishedRequests {
+            steps += 1
             let measured = simulated?.measuredSeconds ?? 0, modelled = simulated?.modelledSeconds ?? 0
             let started = DispatchTime.now().uptimeNanoseconds
             _ = engine.step()
@@ -180,9 +182,11 @@ struct ExpertParallelBench: ParsableCommand {
                     before: before, after: after, rebalances: now.expertLoad?.rebalances ?? 0))
             }
             if expected == nil { expected = now.expertLoad?.expectedBalancednessOfLastRebalance }
+            if (now.expertLoad?.rebalances ?? 0) != (last.expertLoad?.rebalances ?? 0) { installedAt = steps }
             last = now
         }
-        if let load = last.expertLoad, let lastExpected = load.expectedBalancednessOfLastRebalance, !json, load.rebalances > 0 {
+        if let load = last.expertLoad, let lastExpected = load.expectedBalancednessOfLastRebalance, !json, load.rebalances > 0,
+           steps - installedAt >= config.eplb?.windowSize ?? .max {
             // The balancer's own measure of the placement in force, on the load of the last
             // window (out of sample: not the load it was computed from).
             let r = load.numPhysicalExperts

@@ -16,10 +16,11 @@ import Testing
         FileManager.default.temporaryDirectory.appendingPathComponent("kv-offload-\(UUID().uuidString)")
     }
 
-    static func transfer(_ dir: URL, policy: String = "recompute", role: String = "kv_both", maxBytes: Int = 1 << 30) throws -> KVTransferConfig {
+    static func transfer(_ dir: URL, policy: String = "recompute", role: String = "kv_both", maxBytes: Int = 1 << 30,
+                         loadAsync: Bool = true) throws -> KVTransferConfig {
         try KVTransferConfig(json: """
             {"kv_connector":"OffloadingConnector","kv_role":"\(role)","kv_load_failure_policy":"\(policy)",
-             "kv_connector_extra_config":{"path":"\(dir.path)","max_bytes":\(maxBytes)}}
+             "kv_connector_extra_config":{"path":"\(dir.path)","max_bytes":\(maxBytes),"load_async":\(loadAsync)}}
             """)
     }
 
@@ -47,8 +48,8 @@ import Testing
         return ids.map { results[$0]![0].tokenIds }
     }
 
-    @Test(arguments: ["qwen2", "llama", "gemma3", "qwen3moe"])
-    func restartServesThePromptsFromDiskWithTheSameOutputs(architecture: String) throws {
+    @Test(arguments: ["qwen2", "llama", "gemma3", "qwen3moe"], [true, false])
+    func restartServesThePromptsFromDiskWithTheSameOutputs(architecture: String, loadAsync: Bool) throws {
         let model = TinyEngine.architectures[architecture]!
         let dir = Self.directory()
         defer { try? FileManager.default.removeItem(at: dir) }
@@ -62,15 +63,24 @@ import Testing
         #expect(saved.savedBlocks > 0 && saved.storedBlocks == saved.savedBlocks)
         #expect(TinyEngine.allBlocksFree(first))
 
-        let restarted = try Self.engine(model, transfer: Self.transfer(dir))
-        #expect(try Self.run(prompts, restarted) == reference)
+        let restarted = try Self.engine(model, transfer: Self.transfer(dir, loadAsync: loadAsync))
+        let ids = try prompts.map { try restarted.addRequest(.tokens($0), params: .greedy(maxTokens: 6)) }
+        var tokens: [String: [Int]] = [:], mostWaiting = 0
+        while restarted.hasUnfinishedRequests {
+            for output in restarted.step() { tokens[output.requestId, default: []] += output.outputs.flatMap(\.tokenIds) }
+            mostWaiting = max(mostWaiting, restarted.stats.numWaitingForRemoteKVs)
+        }
+        #expect(ids.map { tokens[$0] ?? [] } == reference)
         let loaded = try #require(restarted.stats.kvTransfer)
         #expect(loaded.loadedBlocks > 0 && loaded.offloadHits > 0 && loaded.loadFailures == 0)
         #expect(restarted.stats.prefilledTokens < first.stats.prefilledTokens / 3)
         #expect(TinyEngine.allBlocksFree(restarted))
+        // Asynchronous loads park requests in WAITING_FOR_REMOTE_KVS; synchronous ones never do.
+        #expect((mostWaiting > 0) == loadAsync)
     }
 
-    @Test func corruptFilesAreRecomputedAndReported() throws {
+    @Test(arguments: [true, false])
+    func corruptFilesAreRecomputedAndReported(loadAsync: Bool) throws {
         let model = TinyEngine.model
         let dir = Self.directory()
         defer { try? FileManager.default.removeItem(at: dir) }
@@ -86,14 +96,20 @@ import Testing
             data[data.count - 40] ^= 0x01
             try data.write(to: url)
         }
-        let restarted = try Self.engine(model, transfer: Self.transfer(dir))
+        let restarted = try Self.engine(model, transfer: Self.transfer(dir, loadAsync: loadAsync))
         #expect(try Self.run(prompts, restarted) == reference)
         let stats = try #require(restarted.stats.kvTransfer)
         #expect(stats.loadFailures > 0 && stats.rejectedFiles > 0)
         #expect(TinyEngine.allBlocksFree(restarted))
+        // A third engine over the store the second one repaired answers as the reference does
+        // (SynchronousLoadTests checks that a short step's blocks are never stored).
+        restarted.close()
+        let third = try Self.engine(model, transfer: Self.transfer(dir, loadAsync: loadAsync))
+        #expect(try Self.run(prompts, third) == reference)
     }
 
-    @Test func failPolicyEndsTheRequestWhoseLoadFailed() throws {
+    @Test(arguments: [true, false])
+    func failPolicyEndsTheRequestWhoseLoadFailed(loadAsync: Bool) throws {
         let model = TinyEngine.model
         let dir = Self.directory()
         defer { try? FileManager.default.removeItem(at: dir) }
@@ -106,7 +122,7 @@ import Testing
             data[data.count - 1] ^= 0xFF
             try data.write(to: url)
         }
-        let restarted = try Self.engine(model, transfer: Self.transfer(dir, policy: "fail"))
+        let restarted = try Self.engine(model, transfer: Self.transfer(dir, policy: "fail", loadAsync: loadAsync))
         let id = try restarted.addRequest(.tokens(prompt[0]), params: .greedy(maxTokens: 4))
         let results = restarted.runToCompletion()
         #expect(results[id]?.first?.finishReason == .abort)
