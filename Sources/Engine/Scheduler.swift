@@ -257,6 +257,8 @@ public final class Scheduler {
             let request = item.request
             guard !request.isFinished, request.status == .running else { continue }
             if let arrived = loadErrors[request.requestId], let start = syncStarts[request.requestId] {
+                // The runner's grammar matcher took the step's tokens: it gives them back too.
+                if let taken = sampled[request.requestId]?.tokenIds.count, taken > 0 { request.grammarMatcher?.rollback(taken) }
                 if let failed = takeBack(request, validTokens: start + arrived) { results.append(failed) }
                 continue
             }
