@@ -369,7 +369,7 @@ public final class Scheduler {
         onFinish?(request)
         running.removeAll { $0 === request }
         requests[request.requestId] = nil
-        if let connector, connector.requestFinished(connectorView(request), blockIds: request.blockIds) {
+        if let connector, connector.requestFinished(request.requestId, params: request.samplingParams.kvTransferParams, blockIds: request.blockIds) {
             pendingFree[request.requestId] = request
         } else {
             kvCacheManager.free(request)

@@ -52,23 +52,14 @@ enum ExpertWireMessage {
             var b = allocator.buffer(capacity: 4)
             b.writeInteger(epoch)
             return Frame(kind: Kind.commit.rawValue, payload: b)
-        case .dispatch(var m):
-            var b = allocator.buffer(capacity: 16 + 8 * m.runs.count + m.input.readableBytes)
-            b.writeInteger(m.sequence)
-            b.writeInteger(UInt16(m.layer))
-            b.writeInteger(UInt8(m.quantized ? 1 : 0))
-            b.writeInteger(UInt32(m.rowBytes))
-            b.writeInteger(UInt32(m.runs.count))
-            for run in m.runs {
-                b.writeInteger(run.expert)
-                b.writeInteger(run.rows)
+        case .dispatch(let m):
+            return m.input.withUnsafeReadableBytes {
+                Self.dispatchFrame(sequence: m.sequence, layer: m.layer, quantized: m.quantized, rowBytes: m.rowBytes, runs: m.runs[...],
+                                   rows: $0, allocator: allocator)
             }
-            b.writeBuffer(&m.input)
-            return Frame(kind: Kind.dispatch.rawValue, payload: b)
         case .result(let sequence, let nanoseconds, var output):
-            var b = allocator.buffer(capacity: 12 + output.readableBytes)
-            b.writeInteger(sequence)
-            b.writeInteger(nanoseconds)
+            var b = Self.resultPayload(sequence: sequence, capacity: output.readableBytes, allocator: allocator)
+            Self.setResultNanoseconds(nanoseconds, in: &b)
             b.writeBuffer(&output)
             return Frame(kind: Kind.result.rawValue, payload: b)
         case .failure(let sequence, let message):
@@ -77,6 +68,39 @@ enum ExpertWireMessage {
             Self.write(message, into: &b)
             return Frame(kind: Kind.failure.rawValue, payload: b)
         }
+    }
+
+    /// A dispatch frame written in one pass: its header and runs, then the rows straight from
+    /// the layer's buffer (the front's hot path: no intermediate copy).
+    static func dispatchFrame(sequence: UInt32, layer: Int, quantized: Bool, rowBytes: Int, runs: ArraySlice<ExpertRun>,
+                              rows: UnsafeRawBufferPointer, allocator: ByteBufferAllocator) -> Frame {
+        var b = allocator.buffer(capacity: 15 + 8 * runs.count + rows.count)
+        b.writeInteger(sequence)
+        b.writeInteger(UInt16(layer))
+        b.writeInteger(UInt8(quantized ? 1 : 0))
+        b.writeInteger(UInt32(rowBytes))
+        b.writeInteger(UInt32(runs.count))
+        for run in runs {
+            b.writeInteger(run.expert)
+            b.writeInteger(run.rows)
+        }
+        b.writeBytes(rows)
+        return Frame(kind: Kind.dispatch.rawValue, payload: b)
+    }
+
+    /// A result payload with its header written (the compute time left at 0, see
+    /// ``setResultNanoseconds(_:in:)``) and room for `capacity` bytes of rows, which the worker
+    /// computes straight into it.
+    static func resultPayload(sequence: UInt32, capacity: Int, allocator: ByteBufferAllocator) -> ByteBuffer {
+        var b = allocator.buffer(capacity: 16 + capacity)
+        b.writeInteger(sequence)
+        b.writeInteger(UInt32(0))  // so the rows start 16 bytes in, as aligned as the buffer
+        b.writeInteger(UInt64(0))
+        return b
+    }
+
+    static func setResultNanoseconds(_ nanoseconds: UInt64, in b: inout ByteBuffer) {
+        b.setInteger(nanoseconds, at: b.readerIndex + 8)
     }
 
     /// Reads a frame; nil for an unknown kind or a malformed payload.
@@ -110,7 +134,8 @@ enum ExpertWireMessage {
             self = .dispatch(ExpertDispatchMessage(sequence: sequence, layer: Int(layer), quantized: quantized != 0,
                                                    rowBytes: Int(rowBytes), runs: runs, input: b))
         case .result:
-            guard let sequence = b.readInteger(as: UInt32.self), let nanoseconds = b.readInteger(as: UInt64.self) else { return nil }
+            guard let sequence = b.readInteger(as: UInt32.self), b.readInteger(as: UInt32.self) != nil,
+                  let nanoseconds = b.readInteger(as: UInt64.self) else { return nil }
             self = .result(sequence: sequence, computeNanoseconds: nanoseconds, output: b)
         case .failure:
             guard let sequence = b.readInteger(as: UInt32.self), let message = Self.readString(&b) else { return nil }

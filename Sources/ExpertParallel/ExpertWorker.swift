@@ -28,6 +28,9 @@ public final class ExpertWorker: @unchecked Sendable {
     /// The dispatch input, copied to aligned memory (the frame's bytes need not be).
     private var input = UnsafeMutableRawPointer.allocate(byteCount: 64, alignment: 64)
     private var inputCapacity = 64
+    /// Each run's expert and first row, for the dispatch being computed.
+    private var mlps: [ExpertMLP] = []
+    private var starts: [Int] = []
 
     private struct State {
         var held: [Key: ExpertMLP] = [:]
@@ -99,11 +102,14 @@ public final class ExpertWorker: @unchecked Sendable {
             }
         case .dispatch(let m):
             let started = DispatchTime.now().uptimeNanoseconds
-            var output = link.buffer(capacity: max(1, m.runs.reduce(0) { $0 + Int($1.rows) }) * config.hiddenSize * 4)
-            if let error = compute(m, into: &output) {
+            // The rows are computed straight into the result frame's payload, after its header.
+            var payload = ExpertWireMessage.resultPayload(sequence: m.sequence, capacity: m.runs.reduce(0) { $0 + Int($1.rows) } * config.hiddenSize * 4,
+                                                          allocator: ByteBufferAllocator())
+            if let error = compute(m, into: &payload) {
                 send(.failure(sequence: m.sequence, message: error), on: link)
             } else {
-                send(.result(sequence: m.sequence, computeNanoseconds: DispatchTime.now().uptimeNanoseconds - started, output: output), on: link)
+                ExpertWireMessage.setResultNanoseconds(DispatchTime.now().uptimeNanoseconds - started, in: &payload)
+                link.send(Frame(kind: ExpertWireMessage.Kind.result.rawValue, payload: payload)).whenFailure { _ in link.close() }
             }
         case .prepared, .result, .failure:
             send(.failure(sequence: 0, message: "an expert worker does not take frames of kind \(frame.kind)"), on: link)
@@ -149,8 +155,8 @@ public final class ExpertWorker: @unchecked Sendable {
         let x: ExpertRows = m.quantized ? .quantized(UnsafePointer(input.assumingMemoryBound(to: pg_block_q8.self)))
             : .floats(UnsafePointer(input.assumingMemoryBound(to: Float.self)))
         return state.withLock { s -> String? in
-            var mlps: [ExpertMLP] = []
-            mlps.reserveCapacity(m.runs.count)
+            mlps.removeAll(keepingCapacity: true)
+            starts.removeAll(keepingCapacity: true)
             for run in m.runs {
                 guard let mlp = s.held[Key(layer: Int32(m.layer), expert: run.expert)] else {
                     return "expert \(run.expert) of layer \(m.layer) is not placed on this worker"
@@ -158,8 +164,6 @@ public final class ExpertWorker: @unchecked Sendable {
                 guard mlp.isInterleaved == m.quantized else { return "the front sends \(m.quantized ? "8-bit" : "float") rows; these experts take the other" }
                 mlps.append(mlp)
             }
-            var starts: [Int] = []
-            starts.reserveCapacity(m.runs.count)
             var next = 0
             for run in m.runs {
                 starts.append(next)

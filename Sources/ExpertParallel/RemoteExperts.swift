@@ -36,6 +36,8 @@ public final class RemoteExperts: ExpertDispatcher, @unchecked Sendable {
     private let allocator = ByteBufferAllocator()
     private let hello: ExpertWorkerHello
     private let condition = NSCondition()
+    /// One rank's runs of the dispatch being built (the forward pass's thread only).
+    private var runs: [ExpertRun] = []
 
     // Guarded by `condition`.
     private var alive: [Bool]
@@ -155,7 +157,7 @@ public final class RemoteExperts: ExpertDispatcher, @unchecked Sendable {
 
         let p = links.count, perRank = batch.numSlots / p
         for r in 0..<p {
-            var runs: [ExpertRun] = []
+            runs.removeAll(keepingCapacity: true)
             var count = 0
             for s in (r * perRank)..<((r + 1) * perRank) where batch.slotRows[s] > 0 {
                 runs.append(ExpertRun(expert: batch.slotExperts[batch.slotExperts.startIndex + s], rows: batch.slotRows[s]))
@@ -163,10 +165,9 @@ public final class RemoteExperts: ExpertDispatcher, @unchecked Sendable {
             }
             guard count > 0 else { continue }
             let first = Int(batch.slotStart[r * perRank])
-            var input = allocator.buffer(capacity: count * batch.rowBytes)
-            input.writeBytes(UnsafeRawBufferPointer(start: batch.input + first * batch.rowBytes, count: count * batch.rowBytes))
-            let message = ExpertWireMessage.dispatch(ExpertDispatchMessage(sequence: seq, layer: batch.layer, quantized: batch.quantized,
-                                                                           rowBytes: batch.rowBytes, runs: runs, input: input))
+            let frame = ExpertWireMessage.dispatchFrame(
+                sequence: seq, layer: batch.layer, quantized: batch.quantized, rowBytes: batch.rowBytes, runs: runs[...],
+                rows: UnsafeRawBufferPointer(start: batch.input + first * batch.rowBytes, count: count * batch.rowBytes), allocator: allocator)
             condition.lock()
             guard alive[r] else {
                 passes[slot].error = passes[slot].error ?? "expert worker \(r) at \(addresses[r]) is gone"
@@ -180,7 +181,7 @@ public final class RemoteExperts: ExpertDispatcher, @unchecked Sendable {
             passes[slot].sentAt[r] = DispatchTime.now().uptimeNanoseconds
             counters.ranks[r].bytesSent += count * batch.rowBytes
             condition.unlock()
-            send(message, on: links[r])
+            links[r].send(frame).whenFailure { [link = links[r]] _ in link.close() }
         }
         return ExpertTicket(id: slot)
     }

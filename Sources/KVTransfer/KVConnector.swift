@@ -118,9 +118,10 @@ public protocol KVConnectorScheduler: AnyObject {
     /// The step's metadata: loads set up since the last call, and the blocks `saves` the step fills.
     func buildConnectorMetadata(saves: [KVRequestTransfer]) -> KVConnectorMetadata
 
-    /// The request finished; returns whether its blocks must stay allocated until a transfer has
-    /// read them (they are freed once ``KVConnectorWorker/finished()`` lists it as sent).
-    func requestFinished(_ request: KVConnectorRequest, blockIds: [[Int32]]) -> Bool
+    /// The request finished (its `kv_transfer_params`, if any, and its block tables); returns
+    /// whether its blocks must stay allocated until a transfer has read them (they are freed
+    /// once ``KVConnectorWorker/finished()`` lists it as sent).
+    func requestFinished(_ requestId: String, params: KVTransferParams?, blockIds: [[Int32]]) -> Bool
 
     /// Whether the scheduler should report the blocks each step fills.
     var savesBlocks: Bool { get }

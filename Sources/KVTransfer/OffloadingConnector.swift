@@ -101,10 +101,10 @@ public final class OffloadingConnector: KVConnector, @unchecked Sendable {
         return KVConnectorMetadata(loads: pendingLoads, saves: role.saves ? wanted : [])
     }
 
-    public func requestFinished(_ request: KVConnectorRequest, blockIds: [[Int32]]) -> Bool {
+    public func requestFinished(_ requestId: String, params: KVTransferParams?, blockIds: [[Int32]]) -> Bool {
         shared.withLock { s in
-            guard s.loading.contains(request.requestId) else { return false }
-            s.abandoned.insert(request.requestId)
+            guard s.loading.contains(requestId) else { return false }
+            s.abandoned.insert(requestId)
             return true
         }
     }

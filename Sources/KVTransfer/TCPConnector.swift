@@ -158,15 +158,15 @@ public final class TCPConnector: KVConnector, @unchecked Sendable {
         KVConnectorMetadata(saves: role.saves ? saves.filter { $0.params?.doRemoteDecode == true } : [])
     }
 
-    public func requestFinished(_ request: KVConnectorRequest, blockIds: [[Int32]]) -> Bool {
-        if role.saves, let params = request.params, params.doRemoteDecode, let id = params.remoteRequestId,
+    public func requestFinished(_ requestId: String, params: KVTransferParams?, blockIds: [[Int32]]) -> Bool {
+        if role.saves, let params, params.doRemoteDecode, let id = params.remoteRequestId,
            let link = link(params) {
             lastSend[params.remoteKey!] =
                 link.send(KVWireMessage.done(transferId: id, numBlocks: sentBlocks.removeValue(forKey: id) ?? 0).frame(allocator: ByteBufferAllocator()))
         }
         guard role.loads else { return false }
         return shared.withLock { s in
-            guard let id = s.requestTransfer[request.requestId], var t = s.transfers[id] else { return false }
+            guard let id = s.requestTransfer[requestId], var t = s.transfers[id] else { return false }
             // Frames may still be written into its blocks: they stay allocated until the transfer ends.
             t.abandoned = true
             s.transfers[id] = t

@@ -58,21 +58,15 @@ public final class DecoderModel: CausalLM, @unchecked Sendable {
                                   hiddenStates: nextTokenPredictor != nil)
         let ws = workspace.buffers
         embed(batch, into: ws)
-        batch.positions.withUnsafeBufferPointer { positions in
-            batch.sequenceIndex.withUnsafeBufferPointer { seqs in
-                batch.blockTables.withUnsafeBufferPointer { tables in
-                    let meta = AttentionMetadata(positions: positions, sequences: seqs, blockTables: tables,
-                                                 stride: batch.blockTableStride, groups: batch.numGroups)
-                    workspace.attention.build(meta, tokens: n, blockSize: cache.blockSize, config: config, threads: pool.threadCount)
-                    let hooks = workspace.layerHooks
-                    for (l, layer) in layers.enumerated() {
-                        let pending = l == 0 ? PendingProjection.none : .projection(postNorm: layers[l - 1].postFFNNorm)
-                        hooks?.willCompute(layer: l)
-                        layer.forward(ws, tokens: n, pending: pending, meta: meta, kv: cache.layer(l), config: config,
-                                      workspace: workspace, routing: expertRouter, pool: pool)
-                        hooks?.didCompute(layer: l)
-                    }
-                }
+        withMetadata(batch) { meta in
+            workspace.attention.build(meta, tokens: n, blockSize: cache.blockSize, config: config, threads: pool.threadCount)
+            let hooks = workspace.layerHooks
+            for (l, layer) in layers.enumerated() {
+                let pending = l == 0 ? PendingProjection.none : .projection(postNorm: layers[l - 1].postFFNNorm)
+                hooks?.willCompute(layer: l)
+                layer.forward(ws, tokens: n, pending: pending, meta: meta, kv: cache.layer(l), config: config,
+                              workspace: workspace, routing: expertRouter, pool: pool)
+                hooks?.didCompute(layer: l)
             }
         }
         head.logits(batch, lastPostNorm: layers.last?.postFFNNorm, keepsHiddenStates: nextTokenPredictor != nil, config: config,

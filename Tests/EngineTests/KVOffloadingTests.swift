@@ -161,10 +161,10 @@ import Testing
             inner.updateStateAfterAlloc(r, blockIds: blockIds, numComputedTokens: numComputedTokens, numExternalTokens: numExternalTokens)
         }
         func buildConnectorMetadata(saves: [KVRequestTransfer]) -> KVConnectorMetadata { inner.buildConnectorMetadata(saves: saves) }
-        func requestFinished(_ r: KVConnectorRequest, blockIds: [[Int32]]) -> Bool {
+        func requestFinished(_ id: String, params: KVTransferParams?, blockIds: [[Int32]]) -> Bool {
             // Held loads keep their blocks until their result is let through.
-            inner.requestFinished(r, blockIds: blockIds) || held.receiving[r.requestId] != nil || held.sending.contains(r.requestId)
-                ? markAbandoned(r.requestId) : false
+            inner.requestFinished(id, params: params, blockIds: blockIds) || held.receiving[id] != nil || held.sending.contains(id)
+                ? markAbandoned(id) : false
         }
         private func markAbandoned(_ id: String) -> Bool {
             if held.receiving.removeValue(forKey: id) != nil { held.sending.append(id) }
