@@ -60,10 +60,16 @@ public final class KVCacheManager {
             let first = groups[g].window.map { firstNeededBlock(window: $0, position: length * blockSize) } ?? 0
             return (0..<length).map { $0 >= first ? found[g][$0] : nil }
         }
-        stats.queries += request.numTokens
-        stats.hits += length * blockSize
-        stats.requests += 1
         return (length > 0 ? hits : [], length * blockSize)
+    }
+
+    /// Counts a prefix-cache lookup of `request` that found `numHitTokens` (once per request
+    /// scheduled: a request skipped while it waits for another's load is not counted again).
+    func recordLookup(_ request: Request, numHitTokens: Int) {
+        guard enableCaching, request.samplingParams.promptLogprobs == nil else { return }
+        stats.queries += request.numTokens
+        stats.hits += numHitTokens
+        stats.requests += 1
     }
 
     /// The first block a token at `position` reads under a sliding window.

@@ -103,6 +103,8 @@ public final class Scheduler {
         }
 
         // 2. Waiting requests, only when nothing was preempted this step.
+        var skipped: [Request] = []
+        defer { for request in skipped.reversed() { waiting.prepend(request) } }
         while !preemptedThisStep && budget > 0 && running.count < config.maxNumSeqs, let request = waiting.first {
             var hits: [[KVCacheBlock?]] = []
             var numHitTokens = 0
@@ -113,12 +115,18 @@ public final class Scheduler {
             var loadedNow = 0
             if request.numComputedTokens == 0, let connector {
                 let view = connectorView(request)
-                let (external, loadAsync) = connector.numNewMatchedTokens(view, numComputedTokens: numHitTokens)
+                let (matched, loadAsync) = connector.numNewMatchedTokens(view, numComputedTokens: numHitTokens)
+                guard let external = matched else {
+                    // Not known yet: ask again next step.
+                    skipped.append(waiting.popFirst()!)
+                    continue
+                }
                 if external > 0 && !loadAsync { loadedNow = external }
                 if external > 0 && loadAsync {
                     // Blocks for the external tokens now, uncached until they arrive; no compute this step.
                     guard kvCacheManager.allocateSlots(request, numNewTokens: external, newComputedBlocks: hits, cachesNewBlocks: false) else { break }
                     _ = waiting.popFirst()
+                    kvCacheManager.recordLookup(request, numHitTokens: numHitTokens)
                     request.status = .waitingForRemoteKVs
                     request.numComputedTokens = numHitTokens
                     if request.firstScheduledTime == nil { request.firstScheduledTime = Date().timeIntervalSinceReferenceDate }
@@ -136,6 +144,7 @@ public final class Scheduler {
             guard kvCacheManager.allocateSlots(request, numNewTokens: loadedNow + numNew, newComputedBlocks: hits,
                                                cachesNewBlocks: loadedNow == 0) else { break }
             _ = waiting.popFirst()
+            if request.numComputedTokens == 0 { kvCacheManager.recordLookup(request, numHitTokens: numHitTokens) }
             running.append(request)
             request.status = .running
             request.numComputedTokens += numHitTokens + loadedNow

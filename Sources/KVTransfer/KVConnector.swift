@@ -109,7 +109,10 @@ public protocol KVConnectorScheduler: AnyObject {
     /// or synchronously (they count as computed at once and the step that computes the rest of
     /// the prompt loads them first: ``KVConnectorWorker/startLoad(_:cache:)`` returns with them in
     /// place, or reports a shortfall through ``KVConnectorWorker/takeLoadErrors()``).
-    func numNewMatchedTokens(_ request: KVConnectorRequest, numComputedTokens: Int) -> (tokens: Int, loadAsync: Bool)
+    /// Nil tokens mean "not known yet" (vLLM's `None`): the request is skipped this step and
+    /// asked again at the next, holding nothing (another completion of the same prompt is
+    /// loading the same blocks, which it will then find in the prefix cache).
+    func numNewMatchedTokens(_ request: KVConnectorRequest, numComputedTokens: Int) -> (tokens: Int?, loadAsync: Bool)
 
     /// Blocks were allocated for the request's `numExternalTokens` external tokens, which start at
     /// `numComputedTokens`: `blockIds` holds each group's table.

@@ -8,14 +8,15 @@ enum KVWireMessage: Equatable {
     /// First frame of a link: what the sender's blocks are. A receiver whose cache differs answers
     /// ``error(_:)`` and closes the link.
     case hello(KVWireHello)
-    /// One layer of one block of a transfer: keys then values, as ``Models/KVCache/copyLayerBlock(_:block:into:)`` gives them.
-    case layerBlock(transferId: String, index: Int, layer: Int, bytes: ByteBuffer)
+    /// One layer of some blocks of a transfer (the blocks at `indices` of the request): for each
+    /// in turn, keys then values, as ``Models/KVCache/copyLayerBlock(_:block:into:)`` gives them.
+    case layerBlocks(transferId: String, layer: Int, indices: [Int], bytes: ByteBuffer)
     /// Every layer of blocks `0..<numBlocks` of the transfer was sent.
     case done(transferId: String, numBlocks: Int)
     case error(String)
 
     enum Kind: UInt16 {
-        case hello = 1, layerBlock = 2, done = 3, error = 9
+        case hello = 1, layerBlocks = 4, done = 3, error = 9
     }
 
     func frame(allocator: ByteBufferAllocator) -> Frame {
@@ -24,13 +25,11 @@ enum KVWireMessage: Equatable {
             var b = allocator.buffer(capacity: 256)
             b.writeBytes((try? JSONEncoder().encode(h)) ?? Data())
             return Frame(kind: Kind.hello.rawValue, payload: b)
-        case .layerBlock(let id, let index, let layer, var bytes):
-            var b = allocator.buffer(capacity: 2 + id.utf8.count + 6 + bytes.readableBytes)
-            Self.write(id, into: &b)
-            b.writeInteger(UInt32(index))
-            b.writeInteger(UInt16(layer))
+        case .layerBlocks(let id, let layer, let indices, var bytes):
+            var b = allocator.buffer(capacity: Self.layerBlocksHeaderBytes(id, count: indices.count) + bytes.readableBytes)
+            Self.writeLayerBlocksHeader(id, layer: layer, indices: indices, into: &b)
             b.writeBuffer(&bytes)
-            return Frame(kind: Kind.layerBlock.rawValue, payload: b)
+            return Frame(kind: Kind.layerBlocks.rawValue, payload: b)
         case .done(let id, let n):
             var b = allocator.buffer(capacity: 2 + id.utf8.count + 4)
             Self.write(id, into: &b)
@@ -50,9 +49,11 @@ enum KVWireMessage: Equatable {
         case .hello:
             guard let bytes = b.readBytes(length: b.readableBytes), let h = try? JSONDecoder().decode(KVWireHello.self, from: Data(bytes)) else { return nil }
             self = .hello(h)
-        case .layerBlock:
-            guard let id = Self.readString(&b), let index = b.readInteger(as: UInt32.self), let layer = b.readInteger(as: UInt16.self) else { return nil }
-            self = .layerBlock(transferId: id, index: Int(index), layer: Int(layer), bytes: b)
+        case .layerBlocks:
+            guard let id = Self.readString(&b), let layer = b.readInteger(as: UInt16.self), let count = b.readInteger(as: UInt32.self),
+                  b.readableBytes >= 4 * Int(count) else { return nil }
+            let indices = (0..<Int(count)).map { _ in Int(b.readInteger(as: UInt32.self)!) }
+            self = .layerBlocks(transferId: id, layer: Int(layer), indices: indices, bytes: b)
         case .done:
             guard let id = Self.readString(&b), let n = b.readInteger(as: UInt32.self) else { return nil }
             self = .done(transferId: id, numBlocks: Int(n))
@@ -61,6 +62,29 @@ enum KVWireMessage: Equatable {
         case nil:
             return nil
         }
+    }
+
+    /// A ``layerBlocks(transferId:layer:indices:bytes:)`` frame built in one buffer:
+    /// `fill(k, destination)` writes the `blockBytes` of the block at `indices[k]`.
+    static func layerBlocksFrame(transferId id: String, layer: Int, indices: [Int], blockBytes: Int, allocator: ByteBufferAllocator,
+                                 fill: (Int, UnsafeMutableRawPointer) -> Void) -> Frame {
+        let dataBytes = blockBytes * indices.count
+        var b = allocator.buffer(capacity: layerBlocksHeaderBytes(id, count: indices.count) + dataBytes)
+        writeLayerBlocksHeader(id, layer: layer, indices: indices, into: &b)
+        b.writeWithUnsafeMutableBytes(minimumWritableBytes: dataBytes) { raw in
+            for k in indices.indices { fill(k, raw.baseAddress! + k * blockBytes) }
+            return dataBytes
+        }
+        return Frame(kind: Kind.layerBlocks.rawValue, payload: b)
+    }
+
+    private static func layerBlocksHeaderBytes(_ id: String, count: Int) -> Int { 2 + id.utf8.count + 6 + 4 * count }
+
+    private static func writeLayerBlocksHeader(_ id: String, layer: Int, indices: [Int], into b: inout ByteBuffer) {
+        write(id, into: &b)
+        b.writeInteger(UInt16(layer))
+        b.writeInteger(UInt32(indices.count))
+        for index in indices { b.writeInteger(UInt32(index)) }
     }
 
     private static func write(_ s: String, into b: inout ByteBuffer) {
@@ -76,7 +100,8 @@ enum KVWireMessage: Equatable {
 
 /// What a sender's KV blocks are; the receiver's must be the same.
 struct KVWireHello: Codable, Equatable {
-    var version = 1
+    /// 2: one frame carries a layer of several blocks.
+    var version = 2
     var model: String
     var dtype: String
     var blockSize: Int

@@ -34,6 +34,8 @@ public final class OffloadingConnector: KVConnector, @unchecked Sendable {
 
     private struct Shared {
         var loading: Set<String> = []
+        /// The first block of each asynchronous load in flight, and its request.
+        var loadingFrom: [KVBlockKey: String] = [:]
         /// Requests that finished while their load was in flight: freed when it ends.
         var abandoned: Set<String> = []
         var finished = KVConnectorFinished()
@@ -62,10 +64,15 @@ public final class OffloadingConnector: KVConnector, @unchecked Sendable {
 
     public var savesBlocks: Bool { role.saves }
 
-    public func numNewMatchedTokens(_ request: KVConnectorRequest, numComputedTokens: Int) -> (tokens: Int, loadAsync: Bool) {
+    public func numNewMatchedTokens(_ request: KVConnectorRequest, numComputedTokens: Int) -> (tokens: Int?, loadAsync: Bool) {
         guard role.loads, numComputedTokens % blockSize == 0 else { return (0, false) }
         // The last token is always computed here: its logits are needed.
         let limit = min((request.tokenIds.count - 1) / blockSize, request.blockKeys.count)
+        // Another request (a sibling completion, or the same prompt sent twice) is loading these
+        // blocks: wait for it and take them from the prefix cache.
+        if numComputedTokens / blockSize < limit,
+           let other = shared.withLock({ $0.loadingFrom[request.blockKeys[numComputedTokens / blockSize]] }),
+           other != request.requestId { return (nil, false) }
         var found = 0
         var i = numComputedTokens / blockSize
         while i < limit && store.contains(request.blockKeys[i]) {
@@ -86,7 +93,12 @@ public final class OffloadingConnector: KVConnector, @unchecked Sendable {
                             blockIds: blockIds.map { $0[i] })
         }
         pendingLoads.append(KVRequestTransfer(requestId: request.requestId, blocks: blocks))
-        if loadsAsync { shared.withLock { _ = $0.loading.insert(request.requestId) } }
+        if loadsAsync {
+            shared.withLock { s in
+                s.loading.insert(request.requestId)
+                s.loadingFrom[blocks[0].key] = request.requestId
+            }
+        }
     }
 
     public func buildConnectorMetadata(saves: [KVRequestTransfer]) -> KVConnectorMetadata {
@@ -152,6 +164,7 @@ public final class OffloadingConnector: KVConnector, @unchecked Sendable {
         let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
         shared.withLock { s in
             s.loading.remove(load.requestId)
+            if s.loadingFrom[load.blocks[0].key] == load.requestId { s.loadingFrom[load.blocks[0].key] = nil }
             s.stats.loadedBlocks += loaded
             s.stats.loadedBytes += loaded * perGroup * store.identity.numGroups
             s.stats.loadSeconds += seconds

@@ -47,6 +47,8 @@ public final class TCPConnector: KVConnector, @unchecked Sendable {
     /// Seconds an unreachable decode instance is left alone before the next try.
     static let retryAfter = 10.0
     private var sentBlocks: [String: Int] = [:]
+    /// Most block bytes in one frame (a long chunk's layer goes out in frames of this size).
+    static let maxFrameDataBytes = 4 << 20
 
     private struct Transfer {
         var requestId: String?
@@ -55,7 +57,7 @@ public final class TCPConnector: KVConnector, @unchecked Sendable {
         var end = 0
         var blockIds: [[Int32]] = []
         var seenLayer: Set<Int> = []
-        var staged: [(index: Int, layer: Int, bytes: ByteBuffer)] = []
+        var staged: [(layer: Int, indices: [Int], bytes: ByteBuffer)] = []
         var stagedBytes = 0
         var doneBlocks: Int?
         var broken = false
@@ -72,6 +74,9 @@ public final class TCPConnector: KVConnector, @unchecked Sendable {
         var requestTransfer: [String: String] = [:]
         /// Transfers that ended (their request goes on without them if it comes back).
         var ended: Set<String> = []
+        /// Transfers that ended since the last ``finished()``, and their requests: until the
+        /// scheduler has taken the blocks into its prefix cache, other requests wait for them.
+        var endedUnreported: [String: String] = [:]
         /// Links whose hello matched this cache: only their blocks are taken.
         var accepted: Set<FrameConnection> = []
     }
@@ -121,16 +126,19 @@ public final class TCPConnector: KVConnector, @unchecked Sendable {
 
     public var savesBlocks: Bool { role.saves }
 
-    public func numNewMatchedTokens(_ request: KVConnectorRequest, numComputedTokens: Int) -> (tokens: Int, loadAsync: Bool) {
+    public func numNewMatchedTokens(_ request: KVConnectorRequest, numComputedTokens: Int) -> (tokens: Int?, loadAsync: Bool) {
         guard role.loads, let params = request.params, params.doRemotePrefill, let id = params.remoteRequestId,
               numComputedTokens % blockSize == 0 else { return (0, false) }
         let end = min((request.tokenIds.count - 1) / blockSize, request.numPromptTokens / blockSize)
         let first = numComputedTokens / blockSize
         guard end > first else { return (0, false) }
-        // One request per transfer: another completion of the same prompt, or the request
-        // itself after its transfer ended, computes it.
-        let free = shared.withLock { $0.transfers[id]?.requestId == nil && !$0.ended.contains(id) }
-        return free ? ((end - first) * blockSize, true) : (0, false)
+        // One request per transfer. Another completion of the same prompt (n > 1) waits until
+        // the transfer ends and then finds its blocks in the prefix cache; a request whose
+        // transfer ended computes what it lacks.
+        let (ended, claimant) = shared.withLock { ($0.ended.contains(id), $0.transfers[id]?.requestId ?? $0.endedUnreported[id]) }
+        if ended && claimant == nil { return (0, false) }
+        guard let claimant else { return ((end - first) * blockSize, true) }
+        return claimant == request.requestId ? (0, false) : (nil, false)
     }
 
     public func updateStateAfterAlloc(_ request: KVConnectorRequest, blockIds: [[Int32]], numComputedTokens: Int, numExternalTokens: Int) {
@@ -147,7 +155,7 @@ public final class TCPConnector: KVConnector, @unchecked Sendable {
             t.staged = []
             s.stagedBytes -= t.stagedBytes
             t.stagedBytes = 0
-            for item in staged { Self.apply(item.index, item.layer, item.bytes, to: &t, cache: cache) }
+            for item in staged { apply(item.layer, item.indices, item.bytes, to: &t, cache: cache) }
             s.requestTransfer[request.requestId] = id
             s.transfers[id] = t
             complete(id, &s)
@@ -185,22 +193,24 @@ public final class TCPConnector: KVConnector, @unchecked Sendable {
 
     public func waitForLayerLoad(_ layer: Int) {}
 
-    /// Sends layer `layer` of the step's blocks of every request with `do_remote_decode`.
+    /// Sends layer `layer` of the step's blocks of every request with `do_remote_decode`: one
+    /// frame per request (or per ``maxFrameDataBytes`` of it), copied straight out of the cache.
     public func saveLayer(_ layer: Int, cache: KVCache) {
         let bytes = hello.layerBlockBytes
+        let g = cache.layout.groupOfLayer[layer]
+        let perFrame = max(1, Self.maxFrameDataBytes / bytes)
         for request in currentSaves {
             guard let params = request.params, let id = params.remoteRequestId, let link = link(params) else { continue }
-            for block in request.blocks where block.blockIds[cache.layout.groupOfLayer[layer]] >= 0 {
-                var buffer = link.buffer(capacity: bytes)
-                buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: bytes) { raw in
-                    let g = cache.layout.groupOfLayer[layer]
-                    cache.copyLayerBlock(layer, block: Int(block.blockIds[g]), into: raw.baseAddress!)
-                    return bytes
+            let blocks = request.blocks.filter { $0.blockIds[g] >= 0 }
+            for start in stride(from: 0, to: blocks.count, by: perFrame) {
+                let chunk = blocks[start..<min(blocks.count, start + perFrame)]
+                let frame = KVWireMessage.layerBlocksFrame(transferId: id, layer: layer, indices: chunk.map(\.index), blockBytes: bytes,
+                                                           allocator: link.allocator) { k, destination in
+                    cache.copyLayerBlock(layer, block: Int(chunk[chunk.startIndex + k].blockIds[g]), into: destination)
                 }
-                lastSend[params.remoteKey!] =
-                    link.send(KVWireMessage.layerBlock(transferId: id, index: block.index, layer: layer, bytes: buffer).frame(allocator: ByteBufferAllocator()))
-                if layer == cache.numLayers - 1 { sentBlocks[id] = max(sentBlocks[id] ?? 0, block.index + 1) }
+                lastSend[params.remoteKey!] = link.send(frame)
             }
+            if layer == cache.numLayers - 1, let last = blocks.last { sentBlocks[id] = max(sentBlocks[id] ?? 0, last.index + 1) }
             if layer == cache.numLayers - 1 {
                 shared.withLock { s in
                     s.stats.savedBlocks += request.blocks.count
@@ -269,17 +279,17 @@ public final class TCPConnector: KVConnector, @unchecked Sendable {
             switch message {
             case .hello, .error:
                 break
-            case .layerBlock(let id, let index, let layer, let bytes):
-                guard layer < hello.numLayers, bytes.readableBytes == hello.layerBlockBytes else { return }
+            case .layerBlocks(let id, let layer, let indices, let bytes):
+                guard layer < hello.numLayers, bytes.readableBytes == indices.count * hello.layerBlockBytes else { return }
                 var t = s.transfers[id] ?? Transfer()
                 t.connection = link
                 if t.requestId == nil {
                     guard s.stagedBytes + bytes.readableBytes <= Self.maxStagedBytes else { return }
-                    t.staged.append((index, layer, bytes))
+                    t.staged.append((layer, indices, bytes))
                     t.stagedBytes += bytes.readableBytes
                     s.stagedBytes += bytes.readableBytes
                 } else if !t.abandoned {
-                    Self.apply(index, layer, bytes, to: &t, cache: cache)
+                    apply(layer, indices, bytes, to: &t, cache: cache)
                 }
                 s.transfers[id] = t
             case .done(let id, let n):
@@ -291,14 +301,18 @@ public final class TCPConnector: KVConnector, @unchecked Sendable {
         }
     }
 
-    /// Writes one received layer slice into the request's block.
-    private static func apply(_ index: Int, _ layer: Int, _ bytes: ByteBuffer, to t: inout Transfer, cache: KVCache?) {
-        guard let cache, index >= t.first, index < t.end, !t.seenLayer.contains(index * 65_536 + layer) else { return }
+    /// Writes received layer slices (the blocks at `indices`, in turn) into the request's blocks.
+    private func apply(_ layer: Int, _ indices: [Int], _ bytes: ByteBuffer, to t: inout Transfer, cache: KVCache?) {
+        guard let cache else { return }
         let g = cache.layout.groupOfLayer[layer]
-        let block = t.blockIds[g][index]
-        guard block >= 0 else { return }
-        bytes.withUnsafeReadableBytes { cache.writeLayerBlock(layer, block: Int(block), from: $0.baseAddress!) }
-        t.seenLayer.insert(index * 65_536 + layer)
+        bytes.withUnsafeReadableBytes { raw in
+            for (k, index) in indices.enumerated() where index >= t.first && index < t.end && !t.seenLayer.contains(index * 65_536 + layer) {
+                let block = t.blockIds[g][index]
+                guard block >= 0 else { continue }
+                cache.writeLayerBlock(layer, block: Int(block), from: raw.baseAddress! + k * hello.layerBlockBytes)
+                t.seenLayer.insert(index * 65_536 + layer)
+            }
+        }
     }
 
     private func closed(_ link: FrameConnection, error: (any Error)?) {
@@ -325,6 +339,7 @@ public final class TCPConnector: KVConnector, @unchecked Sendable {
         if s.ended.count >= 100_000 { s.ended.removeAll() }
         s.ended.insert(id)
         s.requestTransfer[requestId] = nil
+        s.endedUnreported[id] = requestId
         if t.abandoned {
             s.finished.sending.append(requestId)
         } else {
@@ -379,7 +394,10 @@ public final class TCPConnector: KVConnector, @unchecked Sendable {
 
     public func finished() -> KVConnectorFinished {
         shared.withLock { s in
-            defer { s.finished = KVConnectorFinished() }
+            defer {
+                s.finished = KVConnectorFinished()
+                s.endedUnreported.removeAll()
+            }
             return s.finished
         }
     }

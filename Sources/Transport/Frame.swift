@@ -96,20 +96,26 @@ public struct FrameDecoder: ByteToMessageDecoder {
     }
 }
 
-/// Writes frames onto a byte stream.
-public struct FrameEncoder: MessageToByteEncoder {
+/// Writes frames onto a byte stream: the header in a buffer of its own, then the payload as it
+/// is (not copied; the socket writes both in one gathering write).
+public final class FrameEncoder: ChannelOutboundHandler, Sendable {
     public typealias OutboundIn = Frame
+    public typealias OutboundOut = ByteBuffer
 
     public init() {}
 
-    public func encode(data: Frame, out: inout ByteBuffer) throws {
-        guard data.payload.readableBytes <= Frame.maxPayloadBytes else { throw TransportError.frameTooLarge(data.payload.readableBytes) }
-        out.reserveCapacity(Frame.headerBytes + data.payload.readableBytes)
-        out.writeInteger(Frame.magic)
-        out.writeInteger(Frame.version)
-        out.writeInteger(data.kind)
-        out.writeInteger(UInt32(data.payload.readableBytes))
-        var payload = data.payload
-        out.writeBuffer(&payload)
+    public func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        let frame = unwrapOutboundIn(data)
+        guard frame.payload.readableBytes <= Frame.maxPayloadBytes else {
+            promise?.fail(TransportError.frameTooLarge(frame.payload.readableBytes))
+            return
+        }
+        var header = context.channel.allocator.buffer(capacity: Frame.headerBytes)
+        header.writeInteger(Frame.magic)
+        header.writeInteger(Frame.version)
+        header.writeInteger(frame.kind)
+        header.writeInteger(UInt32(frame.payload.readableBytes))
+        context.write(wrapOutboundOut(header), promise: nil)
+        context.write(wrapOutboundOut(frame.payload), promise: promise)
     }
 }

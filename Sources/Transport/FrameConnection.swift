@@ -17,6 +17,9 @@ public final class FrameConnection: Sendable, Hashable {
     /// Makes a payload buffer of `capacity` bytes.
     public func buffer(capacity: Int) -> ByteBuffer { channel.allocator.buffer(capacity: capacity) }
 
+    /// The link's buffer allocator.
+    public var allocator: ByteBufferAllocator { channel.allocator }
+
     public var isActive: Bool { channel.isActive }
 
     /// Closes the link (the peer sees it end).
@@ -71,7 +74,7 @@ extension ChannelPipeline {
     func addFrameHandlers(_ handlers: FrameHandlers) -> EventLoopFuture<Void> {
         eventLoop.makeCompletedFuture {
             try syncOperations.addHandler(ByteToMessageHandler(FrameDecoder()))
-            try syncOperations.addHandler(MessageToByteHandler(FrameEncoder()))
+            try syncOperations.addHandler(FrameEncoder())
             try syncOperations.addHandler(FrameInboundHandler(handlers: handlers))
         }
     }

@@ -88,6 +88,34 @@ import Testing
         #expect(TinyEngine.allBlocksFree(consumer) && TinyEngine.allBlocksFree(producer))
     }
 
+    /// n > 1 on the decode side: the first completion loads the transfer; its siblings wait
+    /// (the connector answers "not yet") and then take the prompt from the prefix cache.
+    @Test(arguments: [false, true])
+    func everyCompletionOfAnNRequestTakesTheTransferredPrompt(producerFirst: Bool) throws {
+        let prompt = KVOffloadingTests.prompts(count: 1, seed: 43)[0]
+        let fullBlocks = (prompt.count - 1) / 4
+        var params = SamplingParams(n: 3, temperature: 0.9, seed: 11, maxTokens: 6)
+        let referenceEngine = try Self.engine(role: nil)
+        let referenceId = try referenceEngine.addRequest(.tokens(prompt), params: params)
+        let reference = referenceEngine.runToCompletion()[referenceId]!.map(\.tokenIds)
+        let consumer = try Self.engine(role: "kv_consumer")
+        let producer = try Self.engine(role: "kv_producer", budget: 8)
+        if producerFirst { try Self.prefill(prompt, id: "n3", on: producer, to: Self.port(consumer)) }
+        params.kvTransferParams = KVTransferParams(doRemotePrefill: true, remoteRequestId: "n3")
+        let id = try consumer.addRequest(.tokens(prompt), params: params)
+        if !producerFirst {
+            _ = consumer.step()
+            #expect(consumer.scheduler.numWaitingForRemoteKVs == 1 && consumer.scheduler.numWaiting == 2)
+            try Self.prefill(prompt, id: "n3", on: producer, to: Self.port(consumer))
+        }
+        let results = consumer.runToCompletion()
+        #expect(results[id]!.map(\.tokenIds) == reference)
+        #expect(consumer.stats.kvTransfer?.loadedBlocks == fullBlocks && consumer.stats.kvTransfer?.loadFailures == 0)
+        // Each completion computes only the prompt's last, partial block.
+        #expect(consumer.stats.prefilledTokens == 3 * (prompt.count - fullBlocks * 4))
+        #expect(TinyEngine.allBlocksFree(consumer) && TinyEngine.allBlocksFree(producer))
+    }
+
     @Test func producerFaultsLeaveTheConsumerRecomputing() throws {
         let prompts = KVOffloadingTests.prompts(count: 3, seed: 42)
         let reference = try KVOffloadingTests.run(prompts, Self.engine(role: nil))

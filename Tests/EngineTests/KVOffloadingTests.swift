@@ -79,6 +79,30 @@ import Testing
         #expect((mostWaiting > 0) == loadAsync)
     }
 
+    /// n > 1 after a restart: one completion loads the prompt from disk, its siblings wait for
+    /// that load ("not yet") and take the blocks from the prefix cache instead of loading them again.
+    @Test func siblingsWaitForOneLoadAndHitThePrefixCache() throws {
+        let model = TinyEngine.model
+        let dir = Self.directory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let prompt = Self.prompts(count: 1, seed: 6)[0]
+        let fullBlocks = (prompt.count - 1) / 4
+        let params = SamplingParams(n: 3, temperature: 0.9, seed: 5, maxTokens: 6)
+        func run(_ engine: LLMEngine) throws -> [[Int]] {
+            let id = try engine.addRequest(.tokens(prompt), params: params)
+            return engine.runToCompletion()[id]!.map(\.tokenIds)
+        }
+        let reference = try run(Self.engine(model, transfer: nil))
+        let first = try Self.engine(model, transfer: Self.transfer(dir))
+        #expect(try run(first) == reference)
+        first.close()
+        let restarted = try Self.engine(model, transfer: Self.transfer(dir))
+        #expect(try run(restarted) == reference)
+        #expect(restarted.stats.kvTransfer?.loadedBlocks == fullBlocks)
+        #expect(restarted.stats.prefilledTokens == 3 * (prompt.count - fullBlocks * 4))
+        #expect(TinyEngine.allBlocksFree(restarted))
+    }
+
     @Test(arguments: [true, false])
     func corruptFilesAreRecomputedAndReported(loadAsync: Bool) throws {
         let model = TinyEngine.model
@@ -156,7 +180,7 @@ import Testing
         init(_ inner: OffloadingConnector) { self.inner = inner }
 
         var savesBlocks: Bool { inner.savesBlocks }
-        func numNewMatchedTokens(_ r: KVConnectorRequest, numComputedTokens n: Int) -> (tokens: Int, loadAsync: Bool) { inner.numNewMatchedTokens(r, numComputedTokens: n) }
+        func numNewMatchedTokens(_ r: KVConnectorRequest, numComputedTokens n: Int) -> (tokens: Int?, loadAsync: Bool) { inner.numNewMatchedTokens(r, numComputedTokens: n) }
         func updateStateAfterAlloc(_ r: KVConnectorRequest, blockIds: [[Int32]], numComputedTokens: Int, numExternalTokens: Int) {
             inner.updateStateAfterAlloc(r, blockIds: blockIds, numComputedTokens: numComputedTokens, numExternalTokens: numExternalTokens)
         }
