@@ -26,6 +26,9 @@ public struct EngineConfig: Sendable {
     /// The model's fingerprint for stored KV (``KVStoreIdentity/modelFingerprint(_:)`` of its
     /// file); nil derives a weaker one from the model's configuration.
     public var modelIdentity: String?
+    /// Map the whole KV cache's memory in the background from the start (a server does): a
+    /// block's first use then costs no page faults in a step. Off, pages are mapped on first use.
+    public var populatesKVCache = false
 
     public init(scheduler: SchedulerConfig = SchedulerConfig(), blockSize: Int = 16, kvCacheMemory: Int? = nil,
                 kvCacheMemoryFraction: Double = 0.2, kvCacheDtype: KVPrecision = .float16, enablePrefixCaching: Bool = true,

@@ -50,6 +50,7 @@ public final class LLMEngine {
         let maxModelLength = min(config.maxModelLength ?? c.contextLength, c.contextLength, fits)
         guard maxModelLength > 0 else { throw .kvCacheTooSmall(bytes: bytes, bytesPerBlock: bytesPerBlock) }
         let kvCache = model.makeKVCache(numBlocks: numBlocks, blockSize: config.blockSize, precision: config.kvCacheDtype)
+        if config.populatesKVCache { Self.populateInBackground(kvCache) }
         let manager = KVCacheManager(numBlocks: numBlocks, blockSize: config.blockSize, enableCaching: config.enablePrefixCaching,
                                      groups: layout.groups.map(\.attention))
         scheduler = Scheduler(config: config.scheduler, kvCacheManager: manager, maxModelLength: maxModelLength)
@@ -104,6 +105,19 @@ public final class LLMEngine {
     /// Lets the KV connector finish what is in flight (saves reach the disk tier); call before
     /// dropping the engine. The engine stays usable.
     public func close() { kvConnector?.flush() }
+
+    /// Maps the cache's pages on a background thread, low blocks first (the pool hands them out
+    /// first), a few hundred blocks at a time.
+    private static func populateInBackground(_ cache: KVCache) {
+        let thread = Thread {
+            for start in stride(from: 0, to: cache.numBlocks, by: 256) where !cache.populate(blocks: start..<min(cache.numBlocks, start + 256)) {
+                return
+            }
+        }
+        thread.qualityOfService = .background
+        thread.name = "peregrine.kv-populate"
+        thread.start()
+    }
     public var hasUnfinishedRequests: Bool { scheduler.hasUnfinishedRequests }
 
     /// Validates and queues a request; returns its id.

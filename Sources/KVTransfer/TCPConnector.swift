@@ -60,6 +60,9 @@ public final class TCPConnector: KVConnector, @unchecked Sendable {
         var staged: [(layer: Int, indices: [Int], bytes: ByteBuffer)] = []
         var stagedBytes = 0
         var doneBlocks: Int?
+        /// Frames staged before the request came are being written into its blocks (on the
+        /// event loop, not the engine thread): the transfer ends only after them.
+        var applyingStaged = false
         var broken = false
         var abandoned = false
         var started = DispatchTime.now().uptimeNanoseconds
@@ -153,11 +156,28 @@ public final class TCPConnector: KVConnector, @unchecked Sendable {
             t.started = DispatchTime.now().uptimeNanoseconds
             let staged = t.staged
             t.staged = []
-            s.stagedBytes -= t.stagedBytes
-            t.stagedBytes = 0
-            for item in staged { apply(item.layer, item.indices, item.bytes, to: &t, cache: cache) }
+            t.applyingStaged = !staged.isEmpty
             s.requestTransfer[request.requestId] = id
             s.transfers[id] = t
+            if staged.isEmpty { complete(id, &s) } else { group.next().execute { self.applyStaged(staged, id: id, cache: cache) } }
+        }
+    }
+
+    /// Writes the frames that came before the request into its blocks, one frame per lock hold
+    /// (the engine thread only ever waits for one frame's copy), then ends the transfer if its
+    /// end already came.
+    private func applyStaged(_ staged: [(layer: Int, indices: [Int], bytes: ByteBuffer)], id: String, cache: KVCache?) {
+        for item in staged {
+            shared.withLock { s in
+                s.stagedBytes -= item.bytes.readableBytes
+                guard var t = s.transfers[id] else { return }
+                t.stagedBytes -= item.bytes.readableBytes
+                if !t.abandoned { apply(item.layer, item.indices, item.bytes, to: &t, cache: cache) }
+                s.transfers[id] = t
+            }
+        }
+        shared.withLock { s in
+            s.transfers[id]?.applyingStaged = false
             complete(id, &s)
         }
     }
@@ -332,7 +352,7 @@ public final class TCPConnector: KVConnector, @unchecked Sendable {
     private func complete(_ id: String, _ s: inout Shared) {
         guard let t = s.transfers[id], let requestId = t.requestId else { return }
         let finished = t.doneBlocks != nil || t.broken
-        guard finished else { return }
+        guard finished && !t.applyingStaged else { return }
         let whole = wholeBlocks(t)
         let nanoseconds = DispatchTime.now().uptimeNanoseconds - t.started
         s.transfers[id] = nil

@@ -22,8 +22,8 @@ public final class KVCache: @unchecked Sendable {
         self.kvHeads = kvHeads
         self.headDim = headDim
         let perSlot = numBlocks * blockSize * kvHeads * headDim * precision.bytes
-        keys = (0..<layout.tensorsPerGroup).map { _ in .allocate(byteCount: perSlot, alignment: 64) }
-        values = (0..<layout.tensorsPerGroup).map { _ in .allocate(byteCount: perSlot, alignment: 64) }
+        keys = (0..<layout.tensorsPerGroup).map { _ in HugePages.allocate(byteCount: perSlot) }
+        values = (0..<layout.tensorsPerGroup).map { _ in HugePages.allocate(byteCount: perSlot) }
     }
 
     deinit {
@@ -32,6 +32,17 @@ public final class KVCache: @unchecked Sendable {
     }
 
     public var numLayers: Int { layout.groupOfLayer.count }
+
+    /// Maps the pages of `blocks` in every tensor now, leaving their bytes as they are (a server
+    /// maps its pool from the start, as peers do, so a block's first use costs no page faults).
+    /// Safe while the engine uses the cache. False where the kernel cannot.
+    @discardableResult
+    public func populate(blocks: Range<Int>) -> Bool {
+        let chunk = bytesPerBlockSlot
+        let range = (blocks.lowerBound * chunk)..<(blocks.upperBound * chunk)
+        for tensor in keys + values where !HugePages.populate(tensor, range) { return false }
+        return true
+    }
 
     /// Bytes one block id takes across all tensor slots.
     public var bytesPerBlock: Int { layout.bytesPerBlock(blockSize: blockSize, kvHeads: kvHeads, headDim: headDim, precision: precision) }

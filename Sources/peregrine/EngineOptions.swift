@@ -20,6 +20,9 @@ struct EngineOptions: ParsableArguments {
     @Flag(help: "Turn prefix caching off.")
     var noPrefixCaching = false
 
+    @Flag(help: "Map the KV cache's memory in the background from the start (it then counts in full in the process's memory), so that no step pays page faults for a block's first use.")
+    var populateKvCache = false
+
     @Option(help: "Token budget of one engine step.")
     var maxNumBatchedTokens = 512
 
@@ -69,6 +72,7 @@ struct EngineOptions: ParsableArguments {
                                   enablePrefixCaching: !noPrefixCaching, maxModelLength: maxModelLen, eplb: try eplb(),
                                   speculative: try speculative())
         config.kvTransfer = try kvTransfer()
+        config.populatesKVCache = populateKvCache
         if config.kvTransfer != nil, let loaded { config.modelIdentity = KVStoreIdentity.modelFingerprint(loaded.file) }
         return config
     }

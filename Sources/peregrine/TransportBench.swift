@@ -7,11 +7,12 @@ import Synchronization
 import Transport
 
 /// `peregrine bench transport`: the framed transport's throughput between two hosts, in the
-/// frame size the TCP KV connector sends (one layer of one block), to compare with the link rate.
+/// frame size the TCP KV connector sends (one layer of a step's blocks of one request), to
+/// compare with the link rate.
 struct TransportBench: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "transport",
-        abstract: "Throughput of the KV transport: one side listens, the other sends frames of one layer-block each.")
+        abstract: "Throughput of the KV transport: one side listens, the other sends frames of a layer of KV blocks each.")
 
     @Option(help: "Listen on this TCP port and report what arrives (run this side first).")
     var listen: Int?
@@ -22,8 +23,8 @@ struct TransportBench: ParsableCommand {
     @Option(help: "Megabytes to send.")
     var megabytes = 512
 
-    @Option(help: "Bytes per frame (SmolLM2: one layer of a 16-token block in f16 is 12288).")
-    var frameBytes = 12_288
+    @Option(help: "Bytes per frame (SmolLM2: one layer of a 16-token block in f16 is 12288; a 1k-token prompt's 64 blocks, 786432).")
+    var frameBytes = 786_432
 
     @Option(help: "Seconds the listener waits for a sender before it gives up.")
     var seconds = 120
@@ -44,10 +45,11 @@ struct TransportBench: ParsableCommand {
         let frames = megabytes * 1_000_000 / frameBytes
         let start = DispatchTime.now().uptimeNanoseconds
         var last: EventLoopFuture<Void>?
+        let framesPerWait = max(1, (64 << 20) / frameBytes)
         for i in 0..<frames {
             last = link.send(Frame(kind: 2, payload: payload))
             // Keep at most ~64 MB queued, as a producer does behind the forward pass.
-            if i % 4096 == 4095 { try last?.wait() }
+            if i % framesPerWait == framesPerWait - 1 { try last?.wait() }
         }
         try last?.wait()
         try link.send(Frame(kind: 3, payload: ByteBuffer())).wait()
