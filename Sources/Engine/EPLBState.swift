@@ -114,6 +114,13 @@ final class EPLBState {
         if rebalancing, steps % config.stepInterval == 0, pending == nil { rebalance() }
     }
 
+    /// Installs the placement the workers were loading if they all hold it now: called before
+    /// each step, so an idle engine's next step already runs on it (after a dead rank, that step
+    /// would otherwise still route to the dead rank's slots).
+    func installIfPrepared() {
+        if pending != nil { installPrepared() }
+    }
+
     /// After a failed step: notices expert workers that are gone, keeps rows off their slots, and
     /// (with `replace_dead_ranks`) places their experts on the live ranks.
     func stepFailed() {

@@ -155,6 +155,7 @@ public final class LLMEngine {
 
     /// One engine step: schedule, run the model, sample, update the requests, detokenize.
     public func step() -> [RequestOutput] {
+        eplb?.installIfPrepared()
         let schedulerOutput = scheduler.schedule(finishedTransfers: kvConnector?.finished() ?? KVConnectorFinished())
         var failed: [RequestOutput] = []
         for id in schedulerOutput.failedLoadRequestIds {

@@ -10,6 +10,15 @@ public enum KVPrecision: String, Sendable, CaseIterable {
     /// Bytes per stored value.
     public var bytes: Int { self == .float32 ? 4 : 2 }
 
+    /// The C kernels' code for it (`PG_KV_*`).
+    var kernelCode: Int32 {
+        switch self {
+        case .float32: 0
+        case .float16: 1
+        case .bfloat16: 2
+        }
+    }
+
     /// `x` as it reads back after a round trip through the cache.
     public func rounded(_ x: Float) -> Float {
         switch self {

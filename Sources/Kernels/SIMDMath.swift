@@ -1,3 +1,4 @@
+import CKernels
 /// Written-out SIMD loops over raw pointers (the stdlib conveniences are far slower).
 public typealias Vec16 = SIMD16<Float>
 
@@ -19,32 +20,13 @@ public typealias Vec16 = SIMD16<Float>
 /// Dot product of two float vectors of length n.
 @inline(__always)
 public func dot(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ n: Int) -> Float {
-    var acc0 = Vec16(), acc1 = Vec16()
-    var i = 0
-    while i + 32 <= n {
-        acc0 = acc0.addingProduct(load16(a + i), load16(b + i))
-        acc1 = acc1.addingProduct(load16(a + i + 16), load16(b + i + 16))
-        i += 32
-    }
-    if i + 16 <= n {
-        acc0 = acc0.addingProduct(load16(a + i), load16(b + i))
-        i += 16
-    }
-    var s = horizontalSum(acc0 + acc1)
-    while i < n { s += a[i] * b[i]; i += 1 }
-    return s
+    pg_dot(a, b, Int64(n))
 }
 
 /// y += alpha * x over n elements.
 @inline(__always)
 public func axpy(_ alpha: Float, _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ n: Int) {
-    var i = 0
-    let va = Vec16(repeating: alpha)
-    while i + 16 <= n {
-        store16(load16(y + i).addingProduct(va, load16(x + i)), y + i)
-        i += 16
-    }
-    while i < n { y[i] += alpha * x[i]; i += 1 }
+    pg_axpy(alpha, x, y, Int64(n))
 }
 
 /// x *= alpha over n elements.

@@ -1,3 +1,5 @@
+import CKernels
+
 /// Softmax building blocks over a row of logits, sixteen lanes at a time (a 262k-token vocabulary
 /// makes scalar `expf` passes cost milliseconds).
 
@@ -20,38 +22,11 @@ public func maximum(_ x: UnsafePointer<Float>, _ n: Int) -> Float {
 
 /// Σ exp((x[i] − shift) · scale) over `x[0..<n]`.
 public func sumOfExponentials(_ x: UnsafePointer<Float>, _ n: Int, shift: Float, scale: Float = 1) -> Float {
-    let s = Vec16(repeating: shift), k = Vec16(repeating: scale)
-    var acc = Vec16()
-    var i = 0
-    while i + 16 <= n {
-        acc += exp16((load16(x + i) - s) * k)
-        i += 16
-    }
-    var total = horizontalSum(acc)
-    while i < n {
-        total += exp16(Vec16(repeating: (x[i] - shift) * scale))[0]
-        i += 1
-    }
-    return total
+    pg_exponentials(x, Int64(n), shift, scale, nil)
 }
 
 /// out[i] = exp((x[i] − shift) · scale) for `x[0..<n]`; returns their sum.
 @discardableResult
 public func exponentials(_ x: UnsafePointer<Float>, _ n: Int, shift: Float, scale: Float = 1, into out: UnsafeMutablePointer<Float>) -> Float {
-    let s = Vec16(repeating: shift), k = Vec16(repeating: scale)
-    var acc = Vec16()
-    var i = 0
-    while i + 16 <= n {
-        let e = exp16((load16(x + i) - s) * k)
-        store16(e, out + i)
-        acc += e
-        i += 16
-    }
-    var total = horizontalSum(acc)
-    while i < n {
-        out[i] = exp16(Vec16(repeating: (x[i] - shift) * scale))[0]
-        total += out[i]
-        i += 1
-    }
-    return total
+    pg_exponentials(x, Int64(n), shift, scale, out)
 }

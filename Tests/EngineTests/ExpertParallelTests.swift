@@ -81,7 +81,13 @@ import Transport
         let (engine, remote) = try Self.engine(Self.quantized, at: workers.addresses,
                                                eplb: EPLBConfig(windowSize: 50, stepInterval: 3, numRedundantExperts: 4),
                                                overlapped: overlapped)
-        #expect(try Self.run(engine) == reference)
+        // A placement is installed once every worker has loaded it, which on a loaded machine can
+        // take longer than one run: the batch runs again (same outputs) until three were installed.
+        var rounds = 0
+        repeat {
+            #expect(try Self.run(engine) == reference)
+            rounds += 1
+        } while (engine.stats.expertLoad?.rebalances ?? 0) < 3 && rounds < 20
         let stats = try #require(remote).stats
         let load = try #require(engine.stats.expertLoad)
         #expect(load.numRanks == p && load.rebalances >= 3)
@@ -91,7 +97,7 @@ import Transport
         // Overlapped, most steps send each rank two batches a layer (one per micro-batch).
         let dispatches = stats.ranks.reduce(0) { $0 + $1.dispatches }
         #expect(overlapped == (dispatches > s.steps * 2 * p), "\(dispatches) dispatches in \(s.steps) steps")
-        #expect(stats.ranks.reduce(0) { $0 + $1.rows } == 2 * 2 * (s.prefilledTokens + s.generationTokens - 12))
+        #expect(stats.ranks.reduce(0) { $0 + $1.rows } == 2 * 2 * (s.prefilledTokens + s.generationTokens - 12 * rounds))
         // Each worker holds only its slots' experts: those of the placement in force, and of one
         // being loaded beside it (12 / P slots a layer, 2 layers).
         for worker in workers.workers { #expect(worker.numHeldExperts <= 2 * (12 / p * 2)) }
@@ -219,6 +225,13 @@ import Transport
         let results = engine.runToCompletion()
         #expect(TinyEngine.allBlocksFree(engine))
         #expect(ids.contains { results[$0]![0].failure != nil })
+        // The live worker loads the new placement beside its experts; the engine installs it
+        // before its next step once it is there, idle or not.
+        let loaded = Date(timeIntervalSinceNow: 10)
+        while !(engine.stats.expertLoad?.deadRanksReplaced ?? false) && Date() < loaded {
+            _ = engine.step()
+            usleep(1000)
+        }
         #expect(try #require(engine.stats.expertLoad).deadRanksReplaced)
         let rowsBefore = try #require(remote).stats.ranks[0].rows
         #expect(try Self.run(engine) == reference)

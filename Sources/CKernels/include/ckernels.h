@@ -80,6 +80,45 @@ static inline void pg_prefetch(const void *p, int64_t bytes) {
     for (int64_t i = 0; i < bytes; i += 64) __builtin_prefetch((const char *)p + i, 0, 3);
 }
 
+/// KV cache element types of the attention kernels (Kernels' `KVPrecision`).
+enum { PG_KV_F32 = 0, PG_KV_F16 = 1, PG_KV_BF16 = 2 };
+
+/// One KV head's attention over a range of its blocks, for `tokens` query tokens of `heads`
+/// query heads each (the heads that share this KV head). Keys are stored transposed within a
+/// block (`[block][kvHead][headDim][slot]`), values not (`[block][kvHead][slot][headDim]`).
+/// Online softmax: `output` rows, `maxima` and `sums` (index token * heads + head) carry the
+/// state in and out, unnormalized, so partial ranges merge (flash-decoding).
+typedef struct {
+    const float *queries;       // token t, head h at queries[t * query_stride + h * head_dim]
+    int64_t heads, tokens, query_stride;
+    int64_t first_context;      // token t sees slots [visible, first_context + t)
+    int64_t window;             // > 0: a sliding window of this many slots
+    const void *keys, *values;
+    int precision;              // PG_KV_*
+    int64_t kv_heads, kv_head, head_dim;  // head_dim a multiple of 16, at most 256
+    const int32_t *block_table;
+    int64_t block_start, block_end;
+    float scale;
+    float *output;              // token t, head h at output[t * output_stride + h * head_dim]
+    int64_t output_stride;
+    float *maxima, *sums;
+} pg_attention_args;
+
+/// Attention over blocks of 16 slots (the same bits on every level with FMA in hardware).
+void pg_attend16(const pg_attention_args *args);
+
+/// Σ e^((x_i − shift)·scale) over n floats, each also written to `out` unless it is NULL
+/// (Kernels' exp16: relative error about 2e-7).
+float pg_exponentials(const float *x, int64_t n, float shift, float scale, float *out);
+/// gate[i] = silu(gate[i]) · up[i].
+void pg_silu_mul(float *gate, const float *up, int64_t n);
+/// gate[i] = gelu_tanh(gate[i]) · up[i].
+void pg_gelu_tanh_mul(float *gate, const float *up, int64_t n);
+/// Σ a[i]·b[i].
+float pg_dot(const float *a, const float *b, int64_t n);
+/// y[i] += alpha · x[i].
+void pg_axpy(float alpha, const float *x, float *y, int64_t n);
+
 /// A spin-wait hint for busy loops.
 static inline void pg_cpu_relax(void) {
 #if defined(__x86_64__)

@@ -1,0 +1,22 @@
+#if defined(__x86_64__)
+#pragma clang fp contract(off)
+#include <immintrin.h>
+#include "float_simd.h"
+
+#pragma clang attribute push(__attribute__((target("avx2,fma,f16c,avx512f,avx512vl,avx512bw"))), apply_to = function)
+
+static inline v16f widen_f16_avx512(const uint16_t *p) {
+    __m512 x = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)p));
+    v16f r;
+    memcpy(&r, &x, 64);
+    return r;
+}
+
+#define PG_F(x) x##_avx512
+#define PG_FMA(a, b, c) __builtin_elementwise_fma(a, b, c)
+#define PG_LOAD_F16(p) widen_f16_avx512(p)
+#include "attention.inc"
+#include "vector_math.inc"
+
+#pragma clang attribute pop
+#endif
