@@ -63,6 +63,14 @@ ep-check:
 	$(call pip_pinned,$(SERVE_PYTHON_DEPS))
 	python3 Scripts/ep_check.py --peregrine $(PEREGRINE)
 
+## Peregrine as a library user gets it: Examples/LibraryConsumer depends on the package by path
+## and is built with a plain `swift build -c release` (no CPU flags); it streams one chat request
+## through AsyncLLMEngine and reports pp512 and tg128 (about 4 min, most of it the build).
+## Scripts/library_bench.sh compares its speed with the `make build` binary's.
+library-check: pull
+	cd Examples/LibraryConsumer && swift build -c release
+	Examples/LibraryConsumer/.build/release/LibraryConsumer --repetitions 1
+
 ## The NumPy reference forward pass (Scripts/reference_forward.py) against llama.cpp's golden
 ## completions in ../shared/golden, within the tolerances of its README (about 20 s).
 reference-check: test-deps pull
