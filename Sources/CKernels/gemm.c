@@ -426,6 +426,8 @@ void *pg_thread_scratch(size_t bytes) {
     return grown;
 }
 
+int pg_thread_scratch_reserve(int64_t bytes) { return bytes <= 0 || pg_thread_scratch((size_t)bytes) ? 0 : -1; }
+
 int pg_gemm_q_x8(int wtype, const void *packed, int64_t k, int64_t r0, int64_t r1, const pg_block_q8 *x,
                  int64_t ntok, float *y, int64_t ldy) {
     if (k % 32 != 0 || r0 % 8 != 0 || r1 % 8 != 0 || group_block_bytes(wtype) < 0) return -1;

@@ -170,10 +170,11 @@ public final class TCPConnector: KVConnector, @unchecked Sendable {
         for item in staged {
             shared.withLock { s in
                 s.stagedBytes -= item.bytes.readableBytes
-                guard var t = s.transfers[id] else { return }
-                t.stagedBytes -= item.bytes.readableBytes
-                if !t.abandoned { apply(item.layer, item.indices, item.bytes, to: &t, cache: cache) }
-                s.transfers[id] = t
+                guard s.transfers[id] != nil else { return }
+                modify(&s.transfers[id]!) { t in
+                    t.stagedBytes -= item.bytes.readableBytes
+                    if !t.abandoned { apply(item.layer, item.indices, item.bytes, to: &t, cache: cache) }
+                }
             }
         }
         shared.withLock { s in
@@ -301,17 +302,19 @@ public final class TCPConnector: KVConnector, @unchecked Sendable {
                 break
             case .layerBlocks(let id, let layer, let indices, let bytes):
                 guard layer < hello.numLayers, bytes.readableBytes == indices.count * hello.layerBlockBytes else { return }
-                var t = s.transfers[id] ?? Transfer()
-                t.connection = link
-                if t.requestId == nil {
-                    guard s.stagedBytes + bytes.readableBytes <= Self.maxStagedBytes else { return }
-                    t.staged.append((layer, indices, bytes))
-                    t.stagedBytes += bytes.readableBytes
-                    s.stagedBytes += bytes.readableBytes
-                } else if !t.abandoned {
-                    apply(layer, indices, bytes, to: &t, cache: cache)
+                let staging = s.transfers[id]?.requestId == nil
+                if staging && s.stagedBytes + bytes.readableBytes > Self.maxStagedBytes { return }
+                if staging { s.stagedBytes += bytes.readableBytes }
+                // In place: a copy of the transfer would copy its set of arrived layers per frame.
+                modify(&s.transfers[id, default: Transfer()]) { t in
+                    t.connection = link
+                    if staging {
+                        t.staged.append((layer, indices, bytes))
+                        t.stagedBytes += bytes.readableBytes
+                    } else if !t.abandoned {
+                        apply(layer, indices, bytes, to: &t, cache: cache)
+                    }
                 }
-                s.transfers[id] = t
             case .done(let id, let n):
                 var t = s.transfers[id] ?? Transfer()
                 t.doneBlocks = n
@@ -320,6 +323,8 @@ public final class TCPConnector: KVConnector, @unchecked Sendable {
             }
         }
     }
+
+    private func modify(_ t: inout Transfer, _ body: (inout Transfer) -> Void) { body(&t) }
 
     /// Writes received layer slices (the blocks at `indices`, in turn) into the request's blocks.
     private func apply(_ layer: Int, _ indices: [Int], _ bytes: ByteBuffer, to t: inout Transfer, cache: KVCache?) {

@@ -108,6 +108,18 @@ public final class ThreadPool: @unchecked Sendable {
         }
     }
 
+    /// Runs `body` once on each of the pool's threads, the caller's included (to prepare
+    /// per-thread state, such as the kernels' scratch, before steady-state work is timed or
+    /// counted): each thread waits after its item until all have one, so none takes two.
+    public func onEveryThread(_ body: () -> Void) {
+        let arrived = Atomic<Int>(0)
+        parallelFor(threadCount) { _ in
+            body()
+            arrived.add(1, ordering: .acquiringAndReleasing)
+            while arrived.load(ordering: .acquiring) < threadCount { spinPause() }
+        }
+    }
+
     /// Runs `loop.run(i)` for every i in 0..<n, spread over the pool, without allocating.
     public func parallelFor(_ n: Int, _ loop: any ParallelLoop) {
         if n <= 0 { return }

@@ -207,7 +207,8 @@ struct ThroughputBench: ParsableCommand {
 }
 
 /// llama-bench's pp and tg tests: `pp<P>` evaluates a P-token prompt as one batch, `tg<N>`
-/// decodes N tokens one by one, each from an empty cache, straight through the model.
+/// decodes N tokens one by one, each from an empty cache (or after `--depth` tokens of context),
+/// straight through the model.
 struct LatencyBench: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "latency", abstract: "Prompt processing and token generation speed of one sequence (llama-bench's pp512 and tg128).")
@@ -224,6 +225,9 @@ struct LatencyBench: ParsableCommand {
     @Option(name: [.customShort("r"), .long], help: "Timed repetitions of each test (after one warm-up); the median is reported.")
     var repetitions = 5
 
+    @Option(name: [.customShort("d"), .long], help: "Tokens of context already in the cache when each test starts (llama-bench's -d).")
+    var depth = 0
+
     @Option(help: "KV cache element type: f16, bf16 or f32.")
     var kvCacheDtype = KVPrecision.float16
 
@@ -233,19 +237,23 @@ struct LatencyBench: ParsableCommand {
     func validate() throws {
         guard nPrompt >= 0, nGen >= 0, nPrompt + nGen > 0 else { throw ValidationError("--n-prompt and --n-gen must be non-negative, not both zero") }
         guard repetitions >= 1 else { throw ValidationError("--repetitions must be at least 1") }
+        guard depth >= 0 else { throw ValidationError("--depth must be non-negative") }
     }
 
     func run() throws {
         let loaded = try LoadedModel(modelOptions, showProgress: !json, expertParallel: expertParallelOptions)
-        guard max(nPrompt, nGen) <= loaded.model.config.contextLength else {
-            throw ValidationError("--n-prompt and --n-gen must fit the model's context (\(loaded.model.config.contextLength) tokens)")
+        guard depth + max(nPrompt, nGen) <= loaded.model.config.contextLength else {
+            throw ValidationError("--depth plus --n-prompt or --n-gen must fit the model's context (\(loaded.model.config.contextLength) tokens)")
         }
-        let result = LatencyBenchmark(model: loaded.model, promptTokens: nPrompt, generatedTokens: nGen, kvCacheDtype: kvCacheDtype).run(repetitions: repetitions)
+        let result = LatencyBenchmark(model: loaded.model, promptTokens: nPrompt, generatedTokens: nGen, depth: depth, kvCacheDtype: kvCacheDtype)
+            .run(repetitions: repetitions)
+        let at = depth > 0 ? " @ d\(depth)" : ""
         let threads = try modelOptions.threadCount()
         if json {
             var object: [String: Any] = ["threads": threads, "repetitions": repetitions]
             if nPrompt > 0 { object["pp\(nPrompt)"] = result.promptTokensPerSecond; object["pp\(nPrompt)_runs"] = result.promptRuns }
             if nGen > 0 { object["tg\(nGen)"] = result.generationTokensPerSecond; object["tg\(nGen)_runs"] = result.generationRuns }
+            if depth > 0 { object["depth"] = depth }
             if !result.samplerMicroseconds.isEmpty { object["sampler_us"] = result.samplerMicroseconds }
             let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])
             Terminal.stdout(String(decoding: data, as: UTF8.self) + "\n")
@@ -254,8 +262,8 @@ struct LatencyBench: ParsableCommand {
         func spread(_ runs: [Double]) -> String {
             String(format: "%.1f tokens/s (min %.1f, max %.1f)", LatencyBenchmark.Result.median(runs), runs.min() ?? .nan, runs.max() ?? .nan)
         }
-        if nPrompt > 0 { Terminal.stdout("pp\(nPrompt): \(spread(result.promptRuns))\n") }
-        if nGen > 0 { Terminal.stdout("tg\(nGen): \(spread(result.generationRuns))\n") }
+        if nPrompt > 0 { Terminal.stdout("pp\(nPrompt)\(at): \(spread(result.promptRuns))\n") }
+        if nGen > 0 { Terminal.stdout("tg\(nGen)\(at): \(spread(result.generationRuns))\n") }
         let step = 1e6 / result.generationTokensPerSecond
         for (name, us) in result.samplerMicroseconds.sorted(by: { $0.key < $1.key }) {
             Terminal.stdout("sampler, \(name): " + String(format: "%.1f µs per token (%.1f%% of a tg step)\n", us, 100 * us / step))

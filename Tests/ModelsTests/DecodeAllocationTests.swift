@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import CKernels
 import Engine
 import GGUF
 import Kernels
@@ -36,7 +37,10 @@ import Testing
     /// worker then sizes its thread-local scratch the first time it joins, which is warm-up, not a
     /// steady-state allocation (CI saw it once). A step that always allocates never gets quiet, so
     /// the measured steps after this still catch it. Call with the pool's workers watched.
-    static func warmUp(_ step: () -> Void) {
+    static func warmUp(_ pool: ThreadPool, _ step: () -> Void) {
+        // A worker that took no item of the steps so far would size its kernel scratch the
+        // first time it does: every thread reserves more than these models' kernels ask.
+        pool.onEveryThread { _ = pg_thread_scratch_reserve(16 << 20) }
         var quiet = 0
         for _ in 0..<64 where quiet < 3 {
             let workersBefore = pg_malloc_counter_watched_count()
@@ -117,7 +121,7 @@ import Testing
         let workers = model.pool.workerThreadIDs.map { UInt($0) }
         workers.withUnsafeBufferPointer { pg_malloc_counter_watch($0.baseAddress, Int32($0.count)) }
         defer { pg_malloc_counter_watch(nil, 0) }
-        Self.warmUp(step)
+        Self.warmUp(model.pool, step)
         var counts: [Int64] = []
         counts.reserveCapacity(8)
         for _ in 0..<8 {
@@ -160,7 +164,7 @@ import Testing
         let workers = model.pool.workerThreadIDs.map { UInt($0) }
         workers.withUnsafeBufferPointer { pg_malloc_counter_watch($0.baseAddress, Int32($0.count)) }
         defer { pg_malloc_counter_watch(nil, 0) }
-        Self.warmUp(step)
+        Self.warmUp(model.pool, step)
         for _ in 0..<8 {
             let before = model.pool.closuresHandedOff
             let workersBefore = pg_malloc_counter_watched_count()

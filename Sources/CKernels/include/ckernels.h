@@ -119,6 +119,11 @@ float pg_dot(const float *a, const float *b, int64_t n);
 /// y[i] += alpha · x[i].
 void pg_axpy(float alpha, const float *x, float *y, int64_t n);
 
+/// Grows the calling thread's kernel scratch to at least `bytes` now (the kernels grow it on
+/// first need and keep it: a thread that holds what its kernels ask never allocates again).
+/// Returns 0, or -1 when it cannot.
+int pg_thread_scratch_reserve(int64_t bytes);
+
 /// A spin-wait hint for busy loops.
 static inline void pg_cpu_relax(void) {
 #if defined(__x86_64__)
