@@ -1,6 +1,7 @@
-// Quantized matrix-product micro-kernels for Peregrine, with run-time ISA dispatch.
-// Swift owns everything else; these are the innermost loops Swift cannot emit
-// (integer dot-product instructions), kept small and tested against Swift references.
+// Peregrine's innermost loops, with run-time ISA dispatch: the quantized matrix products (integer
+// dot-product instructions Swift cannot emit) and the float loops a plain `swift build` (baseline
+// x86-64, no FMA or F16C) would otherwise run through per-lane libcalls: attention,
+// exponentials, gated activations. Swift owns everything else; each is tested against Swift.
 #ifndef PEREGRINE_CKERNELS_H
 #define PEREGRINE_CKERNELS_H
 
