@@ -21,6 +21,8 @@ public final class BlockPool {
         self.enableCaching = enableCaching
         blocks = (0..<numBlocks).map { KVCacheBlock(blockId: $0, blockSize: blockSize) }
         freeQueue = FreeBlockQueue(blocks)
+        // A block holds at most one hash: the map never rehashes as blocks fill.
+        if enableCaching { cachedBlocks.reserveCapacity(numBlocks) }
     }
 
     public var numFreeBlocks: Int { freeQueue.count }
@@ -39,16 +41,21 @@ public final class BlockPool {
 
     /// Takes `n` blocks from the front of the free queue, evicting their cached hashes.
     func getNewBlocks(_ n: Int) -> [KVCacheBlock] {
-        precondition(n <= numFreeBlocks, "asked for \(n) blocks with \(numFreeBlocks) free")
         var out: [KVCacheBlock] = []
         out.reserveCapacity(n)
+        takeNewBlocks(n) { out.append($0) }
+        return out
+    }
+
+    /// ``getNewBlocks(_:)`` handing each block to `body` (no list is made).
+    func takeNewBlocks(_ n: Int, _ body: (KVCacheBlock) -> Void) {
+        precondition(n <= numFreeBlocks, "asked for \(n) blocks with \(numFreeBlocks) free")
         for _ in 0..<n {
             let block = freeQueue.popFront()!
             evict(block)
             block.refCount = 1
-            out.append(block)
+            body(block)
         }
-        return out
     }
 
     /// Drops the block's cached hash (its contents are not what the hash says).

@@ -100,9 +100,11 @@ public final class KVCacheManager {
         guard numNew + evictableHits <= blockPool.numFreeBlocks else { return false }
 
         if requestBlocks[id] == nil {
-            requestBlocks[id] = Array(repeating: [], count: groups.count)
+            // Room for the blocks of the tokens the request expects, so decode steps append in place.
+            let expectedBlocks = max(required, request.allTokenIds.capacity / blockSize + 1)
+            requestBlocks[id] = groups.map { _ in [KVCacheBlock?](unsafeUninitializedCapacity: expectedBlocks) { $1 = 0 } }
             numCachedBlocks[id] = Array(repeating: 0, count: groups.count)
-            request.blockIds = Array(repeating: [], count: groups.count)
+            request.blockIds = groups.map { _ in [Int32](unsafeUninitializedCapacity: expectedBlocks) { $1 = 0 } }
         }
         // Every group's hits leave the free queue before any group takes new blocks: a hit of one
         // group still in the queue could otherwise be handed to another as a fresh block.
@@ -113,7 +115,7 @@ public final class KVCacheManager {
         for g in groups.indices {
             let fresh = max(0, required - requestBlocks[id]![g].count)
             // Appended in place: most decode steps add no block, and none should copy the table.
-            if fresh > 0 { for block in blockPool.getNewBlocks(fresh) { requestBlocks[id]![g].append(block) } }
+            if fresh > 0 { blockPool.takeNewBlocks(fresh) { requestBlocks[id]![g].append($0) } }
             if request.blockIds[g].count < requestBlocks[id]![g].count {
                 for block in requestBlocks[id]![g][request.blockIds[g].count...] { request.blockIds[g].append(block.map { Int32($0.blockId) } ?? -1) }
             }

@@ -25,6 +25,8 @@ public final class LLMEngine {
     private let speculator: Speculator?
     /// Core request ids of each caller request (one, or n children).
     private var childIds: [String: [String]] = [:]
+    /// What the core produced in the current step (storage reused across steps).
+    private var coreOutputs: [EngineCoreOutput] = []
     /// The KV connector (`--kv-transfer-config`); nil without one.
     public let kvConnector: (any KVConnector)?
 
@@ -55,6 +57,8 @@ public final class LLMEngine {
                                      groups: layout.groups.map(\.attention))
         scheduler = Scheduler(config: config.scheduler, kvCacheManager: manager, maxModelLength: maxModelLength)
         runner = ModelRunner(model: model, kvCache: kvCache)
+        runner.reserveBatch(tokens: config.scheduler.maxNumBatchedTokens, sequences: config.scheduler.maxNumSeqs,
+                            blocksPerSequence: (maxModelLength + config.blockSize - 1) / config.blockSize + 1)
         inputProcessor = InputProcessor(tokenizer: tokenizer, maxModelLength: maxModelLength,
                                         chatTemplate: tokenizer.chatTemplate(overriding: chatTemplate))
         outputProcessor = OutputProcessor(tokenizer: tokenizer)
@@ -178,7 +182,7 @@ public final class LLMEngine {
                                   seconds: Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9)
         }
         eplb?.endStep()
-        let coreOutputs = scheduler.update(from: schedulerOutput, sampled: sampled, loadErrors: kvConnector?.takeLoadErrors() ?? [:])
+        scheduler.update(from: schedulerOutput, sampled: sampled, loadErrors: kvConnector?.takeLoadErrors() ?? [:], into: &coreOutputs)
         speculator?.observe(schedulerOutput, runner: runner)
         let (outputs, stopped) = outputProcessor.process(coreOutputs)
         for (id, reason) in stopped { scheduler.finishRequests([id], status: .finishedStopped, stopReason: reason) }
@@ -189,6 +193,8 @@ public final class LLMEngine {
             counters.prefilledTokens += promptPart
         }
         counters.generationTokens += coreOutputs.reduce(0) { $0 + $1.newTokenIds.count }
+        // Lets go of the step's token slices, so the runner refills its storage in place.
+        coreOutputs.removeAll(keepingCapacity: true)
         for output in outputs where output.finished {
             counters.finishedRequests += 1
             childIds[output.requestId] = nil

@@ -21,6 +21,7 @@ public final class ModelRunner {
     /// Fills the next rows' grammar masks while the forward pass runs.
     private let prefetcher: GrammarMaskPrefetcher
     private var rows: [(sample: Range<Int>, promptStart: Int, promptRows: Range<Int>)] = []
+    private var sampled = SampledTokens()
     /// Whether grammar masks are filled on a helper thread during the forward pass (else at
     /// sampling, after it).
     public var overlapsGrammarMasks = true
@@ -45,15 +46,25 @@ public final class ModelRunner {
         prefetcher = GrammarMaskPrefetcher(vocabSize: model.config.vocabSize)
     }
 
+    /// Reserves the batch for the scheduler's limits: decode steps whose block tables grow then
+    /// never reallocate it.
+    public func reserveBatch(tokens: Int, sequences: Int, blocksPerSequence: Int) {
+        batch.reserveCapacity(tokens: tokens, sequences: sequences, blocksPerSequence: blocksPerSequence,
+                              groups: kvCache.layout.numGroups)
+    }
+
     /// The target's final hidden state of every token of the last step (models with MTP layers only).
     var lastHiddenStates: UnsafeBufferPointer<Float> { workspace.lastHiddenStates }
 
     /// Why the last ``execute(_:)`` produced nothing (its expert workers failed); nil when it ran.
     private(set) var stepFailure: String?
 
-    public func execute(_ output: SchedulerOutput) -> [String: SampledToken] {
+    /// Runs the step; returns what each scheduled request produced (storage the runner reuses
+    /// next step).
+    public func execute(_ output: SchedulerOutput) -> SampledTokens {
         stepFailure = nil
-        guard !output.isEmpty else { return [:] }
+        sampled.removeAll()
+        guard !output.isEmpty else { return sampled }
         buildBatch(output)
         prefetcher.recordsTimes = recordsMaskTimes
         if overlapsGrammarMasks { prefetcher.start(output) }
@@ -64,7 +75,7 @@ public final class ModelRunner {
             stepFailure = failure
             _ = prefetcher.wait()
             prefetcher.clear()
-            return [:]
+            return sampled
         }
         let prefetchTimes = prefetcher.wait()
         if recordsMaskTimes { maskNanoseconds += prefetchTimes }
@@ -72,7 +83,6 @@ public final class ModelRunner {
         let vocab = model.config.vocabSize
         func row(_ r: Int) -> UnsafeBufferPointer<Float> { UnsafeBufferPointer(rebasing: logits[(r * vocab)..<((r + 1) * vocab)]) }
 
-        var results: [String: SampledToken] = [:]
         for (item, rowInfo) in zip(output.scheduled, rows) {
             let request = item.request
             var promptLogprobs: [TokenLogprobs?]?
@@ -84,20 +94,22 @@ public final class ModelRunner {
                 }
                 promptLogprobs = list
             }
-            guard !rowInfo.sample.isEmpty else {
-                if promptLogprobs != nil { results[request.requestId] = SampledToken(tokenIds: [], promptLogprobs: promptLogprobs) }
-                continue
-            }
+            sampled.startItem(promptLogprobs: promptLogprobs)
+            guard !rowInfo.sample.isEmpty else { continue }
             let first = rowInfo.sample.lowerBound
             let drafts = request.specTokenIds.prefix(item.numSpecTokens)
-            let tokens = drafts.isEmpty ? [sample(row(first), for: request)] : verify(drafts, rows: first, row: row, for: request)
-            if let matcher = request.grammarMatcher { for token in tokens { _ = matcher.acceptToken(token) } }
-            let logprobs = request.samplingParams.logprobs.map { n in
-                tokens.enumerated().map { Logprobs.compute(row(first + $0.offset), token: $0.element, topN: n) }
+            if drafts.isEmpty {
+                sampled.append(sample(row(first), for: request))
+            } else {
+                for token in verify(drafts, rows: first, row: row, for: request) { sampled.append(token) }
             }
-            results[request.requestId] = SampledToken(tokenIds: tokens, logprobs: logprobs, promptLogprobs: promptLogprobs)
+            let tokens = sampled.tokens(sampled.count - 1)
+            if let matcher = request.grammarMatcher { for token in tokens { _ = matcher.acceptToken(token) } }
+            if let n = request.samplingParams.logprobs {
+                sampled.setLogprobs(tokens.enumerated().map { Logprobs.compute(row(first + $0.offset), token: $0.element, topN: n) })
+            }
         }
-        return results
+        return sampled
     }
 
     private func sample(_ raw: UnsafeBufferPointer<Float>, for request: Request) -> Int {

@@ -5,8 +5,12 @@ import Tokenization
 /// incrementally, finds stop strings (holding back text that could still become one), and
 /// builds ``RequestOutput`` deltas. Requests finished by a stop string are returned so the
 /// engine can abort them in the core.
+///
+/// A decode step allocates only what it hands out: per request, the piece's token ids and the
+/// one-piece list (and its text when longer than a small string's 15 bytes). The per-request
+/// state is a class, mutated in place, and the text is built in a reused buffer.
 final class OutputProcessor {
-    private struct State {
+    private final class State {
         let parentId: String
         let index: Int
         let params: SamplingParams
@@ -17,40 +21,50 @@ final class OutputProcessor {
         var held: [UInt8] = []
         let maxStopLength: Int
         var numGenerated = 0
+
+        init(_ r: EngineCoreRequest, tokenizer: Tokenizer) {
+            parentId = r.parentId
+            index = r.index
+            params = r.samplingParams
+            promptTokenIds = r.promptTokenIds
+            arrivalTime = r.arrivalTime
+            detokenizer = IncrementalDetokenizer(tokenizer: tokenizer, skipSpecialTokens: r.samplingParams.skipSpecialTokens)
+            maxStopLength = r.samplingParams.stop.map(\.utf8.count).max() ?? 0
+        }
     }
 
     private let tokenizer: Tokenizer
     private var states: [String: State] = [:]
     /// Unfinished children of each parent request.
     private var openChildren: [String: Int] = [:]
+    /// The piece being built (reused).
+    private var text: [UInt8] = []
+    /// The step's outputs (reused while the caller lets go of the previous step's).
+    private var outputs: [RequestOutput] = []
 
     init(tokenizer: Tokenizer) { self.tokenizer = tokenizer }
 
     var numRequests: Int { states.count }
 
     func addRequest(_ r: EngineCoreRequest) {
-        states[r.requestId] = State(
-            parentId: r.parentId, index: r.index, params: r.samplingParams, promptTokenIds: r.promptTokenIds,
-            arrivalTime: r.arrivalTime,
-            detokenizer: IncrementalDetokenizer(tokenizer: tokenizer, skipSpecialTokens: r.samplingParams.skipSpecialTokens),
-            maxStopLength: r.samplingParams.stop.map(\.utf8.count).max() ?? 0)
+        states[r.requestId] = State(r, tokenizer: tokenizer)
         openChildren[r.parentId, default: 0] += 1
     }
 
     /// Turns core outputs into request outputs; the second list holds requests a stop string ended.
     func process(_ coreOutputs: [EngineCoreOutput]) -> ([RequestOutput], [(String, StopReason)]) {
-        var outputs: [RequestOutput] = []
+        outputs.removeAll(keepingCapacity: true)
         var toAbort: [(String, StopReason)] = []
         for core in coreOutputs {
-            guard var state = states[core.requestId] else { continue }
+            guard let state = states[core.requestId] else { continue }
+            text.removeAll(keepingCapacity: true)
             var finishReason = core.finishReason
             var stopReason = core.stopReason
-            var text: [UInt8] = []
-            var tokenIds: [Int] = []
+            var taken = 0
             for id in core.newTokenIds {
-                tokenIds.append(id)
+                taken += 1
                 state.numGenerated += 1
-                state.held += Array(state.detokenizer.append(id).utf8)
+                state.detokenizer.append(id, to: &state.held)
                 if finishReason == nil, let (at, stop) = firstStop(in: state.held, params: state.params) {
                     let keep = at + (state.params.includeStopStrInOutput ? stop.utf8.count : 0)
                     text += state.held[..<keep]
@@ -63,7 +77,7 @@ final class OutputProcessor {
             }
             if finishReason != nil {
                 if case .string = stopReason {} else {
-                    state.held += Array(state.detokenizer.finish().utf8)
+                    state.detokenizer.finish(to: &state.held)
                     if let (at, stop) = firstStop(in: state.held, params: state.params) {
                         state.held.removeSubrange((at + (state.params.includeStopStrInOutput ? stop.utf8.count : 0))...)
                         finishReason = .stop
@@ -79,9 +93,10 @@ final class OutputProcessor {
                 text += state.held[..<cut]
                 state.held.removeSubrange(..<cut)
             }
-            var piece = CompletionOutput(index: state.index, text: String(decoding: text, as: UTF8.self), tokenIds: tokenIds,
+            var piece = CompletionOutput(index: state.index, text: String(decoding: text, as: UTF8.self),
+                                         tokenIds: Array(core.newTokenIds.prefix(taken)),
                                          logprobs: core.logprobs, finishReason: finishReason, stopReason: stopReason)
-            if tokenIds.isEmpty && core.promptLogprobs != nil && finishReason == nil { piece.logprobs = nil }
+            if taken == 0 && core.promptLogprobs != nil && finishReason == nil { piece.logprobs = nil }
             var finished = false
             var metrics: RequestMetrics?
             if finishReason != nil {
@@ -92,8 +107,6 @@ final class OutputProcessor {
                 metrics = RequestMetrics(arrivalTime: state.arrivalTime, firstScheduledTime: core.firstScheduledTime,
                                          firstTokenTime: core.firstTokenTime, finishedTime: Date().timeIntervalSinceReferenceDate,
                                          numGeneratedTokens: state.numGenerated)
-            } else {
-                states[core.requestId] = state
             }
             outputs.append(RequestOutput(requestId: state.parentId, promptTokenIds: state.promptTokenIds, outputs: [piece],
                                          finished: finished, numCachedTokens: core.numCachedTokens,
@@ -117,15 +130,18 @@ final class OutputProcessor {
     private func firstStop(in text: [UInt8], params: SamplingParams) -> (Int, String)? {
         var best: (Int, String)?
         for stop in params.stop {
-            let needle = Array(stop.utf8)
-            guard needle.count <= text.count else { continue }
-            for i in 0...(text.count - needle.count) where text[i] == needle[0] {
-                if text[i..<(i + needle.count)].elementsEqual(needle) {
-                    if best == nil || i < best!.0 { best = (i, stop) }
-                    break
-                }
-            }
+            var stop = stop
+            let at = stop.withUTF8 { Self.firstIndex(of: $0, in: text) }
+            if let at, best == nil || at < best!.0 { best = (at, stop) }
         }
         return best
+    }
+
+    private static func firstIndex(of needle: UnsafeBufferPointer<UInt8>, in text: [UInt8]) -> Int? {
+        guard let head = needle.first, needle.count <= text.count else { return nil }
+        for i in 0...(text.count - needle.count) where text[i] == head {
+            if text[i..<(i + needle.count)].elementsEqual(needle) { return i }
+        }
+        return nil
     }
 }

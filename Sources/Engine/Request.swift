@@ -28,7 +28,7 @@ public final class Request {
     public internal(set) var blockIds: [[Int32]] = []
     var rng: RandomGenerator
     let blockSize: Int
-    /// How often each output token appeared (for presence/frequency penalties).
+    /// How often each output token appeared (kept only for a request with penalties).
     var outputTokenCounts: [Int: Int] = [:]
     /// Draft tokens to verify in the next step (speculative decoding), and the draft's
     /// probabilities for them where the proposer has them.
@@ -56,7 +56,11 @@ public final class Request {
         self.maxModelLength = maxModelLength
         self.blockSize = blockSize
         rng = RandomGenerator(seed: samplingParams.seed ?? UInt64.random(in: 0...UInt64.max))
-        allTokenIds.reserveCapacity(promptTokenIds.count + min(samplingParams.maxTokens ?? 256, 4096))
+        // The token lists and block hashes grow without reallocating for the usual lengths.
+        let expected = min(samplingParams.maxTokens ?? 256, 4096)
+        allTokenIds.reserveCapacity(promptTokenIds.count + expected)
+        outputTokenIds.reserveCapacity(expected)
+        blockHashes.reserveCapacity(allTokenIds.capacity / blockSize + 1)
         updateBlockHashes()
     }
 
@@ -73,7 +77,7 @@ public final class Request {
     func appendOutputToken(_ id: Int) {
         outputTokenIds.append(id)
         allTokenIds.append(id)
-        outputTokenCounts[id, default: 0] += 1
+        if samplingParams.hasPenalties { outputTokenCounts[id, default: 0] += 1 }
         updateBlockHashes()
     }
 

@@ -80,9 +80,10 @@ public struct SamplingParams: Sendable, Equatable {
     public var isGreedy: Bool { temperature == 0 || topK == 1 }
 
     /// Whether any logit processing beyond temperature/top-k/top-p/min-p is needed.
-    var hasPenaltiesOrBias: Bool {
-        presencePenalty != 0 || frequencyPenalty != 0 || repetitionPenalty != 1 || !logitBias.isEmpty
-    }
+    var hasPenaltiesOrBias: Bool { hasPenalties || !logitBias.isEmpty }
+
+    /// Whether a penalty reads the counts of the output's tokens.
+    var hasPenalties: Bool { presencePenalty != 0 || frequencyPenalty != 0 || repetitionPenalty != 1 }
 
     /// Most alternatives a request may ask log-probabilities for.
     public static let maxLogprobs = 20

@@ -252,39 +252,41 @@ public final class Scheduler {
     }
 
     /// Applies the sampled tokens: appends them, checks the stop conditions, frees finished
-    /// requests. Returns what each scheduled request produced.
+    /// requests. Appends what each scheduled request produced to `results` (their token ids are
+    /// slices of `sampled`'s).
     /// - Parameter loadErrors: requests whose synchronous load came short this step, with the
     ///   external tokens that arrived: the step's work past them is dropped and recomputed (or
     ///   the request fails, as configured).
-    public func update(from output: SchedulerOutput, sampled: [String: SampledToken], loadErrors: [String: Int] = [:]) -> [EngineCoreOutput] {
-        var results: [EngineCoreOutput] = []
-        results.reserveCapacity(output.scheduled.count)
+    public func update(from output: SchedulerOutput, sampled: SampledTokens, loadErrors: [String: Int] = [:],
+                       into results: inout [EngineCoreOutput]) {
         let now = Date().timeIntervalSinceReferenceDate
         let syncStarts = syncLoadStarts
-        syncLoadStarts.removeAll(keepingCapacity: true)
-        for item in output.scheduled {
+        if !syncLoadStarts.isEmpty { syncLoadStarts = [:] }
+        for (i, item) in output.scheduled.enumerated() {
             let request = item.request
             guard !request.isFinished, request.status == .running else { continue }
+            let produced = i < sampled.count && sampled.produced(i)
             if let arrived = loadErrors[request.requestId], let start = syncStarts[request.requestId] {
                 // The runner's grammar matcher took the step's tokens: it gives them back too.
-                if let taken = sampled[request.requestId]?.tokenIds.count, taken > 0 { request.grammarMatcher?.rollback(taken) }
+                if produced, !sampled.tokens(i).isEmpty { request.grammarMatcher?.rollback(sampled.tokens(i).count) }
                 if let failed = takeBack(request, validTokens: start + arrived) { results.append(failed) }
                 continue
             }
-            guard item.samplesToken, let token = sampled[request.requestId] else {
+            guard item.samplesToken, produced else {
                 kvCacheManager.cacheFullBlocks(request)
-                if item.request.samplingParams.promptLogprobs != nil, let s = sampled[request.requestId] {
-                    results.append(EngineCoreOutput(requestId: request.requestId, newTokenIds: [], promptLogprobs: s.promptLogprobs))
+                if item.request.samplingParams.promptLogprobs != nil, produced {
+                    results.append(EngineCoreOutput(requestId: request.requestId, newTokenIds: [], promptLogprobs: sampled.promptLogprobs[i]))
                 }
                 continue
             }
+            let tokens = sampled.tokens(i)
             // Rejected drafts give their slots back: their K/V will be overwritten, never hashed.
-            let numAccepted = token.tokenIds.count - 1
+            let numAccepted = tokens.count - 1
             request.numComputedTokens -= item.numSpecTokens - numAccepted
             if item.numSpecTokens > 0 { specDecodeStats.record(drafted: item.numSpecTokens, accepted: numAccepted) }
             request.finishVerification(drafted: item.numSpecTokens, accepted: numAccepted)
             var appended = 0
-            for id in token.tokenIds where !request.isFinished {
+            for id in tokens where !request.isFinished {
                 request.appendOutputToken(id)
                 appended += 1
                 checkStop(request)
@@ -295,9 +297,9 @@ public final class Scheduler {
             }
             request.lastTokenTime = now
             kvCacheManager.cacheFullBlocks(request)
-            var result = EngineCoreOutput(requestId: request.requestId, newTokenIds: Array(token.tokenIds.prefix(appended)))
-            result.logprobs = token.logprobs.map { Array($0.prefix(appended)) }
-            result.promptLogprobs = token.promptLogprobs
+            var result = EngineCoreOutput(requestId: request.requestId, newTokenIds: tokens.prefix(appended))
+            result.logprobs = sampled.logprobs[i].map { Array($0.prefix(appended)) }
+            result.promptLogprobs = sampled.promptLogprobs[i]
             result.numCachedTokens = request.numCachedTokens
             result.firstScheduledTime = request.firstScheduledTime
             result.firstTokenTime = request.firstTokenTime
@@ -308,7 +310,6 @@ public final class Scheduler {
             }
             results.append(result)
         }
-        return results
     }
 
     /// A synchronous load came short: only the first `validTokens` hold real K/V. The step's
@@ -386,19 +387,11 @@ public final class Scheduler {
     }
 }
 
-/// What the model runner sampled for one request.
-public struct SampledToken: Sendable {
-    /// The accepted drafts and the token sampled after them (one token without speculation).
-    public var tokenIds: [Int]
-    /// One entry per token of `tokenIds`, when log-probabilities were asked for.
-    public var logprobs: [TokenLogprobs]?
-    public var promptLogprobs: [TokenLogprobs?]?
-}
-
 /// What one step produced for one request (vLLM's `EngineCoreOutput`).
 public struct EngineCoreOutput: Sendable {
     public var requestId: String
-    public var newTokenIds: [Int]
+    /// The tokens the request gained this step (a slice of the step's ``SampledTokens``).
+    public var newTokenIds: ArraySlice<Int>
     public var finishReason: FinishReason?
     public var stopReason: StopReason?
     public var logprobs: [TokenLogprobs]?
@@ -407,7 +400,7 @@ public struct EngineCoreOutput: Sendable {
     public var firstScheduledTime: Double?
     public var firstTokenTime: Double?
 
-    init(requestId: String, newTokenIds: [Int], promptLogprobs: [TokenLogprobs?]? = nil) {
+    init(requestId: String, newTokenIds: ArraySlice<Int>, promptLogprobs: [TokenLogprobs?]? = nil) {
         self.requestId = requestId
         self.newTokenIds = newTokenIds
         self.promptLogprobs = promptLogprobs

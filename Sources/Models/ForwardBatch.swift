@@ -31,6 +31,15 @@ public struct ForwardBatch: Sendable {
         numGroups = groups
     }
 
+    /// Reserves room for batches up to these sizes, so building them never reallocates.
+    public mutating func reserveCapacity(tokens: Int, sequences: Int, blocksPerSequence: Int, groups: Int = 1) {
+        tokenIDs.reserveCapacity(tokens)
+        positions.reserveCapacity(tokens)
+        sequenceIndex.reserveCapacity(tokens)
+        logitIndices.reserveCapacity(tokens)
+        blockTables.reserveCapacity(sequences * groups * blocksPerSequence)
+    }
+
     /// Appends a sequence's block tables, one per KV cache group (each padded to the stride), and
     /// returns its index.
     public mutating func addSequence(blockTables tables: [[Int32]]) -> Int32 {

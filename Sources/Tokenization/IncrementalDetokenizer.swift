@@ -27,12 +27,23 @@ public struct IncrementalDetokenizer: Sendable {
 
     /// Adds one token; returns the text that is now final (possibly empty).
     public mutating func append(_ id: Int) -> String {
+        takeFinal(after: id) { String(decoding: $0, as: UTF8.self) } ?? ""
+    }
+
+    /// Adds one token and appends the UTF-8 bytes that are now final to `text` (the streaming
+    /// loop's form: no string is made).
+    public mutating func append(_ id: Int, to text: inout [UInt8]) {
+        takeFinal(after: id) { text.append(contentsOf: $0) }
+    }
+
+    /// Adds the token's bytes, then hands `body` the complete characters and drops them.
+    private mutating func takeFinal<R>(after id: Int, _ body: (ArraySlice<UInt8>) -> R) -> R? {
         tokenizer.appendPiece(id, to: &pending, atStart: &atStart, skipSpecialTokens: skipSpecialTokens)
         let held = UTF8Scanner.incompleteSuffixLength(pending)
-        guard pending.count > held else { return "" }
-        let text = String(decoding: pending[..<(pending.count - held)], as: UTF8.self)
+        guard pending.count > held else { return nil }
+        let result = body(pending[..<(pending.count - held)])
         pending.removeFirst(pending.count - held)
-        return text
+        return result
     }
 
     /// Adds several tokens; returns the text that is now final.
@@ -46,5 +57,10 @@ public struct IncrementalDetokenizer: Sendable {
     public mutating func finish() -> String {
         defer { pending.removeAll() }
         return String(decoding: pending, as: UTF8.self)
+    }
+
+    /// ``finish()``, appending the text's UTF-8 bytes to `text`.
+    public mutating func finish(to text: inout [UInt8]) {
+        text.append(contentsOf: finish().utf8)
     }
 }
