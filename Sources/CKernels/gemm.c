@@ -14,6 +14,8 @@ void pg_quantize_q8_avx2(const float *, const float *, float, pg_block_q8 *, int
 int pg_gemm_f_avx2(int, const void *, int64_t, int64_t, int64_t, const float *, int64_t, float *, int64_t);
 int pg_gemm_q_x8_avx2(int, const void *, int64_t, int64_t, int64_t, const pg_block_q8 *, int64_t, float *, int64_t);
 int pg_gemm_q_x8_avx512(int, const void *, int64_t, int64_t, int64_t, const pg_block_q8 *, int64_t, float *, int64_t);
+int64_t pg_int8_chains_avx2(int64_t, int);
+int64_t pg_int8_chains_avx512(int64_t, int);
 #endif
 
 static pg_isa detect(void) {
@@ -437,6 +439,16 @@ int pg_gemm_q_x8(int wtype, const void *packed, int64_t k, int64_t r0, int64_t r
     case PG_ISA_AVX2: return pg_gemm_q_x8_avx2(packed_type(wtype), packed, k, r0, r1, x, ntok, y, ldy);
 #endif
     default: gemm_x8_scalar(wtype, (const uint8_t *)packed, k, r0, r1, x, ntok, y, ldy); return 0;
+    }
+}
+
+int64_t pg_int8_dot_chains(int64_t iterations, int width) {
+    switch (pg_isa_active()) {
+#if defined(__x86_64__)
+    case PG_ISA_AVX512_VNNI: return pg_int8_chains_avx512(iterations, width == 512);
+    case PG_ISA_AVX2: return width == 512 ? -1 : pg_int8_chains_avx2(iterations, 0);
+#endif
+    default: return -1;
     }
 }
 

@@ -78,5 +78,7 @@ void pg_quantize_q8_avx2(const float *x, const float *w, float scale, pg_block_q
     }
 }
 
+#include "int8_peak.inc"
+
 #pragma clang attribute pop
 #endif

@@ -22,6 +22,8 @@ static inline __m256i sum_u4s8_avx512(const __m256i w[8], const int8_t *xq) {
 #define PG_SUM_U5S8(w, xq) sum_u4s8_avx512(w, xq)
 #include "gemm_x8.inc"
 #include "gemm_k8.inc"
+#define PG_ZMM_DOT_ACC(acc, a, b) _mm512_dpbusd_epi32(acc, a, b)
+#include "int8_peak.inc"
 
 #pragma clang attribute pop
 #endif

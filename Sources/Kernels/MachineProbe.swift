@@ -2,8 +2,9 @@ import CKernels
 import Foundation
 
 /// This machine's limits, measured the way the kernels meet them: DRAM read bandwidth (a buffer
-/// far larger than the last-level cache, summed with wide, prefetched loads) and FP32 FMA throughput
-/// (independent register-only multiply-adds), on the pool's threads.
+/// far larger than the last-level cache, summed with wide, prefetched loads), FP32 FMA throughput
+/// (independent register-only multiply-adds) and int8 dot-product throughput (the quantized
+/// kernels' u8 × s8 step, register-only), on the pool's threads.
 public enum MachineProbe {
     /// Bytes per second read from DRAM by all the pool's threads at once (best of `rounds`).
     public static func readBandwidth(pool: ThreadPool, bytes: Int = 512 << 20, rounds: Int = 5) -> Double {
@@ -43,6 +44,26 @@ public enum MachineProbe {
             let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
             // 8 chains of 16 lanes, 2 operations per lane.
             best = max(best, Double(iterations * 8 * 16 * 2 * pool.threadCount) / seconds)
+        }
+        return best
+    }
+
+    /// int8 operations per second (a u8 × s8 multiply-add counts two) on all the pool's threads,
+    /// as the quantized kernels' dot-product step gives them at the active level, on `width`-bit
+    /// vectors (512 only with AVX-512 VNNI); nil where the level has no such step (best of
+    /// `rounds`).
+    public static func int8Throughput(pool: ThreadPool, width: Int = 256, rounds: Int = 5) -> Double? {
+        let iterations = 4_000_000
+        guard pg_int8_dot_chains(1, Int32(width)) != -1 else { return nil }
+        let sink = UnsafeMutablePointer<Int64>.allocate(capacity: pool.threadCount * 8)
+        defer { sink.deallocate() }
+        var best = 0.0
+        for _ in 0..<rounds {
+            let start = DispatchTime.now().uptimeNanoseconds
+            pool.parallelFor(pool.threadCount) { t in sink[t * 8] = pg_int8_dot_chains(Int64(iterations), Int32(width)) }
+            let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+            // 8 chains of width/32 lanes, 4 multiply-adds (8 operations) per lane.
+            best = max(best, Double(iterations * 8 * (width / 32) * 8 * pool.threadCount) / seconds)
         }
         return best
     }

@@ -62,9 +62,12 @@ struct KernelBench: ParsableCommand {
         let pool = ThreadPool(threadCount: n)
         let bandwidth = MachineProbe.readBandwidth(pool: pool)
         let flops = MachineProbe.fmaThroughput(pool: pool)
+        let int8 = MachineProbe.int8Throughput(pool: pool), int8Wide = MachineProbe.int8Throughput(pool: pool, width: 512)
         if !json {
-            Terminal.stdout(String(format: "machine (%d threads): DRAM read %.1f GB/s, FP32 FMA %.0f GFLOP/s\n", n, bandwidth / 1e9, flops / 1e9))
-            Terminal.stdout("kernel                                        type  tokens    time/call      GB/s  %read-bw   GFLOP/s  %fma\n")
+            Terminal.stdout(String(format: "machine (%d threads): DRAM read %.1f GB/s, FP32 FMA %.0f GFLOP/s, int8 dot %@ GOP/s on 256 bits%@\n",
+                                   n, bandwidth / 1e9, flops / 1e9, int8.map { String(format: "%.0f", $0 / 1e9) } ?? "n/a",
+                                   int8Wide.map { String(format: ", %.0f on 512", $0 / 1e9) } ?? ""))
+            Terminal.stdout("kernel                                        type  tokens    time/call      GB/s  %read-bw   GOP/s  %fma  %int8\n")
         }
         var rows: [[String: Any]] = []
         for c in Self.cases where only.map({ c.name.contains($0) || "\(c.type)".contains($0) }) ?? true {
@@ -73,19 +76,27 @@ struct KernelBench: ParsableCommand {
             let gbs = bytes / t / 1e9, gflops = 2 * Double(c.rows * c.columns * c.tokens) / t / 1e9
             rows.append(["kernel": c.name, "type": "\(c.type)", "rows": c.rows, "columns": c.columns, "tokens": c.tokens,
                          "seconds_per_call": t, "gb_per_s": gbs, "read_bandwidth_fraction": gbs * 1e9 / bandwidth,
-                         "gflop_per_s": gflops, "fma_peak_fraction": gflops * 1e9 / flops])
+                         "gflop_per_s": gflops, "fma_peak_fraction": gflops * 1e9 / flops,
+                         "int8_peak_fraction": (isQuantized(c.type) ? int8.map { gflops * 1e9 / $0 as Any } : nil) ?? NSNull()])
             if !json {
-                Terminal.stdout(String(format: "%@ %5@ %7d %9.1f µs %9.1f %8.0f%% %9.1f %5.0f%%\n",
+                // Quantized products run on the int8 step; float ones on FMAs.
+                let ofInt8 = isQuantized(c.type) ? int8.map { String(format: "%5.0f%%", gflops * 1e11 / $0) } ?? "  n/a" : "    -"
+                Terminal.stdout(String(format: "%@ %5@ %7d %9.1f µs %9.1f %8.0f%% %7.1f %4.0f%% %@\n",
                                        c.name.padding(toLength: 45, withPad: " ", startingAt: 0), "\(c.type)", c.tokens, t * 1e6,
-                                       gbs, gbs * 1e11 / bandwidth, gflops, gflops * 1e11 / flops))
+                                       gbs, gbs * 1e11 / bandwidth, gflops, gflops * 1e11 / flops, ofInt8))
             }
         }
         if json {
-            let object: [String: Any] = ["threads": n, "read_bandwidth_gb_per_s": bandwidth / 1e9, "fma_gflop_per_s": flops / 1e9, "kernels": rows]
+            let object: [String: Any] = ["threads": n, "read_bandwidth_gb_per_s": bandwidth / 1e9, "fma_gflop_per_s": flops / 1e9,
+                                         "int8_gop_per_s": int8.map { $0 / 1e9 as Any } ?? NSNull(),
+                                         "int8_512_gop_per_s": int8Wide.map { $0 / 1e9 as Any } ?? NSNull(),
+                                         "kernels": rows]
             let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])
             Terminal.stdout(String(decoding: data, as: UTF8.self) + "\n")
         }
     }
+
+    private func isQuantized(_ type: GGMLType) -> Bool { type != .f32 && type != .f16 && type != .bf16 }
 
     /// Median seconds per `matmul` call over about `seconds` of calls (after a warm-up).
     private func time(_ c: Case, pool: ThreadPool) -> Double {

@@ -75,6 +75,13 @@ int pg_gemm_q_x8(int wtype, const void *packed, int64_t k, int64_t r0, int64_t r
 int pg_gemm_f(int wtype, const void *w, int64_t k, int64_t r0, int64_t r1, const float *x,
               int64_t ntok, float *y, int64_t ldy);
 
+/// Runs `iterations` rounds of eight independent int8 dot-product steps (u8 × s8, four products
+/// summed into each int32 lane) at the active level: `vpdpbusd` on 256-bit (width 256) or
+/// 512-bit (width 512, AVX-512 VNNI only) vectors; AVX2 has `vpmaddubsw` + `vpmaddwd` +
+/// `vpaddd` on 256 bits. The int8 peak probe (`MachineProbe`). Returns a value of the chains, or
+/// -1 where the level has no such step.
+int64_t pg_int8_dot_chains(int64_t iterations, int width);
+
 /// Asks for `bytes` from `p` to be brought into the cache (KV blocks are scattered pages, which
 /// the hardware prefetchers do not cross).
 static inline void pg_prefetch(const void *p, int64_t bytes) {
