@@ -16,19 +16,14 @@ public enum MachineProbe {
         }
         let sink = UnsafeMutablePointer<Float>.allocate(capacity: pool.threadCount * 64)
         defer { sink.deallocate() }
-        var best = 0.0
         // Many pieces taken in turn, so every thread streams even if one starts late.
         let pieces = 64 * pool.threadCount, per = count / pieces / 64 * 64
-        for _ in 0..<rounds {
-            let start = DispatchTime.now().uptimeNanoseconds
+        return bestRate(rounds: rounds, work: Double(pieces * per * 4)) {
             pool.parallelFor(pieces) { i in
                 let s = sum(buffer + i * per, per)
                 if s == .infinity { sink[0] = s }  // keeps the sum alive
             }
-            let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
-            best = max(best, Double(pieces * per * 4) / seconds)
         }
-        return best
     }
 
     /// FP32 floating-point operations per second (a fused multiply-add counts two) on all the
@@ -37,15 +32,10 @@ public enum MachineProbe {
         let iterations = 4_000_000
         let sink = UnsafeMutablePointer<Float>.allocate(capacity: pool.threadCount * 64)
         defer { sink.deallocate() }
-        var best = 0.0
-        for _ in 0..<rounds {
-            let start = DispatchTime.now().uptimeNanoseconds
+        // 8 chains of 16 lanes, 2 operations per lane.
+        return bestRate(rounds: rounds, work: Double(iterations * 8 * 16 * 2 * pool.threadCount)) {
             pool.parallelFor(pool.threadCount) { t in sink[t * 64] = fmaChains(iterations, seed: Float(t)) }
-            let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
-            // 8 chains of 16 lanes, 2 operations per lane.
-            best = max(best, Double(iterations * 8 * 16 * 2 * pool.threadCount) / seconds)
         }
-        return best
     }
 
     /// int8 operations per second (a u8 × s8 multiply-add counts two) on all the pool's threads,
@@ -57,13 +47,19 @@ public enum MachineProbe {
         guard pg_int8_dot_chains(1, Int32(width)) != -1 else { return nil }
         let sink = UnsafeMutablePointer<Int64>.allocate(capacity: pool.threadCount * 8)
         defer { sink.deallocate() }
+        // 8 chains of width/32 lanes, 4 multiply-adds (8 operations) per lane.
+        return bestRate(rounds: rounds, work: Double(iterations * 8 * (width / 32) * 8 * pool.threadCount)) {
+            pool.parallelFor(pool.threadCount) { t in sink[t * 8] = pg_int8_dot_chains(Int64(iterations), Int32(width)) }
+        }
+    }
+
+    /// `work` units per second of `body`, the best of `rounds` runs.
+    private static func bestRate(rounds: Int, work: Double, _ body: () -> Void) -> Double {
         var best = 0.0
         for _ in 0..<rounds {
             let start = DispatchTime.now().uptimeNanoseconds
-            pool.parallelFor(pool.threadCount) { t in sink[t * 8] = pg_int8_dot_chains(Int64(iterations), Int32(width)) }
-            let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
-            // 8 chains of width/32 lanes, 4 multiply-adds (8 operations) per lane.
-            best = max(best, Double(iterations * 8 * (width / 32) * 8 * pool.threadCount) / seconds)
+            body()
+            best = max(best, work / (Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9))
         }
         return best
     }

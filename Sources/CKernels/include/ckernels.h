@@ -88,6 +88,11 @@ static inline void pg_prefetch(const void *p, int64_t bytes) {
     for (int64_t i = 0; i < bytes; i += 64) __builtin_prefetch((const char *)p + i, 0, 3);
 }
 
+/// pg_prefetch into L2 only (a block needed a few iterations from now).
+static inline void pg_prefetch_l2(const void *p, int64_t bytes) {
+    for (int64_t i = 0; i < bytes; i += 64) __builtin_prefetch((const char *)p + i, 0, 2);
+}
+
 /// KV cache element types of the attention kernels (Kernels' `KVPrecision`).
 enum { PG_KV_F32 = 0, PG_KV_F16 = 1, PG_KV_BF16 = 2 };
 
