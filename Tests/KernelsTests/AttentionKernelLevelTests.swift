@@ -7,7 +7,7 @@ import Testing
 /// reference it replaced: the same bits at the FMA levels (AVX2, AVX-512), and within float
 /// rounding at the baseline level a plain `swift build` gets (fused multiply-adds through double,
 /// halves widened with integer operations), on every KV element type, with ragged blocks
-/// holding NaN, sliding windows and query tiles.
+/// holding NaN, sliding windows, query tiles and runs of whole blocks.
 struct AttentionKernelLevelTests {
     struct Shape: Sendable, CustomStringConvertible {
         var headDim: Int, heads: Int, tokens: Int, firstContext: Int, window: Int
@@ -19,6 +19,10 @@ struct AttentionKernelLevelTests {
         Shape(headDim: 64, heads: 6, tokens: 4, firstContext: 21, window: 0),
         Shape(headDim: 256, heads: 4, tokens: 2, firstContext: 75, window: 0),
         Shape(headDim: 32, heads: 1, tokens: 3, firstContext: 60, window: 20),
+        // Runs of four whole blocks (one softmax step) beside single blocks: tokens on both
+        // sides of the first run's end, and a window that starts inside block 3.
+        Shape(headDim: 64, heads: 3, tokens: 4, firstContext: 62, window: 0),
+        Shape(headDim: 32, heads: 2, tokens: 3, firstContext: 130, window: 80),
     ]
 
     /// Output rows, maxima and sums of one kernel run (the state before normalizing).
@@ -55,7 +59,7 @@ struct AttentionKernelLevelTests {
 
     @Test(arguments: KVPrecision.allCases, shapes)
     func everyLevelMatchesTheSwiftReference(precision: KVPrecision, shape: Shape) {
-        let blockTable: [Int32] = [4, 1, 5, 0, 2]
+        let blockTable: [Int32] = [4, 1, 5, 0, 2, 8, 3, 7, 6]
         var rng = SeededRandom(seed: UInt64(shape.headDim + shape.heads))
         let context = shape.firstContext + shape.tokens - 1
         let kv = RandomKVLayer(headDim: shape.headDim, blockSize: 16, precision: precision, blockTable: blockTable, context: context, rng: &rng)

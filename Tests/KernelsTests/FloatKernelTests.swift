@@ -113,7 +113,7 @@ func groupedAttentionEqualsOneHeadAtATime(count: Int) {
     }
 }
 
-/// A paged KV layer of 6 blocks × 2 KV heads, NaN wherever nothing was stored, holding `context`
+/// A paged KV layer of 6 blocks (or as many as `blockTable` names) × 2 KV heads, NaN wherever nothing was stored, holding `context`
 /// random tokens placed through `blockTable`; `denseK`/`denseV` are KV head 1's as stored.
 final class RandomKVLayer {
     let layer: KVLayerView
@@ -121,7 +121,7 @@ final class RandomKVLayer {
     private let keys, values: UnsafeMutableRawPointer
 
     init(headDim: Int, blockSize: Int, precision: KVPrecision, blockTable: [Int32], context: Int, rng: inout SeededRandom) {
-        let kvHeads = 2, count = 6 * blockSize * kvHeads * headDim
+        let kvHeads = 2, count = max(6, Int(blockTable.max() ?? 0) + 1) * blockSize * kvHeads * headDim
         keys = .allocate(byteCount: count * precision.bytes, alignment: 64)
         values = .allocate(byteCount: count * precision.bytes, alignment: 64)
         // NaN in every unused slot (0xFF bytes are a NaN in each element type).
