@@ -91,21 +91,52 @@ public func normalizeAttention(_ row: UnsafeMutablePointer<Float>, sum: Float, h
     Kernels.scale(row, by: 1 / sum, headDim)
 }
 
-/// Merges `parts` partial results of one (token, head) over disjoint key ranges (flash-decoding's
-/// reduction): part `p`'s row is at `rows + p × partStride`, its max and sum at `maxima[p × stride]`
-/// and `sums[p × stride]` (the same `partStride` in floats, counted in rows for the scalars).
+/// The running state of flash-decoding's reduction for one (token, head): the largest key score
+/// so far and the softmax denominator at that max.
+public struct AttentionFold {
+    public var max = -Float.infinity
+    public var total: Float = 0
+    public init() {}
+}
+
+/// Folds one part's unnormalized row (its max and sum, over keys after those already folded) into
+/// `out` and `state`, online softmax over parts: the first part is copied, a later one rescales
+/// whichever side has the smaller max. A part that saw no key (max -∞) adds nothing. Every path
+/// that splits a context folds its parts in key order through this, so the bits depend only on
+/// the split, which depends only on the context.
+@inline(__always)
+public func foldAttention(row: UnsafePointer<Float>, max m: Float, sum s: Float, into out: UnsafeMutablePointer<Float>,
+                          state: inout AttentionFold, headDim d: Int) {
+    if m == -.infinity { return }
+    if state.max == -.infinity {
+        out.update(from: row, count: d)
+        state.max = m
+        state.total = s
+        return
+    }
+    if m > state.max {
+        let c = expf(state.max - m)
+        Kernels.scale(out, by: c, d)
+        state.total *= c
+        state.max = m
+    }
+    let w = expf(m - state.max)
+    state.total += w * s
+    axpy(w, row, out, d)
+}
+
+/// Merges `parts` partial results of one (token, head) over disjoint key ranges, in key order
+/// (flash-decoding's reduction): part `p`'s row is at `rows + p × rowStride`, its max and sum at
+/// `maxima[p × scalarStride]` and `sums[p × scalarStride]`.
 public func mergeAttention(rows: UnsafePointer<Float>, maxima: UnsafePointer<Float>, sums: UnsafePointer<Float>,
                            parts: Int, rowStride: Int, scalarStride: Int, headDim d: Int, into out: UnsafeMutablePointer<Float>) {
-    var m = -Float.infinity
-    for p in 0..<parts { m = max(m, maxima[p * scalarStride]) }
-    var total: Float = 0
+    var state = AttentionFold()
     out.initialize(repeating: 0, count: d)
     for p in 0..<parts {
-        let w = maxima[p * scalarStride] == -.infinity ? 0 : expf(maxima[p * scalarStride] - m)
-        total += w * sums[p * scalarStride]
-        axpy(w, rows + p * rowStride, out, d)
+        foldAttention(row: rows + p * rowStride, max: maxima[p * scalarStride], sum: sums[p * scalarStride], into: out, state: &state,
+                      headDim: d)
     }
-    Kernels.scale(out, by: 1 / total, d)
+    Kernels.scale(out, by: 1 / state.total, d)
 }
 
 @inline(__always)

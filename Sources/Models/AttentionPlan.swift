@@ -9,8 +9,13 @@ import Kernels
 ///   partitions attended separately, in parallel, and merged. The cut depends only on the
 ///   context length, never on the batch or the thread count, so a query gets the same bits in any
 ///   batch (batch invariance).
-/// - Items: (tile, partition) × KV head, and × query head when there are too few items to fill
-///   the threads (the kernels give a head the same bits alone or grouped).
+/// - Items: when the tiles alone fill the threads (prefill, large batches), tile × KV head, each
+///   item running its tile's partitions in order and folding each into the output as it comes
+///   (the partial rows stay in the thread's cache). Otherwise (decode of a few long contexts)
+///   (tile, partition) × KV head, and × query head when there are still too few items (the
+///   kernels give a head the same bits alone or grouped); a second loop folds the partitions.
+///   Both fold the same partial results in the same order (``foldAttention``), so the bits are
+///   the same either way.
 final class AttentionPlan: ParallelLoop, @unchecked Sendable {
     static let tileTokens = 4
     static let partitionTokens = 256
@@ -36,6 +41,8 @@ final class AttentionPlan: ParallelLoop, @unchecked Sendable {
     private var headSplit = 1
     private var partitionBlocks = 1
     private var merges = false
+    /// Items are tile × KV head and fold their own partitions.
+    private var foldsPerTile = false
 
     deinit {
         tiles.free(); pairs.free(); tokenTile.free()
@@ -77,6 +84,14 @@ final class AttentionPlan: ParallelLoop, @unchecked Sendable {
                 pairCount += 1
             }
         }
+        foldsPerTile = tileCount * c.numKVHeads >= 4 * threads
+        if foldsPerTile {
+            // One partition's rows at a time per item, where its output will go.
+            merges = false
+            headSplit = 1
+            partialRows.reserve(n * c.qDim)
+            return
+        }
         merges = entries > 0
         partialRows.reserve(entries * c.headDim)
         partialMaxima.reserve(entries)
@@ -116,7 +131,7 @@ final class AttentionPlan: ParallelLoop, @unchecked Sendable {
         self.window = window
         shape = Shape(headDim: c.headDim, qDim: c.qDim, numHeads: c.numHeads, numKVHeads: c.numKVHeads, scale: c.attentionScale)
         merging = false
-        pool.parallelFor(pairCount * shape.numKVHeads * headSplit, self)
+        pool.parallelFor((foldsPerTile ? tileCount : pairCount) * shape.numKVHeads * headSplit, self)
         if merges {
             merging = true
             tokenCount = tiles.pointer[tileCount - 1].firstToken + tiles.pointer[tileCount - 1].tokens
@@ -128,6 +143,15 @@ final class AttentionPlan: ParallelLoop, @unchecked Sendable {
 
     func run(_ index: Int) {
         if merging { merge(token: index); return }
+        if foldsPerTile {
+            let tile = tiles.pointer[index / shape.numKVHeads], kvHead = index % shape.numKVHeads
+            if tile.partitions == 1 {
+                runItem(tile: tile, partition: 0, kvHead: kvHead, split: 0)
+            } else {
+                runTile(tile, kvHead: kvHead)
+            }
+            return
+        }
         let perPair = shape.numKVHeads * headSplit
         let pair = pairs.pointer[index / perPair], rest = index % perPair
         runItem(tile: tiles.pointer[Int(pair.tile)], partition: Int(pair.partition), kvHead: rest / headSplit, split: rest % headSplit)
@@ -159,6 +183,37 @@ final class AttentionPlan: ParallelLoop, @unchecked Sendable {
                         partialMaxima.pointer[entry + t * numHeads + h] = maxima[t * count + h]
                         partialSums.pointer[entry + t * numHeads + h] = sums[t * count + h]
                     }
+                }
+            }
+        }
+    }
+
+    /// All partitions of one tile for the query heads of KV head `g`, each folded into the output
+    /// rows as soon as it is computed (its rows go to the scratch where the output will go).
+    private func runTile(_ tile: Tile, kvHead g: Int) {
+        let d = shape.headDim, qDim = shape.qDim, count = shape.numHeads / shape.numKVHeads, firstHead = g * count
+        let queries = AttentionQueries(q + tile.firstToken * qDim + firstHead * d, heads: count, tokens: tile.tokens,
+                                       tokenStride: qDim, firstContext: tile.firstContext, window: window)
+        let table = meta!.blockTable(ofToken: tile.firstToken, group: group), layer = kv!
+        let rows = out + tile.firstToken * qDim + firstHead * d, part = partialRows.pointer + tile.firstToken * qDim + firstHead * d
+        let n = tile.tokens * count
+        withUnsafeTemporaryAllocation(of: Float.self, capacity: 2 * n) { scalars in
+            withUnsafeTemporaryAllocation(of: AttentionFold.self, capacity: n) { folds in
+                let maxima = scalars.baseAddress!, sums = maxima + n, state = folds.baseAddress!
+                state.initialize(repeating: AttentionFold(), count: n)
+                for p in 0..<tile.partitions {
+                    let blocks = (p * partitionBlocks)..<((p + 1) * partitionBlocks)
+                    pagedAttention(queries, kvHead: g, layer: layer, blockTable: table, blocks: blocks, scale: shape.scale,
+                                   into: AttentionAccumulator(output: part, tokenStride: qDim, maxima: maxima, sums: sums))
+                    for t in 0..<tile.tokens {
+                        for h in 0..<count {
+                            let i = t * count + h, at = t * qDim + h * d
+                            foldAttention(row: part + at, max: maxima[i], sum: sums[i], into: rows + at, state: &state[i], headDim: d)
+                        }
+                    }
+                }
+                for t in 0..<tile.tokens {
+                    for h in 0..<count { normalizeAttention(rows + t * qDim + h * d, sum: state[t * count + h].total, headDim: d) }
                 }
             }
         }
