@@ -115,9 +115,16 @@ public final class TCPConnector: KVConnector, @unchecked Sendable {
         }
     }
 
+    // The last reference can go on the event loop itself (a handler holds `self` while the
+    // owner lets go), where blocking on the loop's shutdown would never return: the loop is then
+    // shut down without waiting.
     deinit {
         server?.close()
-        try? group.syncShutdownGracefully()
+        if group.next().inEventLoop {
+            group.shutdownGracefully(queue: .global()) { _ in }
+        } else {
+            try? group.syncShutdownGracefully()
+        }
     }
 
     /// The TCP port the consumer listens on (nil on a Unix-domain socket).

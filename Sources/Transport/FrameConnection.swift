@@ -99,7 +99,15 @@ public final class FrameServer: Sendable {
     /// The TCP port bound (nil for a Unix-domain socket).
     public var port: Int? { channel.localAddress?.port }
 
-    public func close() { try? channel.close().wait() }
+    /// Stops listening: waits for the socket to close, except on the server's own event loop
+    /// (where a wait would block the loop it waits for; the close is then only started).
+    public func close() {
+        if channel.eventLoop.inEventLoop {
+            channel.close(promise: nil)
+        } else {
+            try? channel.close().wait()
+        }
+    }
 }
 
 /// Opens links to peers.
