@@ -4,7 +4,8 @@ import Kernels
 /// planned once per pass.
 ///
 /// - Query tiles: up to ``tileTokens`` consecutive tokens of one sequence (a prefill chunk) share
-///   each key block's load; decode tokens are tiles of one.
+///   each key block's load, ``largeTileTokens`` when the pass is large enough to still give every
+///   thread many items; decode tokens are tiles of one. A query's bits do not depend on its tile.
 /// - Partitions (flash-decoding): a context longer than ``partitionTokens`` is cut into
 ///   partitions attended separately, in parallel, and merged. The cut depends only on the
 ///   context length, never on the batch or the thread count, so a query gets the same bits in any
@@ -18,6 +19,7 @@ import Kernels
 ///   the same either way.
 final class AttentionPlan: ParallelLoop, @unchecked Sendable {
     static let tileTokens = 4
+    static let largeTileTokens = 16
     static let partitionTokens = 256
 
     struct Tile {
@@ -55,10 +57,11 @@ final class AttentionPlan: ParallelLoop, @unchecked Sendable {
         partitionBlocks = max(1, Self.partitionTokens / blockSize)
         let partitionSpan = partitionBlocks * blockSize
         tileCount = 0
+        let tileLimit = n * c.numKVHeads >= Self.largeTileTokens * 8 * threads ? Self.largeTileTokens : Self.tileTokens
         var pairTotal = 0, entries = 0
         for t in 0..<n {
             let continues = t > 0 && meta.sequences[t] == meta.sequences[t - 1] && meta.positions[t] == meta.positions[t - 1] + 1
-            if continues && tiles.pointer[tileCount - 1].tokens < Self.tileTokens {
+            if continues && tiles.pointer[tileCount - 1].tokens < tileLimit {
                 tiles.pointer[tileCount - 1].tokens += 1
             } else {
                 tiles.pointer[tileCount] = Tile(firstToken: t, tokens: 1, firstContext: Int(meta.positions[t]) + 1, partitions: 1, partialBase: 0)
