@@ -79,14 +79,6 @@ final class AttentionPlan: ParallelLoop, @unchecked Sendable {
             }
             pairTotal += partitions
         }
-        pairs.reserve(pairTotal)
-        pairCount = 0
-        for i in 0..<tileCount {
-            for p in 0..<tiles.pointer[i].partitions {
-                pairs.pointer[pairCount] = (Int32(i), Int32(p))
-                pairCount += 1
-            }
-        }
         foldsPerTile = tileCount * c.numKVHeads >= 4 * threads
         if foldsPerTile {
             // One partition's rows at a time per item, where its output will go.
@@ -94,6 +86,14 @@ final class AttentionPlan: ParallelLoop, @unchecked Sendable {
             headSplit = 1
             partialRows.reserve(n * c.qDim)
             return
+        }
+        pairs.reserve(pairTotal)
+        pairCount = 0
+        for i in 0..<tileCount {
+            for p in 0..<tiles.pointer[i].partitions {
+                pairs.pointer[pairCount] = (Int32(i), Int32(p))
+                pairCount += 1
+            }
         }
         merges = entries > 0
         partialRows.reserve(entries * c.headDim)
@@ -163,8 +163,7 @@ final class AttentionPlan: ParallelLoop, @unchecked Sendable {
     private func runItem(tile: Tile, partition p: Int, kvHead g: Int, split s: Int) {
         let d = shape.headDim, qDim = shape.qDim, numHeads = shape.numHeads, groups = numHeads / shape.numKVHeads
         let count = groups / headSplit, firstHead = g * groups + s * count
-        let queries = AttentionQueries(q + tile.firstToken * qDim + firstHead * d, heads: count, tokens: tile.tokens,
-                                       tokenStride: qDim, firstContext: tile.firstContext, window: window)
+        let queries = self.queries(tile, firstHead: firstHead, count: count)
         let blocks = (p * partitionBlocks)..<((p + 1) * partitionBlocks)
         let table = meta!.blockTable(ofToken: tile.firstToken, group: group), layer = kv!
         withUnsafeTemporaryAllocation(of: Float.self, capacity: 2 * tile.tokens * count) { state in
@@ -191,12 +190,17 @@ final class AttentionPlan: ParallelLoop, @unchecked Sendable {
         }
     }
 
+    /// Query heads firstHead..<firstHead + count of a tile's tokens.
+    private func queries(_ tile: Tile, firstHead: Int, count: Int) -> AttentionQueries {
+        AttentionQueries(q + tile.firstToken * shape.qDim + firstHead * shape.headDim, heads: count, tokens: tile.tokens,
+                         tokenStride: shape.qDim, firstContext: tile.firstContext, window: window)
+    }
+
     /// All partitions of one tile for the query heads of KV head `g`, each folded into the output
     /// rows as soon as it is computed (its rows go to the scratch where the output will go).
     private func runTile(_ tile: Tile, kvHead g: Int) {
         let d = shape.headDim, qDim = shape.qDim, count = shape.numHeads / shape.numKVHeads, firstHead = g * count
-        let queries = AttentionQueries(q + tile.firstToken * qDim + firstHead * d, heads: count, tokens: tile.tokens,
-                                       tokenStride: qDim, firstContext: tile.firstContext, window: window)
+        let queries = self.queries(tile, firstHead: firstHead, count: count)
         let table = meta!.blockTable(ofToken: tile.firstToken, group: group), layer = kv!
         let rows = out + tile.firstToken * qDim + firstHead * d, part = partialRows.pointer + tile.firstToken * qDim + firstHead * d
         let n = tile.tokens * count
