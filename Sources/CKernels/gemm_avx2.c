@@ -39,6 +39,8 @@ static inline __m256i sum_u5s8_avx2(const __m256i w[8], const int8_t *xq) {
     return _mm256_add_epi32(_mm256_madd_epi16(s[0], ones), _mm256_madd_epi16(s[1], ones));
 }
 #define PG_SUM_U5S8(w, xq) sum_u5s8_avx2(w, xq)
+// 16 vector registers: tiles of 4 tokens.
+#define PG_X8_TILE 4
 #include "gemm_x8.inc"
 #include "gemm_k8.inc"
 #include "gemm_f.inc"

@@ -20,6 +20,9 @@ static inline __m256i sum_u4s8_avx512(const __m256i w[8], const int8_t *xq) {
 #define PG_SUM_U8S8(w, xq) sum_u4s8_avx512(w, xq)
 // dpbusd sums in int32: 5-bit weights need nothing more.
 #define PG_SUM_U5S8(w, xq) sum_u4s8_avx512(w, xq)
+// 32 vector registers hold a tile of 8 tokens' accumulators beside a block's 8 weight vectors:
+// a verification step of up to 7 drafts unpacks each group once.
+#define PG_X8_TILE 8
 #include "gemm_x8.inc"
 #include "gemm_k8.inc"
 #define PG_ZMM_DOT_ACC(acc, a, b) _mm512_dpbusd_epi32(acc, a, b)

@@ -33,9 +33,14 @@ public struct LatencyBenchmark {
     public let depth: Int
     /// The KV cache's element type.
     public let kvCacheDtype: KVPrecision
+    /// Whether the pp test computes every prompt token's logits (llama.cpp's `logits_all`), as a
+    /// speculative verification step does, instead of the last token's only.
+    public let logitsAll: Bool
 
-    public init(model: any CausalLM, promptTokens: Int = 512, generatedTokens: Int = 128, depth: Int = 0, kvCacheDtype: KVPrecision = .float16) {
+    public init(model: any CausalLM, promptTokens: Int = 512, generatedTokens: Int = 128, depth: Int = 0, kvCacheDtype: KVPrecision = .float16,
+                logitsAll: Bool = false) {
         self.model = model
+        self.logitsAll = logitsAll
         self.depth = depth
         self.kvCacheDtype = kvCacheDtype
         self.promptTokens = promptTokens
@@ -65,7 +70,7 @@ public struct LatencyBenchmark {
             if promptTokens > 0 {
                 let t = time {
                     _ = forward(tokens[depth..<(depth + promptTokens)], from: depth, blockTable: blockTables, batch: &batch, cache: cache,
-                                workspace: workspace)
+                                workspace: workspace, logitsAll: logitsAll)
                 }
                 if rep > 0 { result.promptRuns.append(Double(promptTokens) / t) }
             }
@@ -109,14 +114,15 @@ public struct LatencyBenchmark {
         return out
     }
 
-    /// One forward pass of `tokens` at positions `start…`, one sequence, logits of the last token.
+    /// One forward pass of `tokens` at positions `start…`, one sequence, logits of the last token
+    /// (of every token with `logitsAll`).
     private func forward(_ tokens: ArraySlice<Int32>, from start: Int, blockTable tables: [[Int32]], batch: inout ForwardBatch,
-                         cache: KVCache, workspace: ForwardWorkspace) -> UnsafeBufferPointer<Float> {
+                         cache: KVCache, workspace: ForwardWorkspace, logitsAll: Bool = false) -> UnsafeBufferPointer<Float> {
         batch.removeAll(blockTableStride: tables[0].count, groups: tables.count)
         let seq = batch.addSequence(blockTables: tables)
         for (i, id) in tokens.enumerated() {
             let position = Int32(start + i)
-            batch.addToken(id, position: position, sequence: seq, wantsLogits: i == tokens.count - 1)
+            batch.addToken(id, position: position, sequence: seq, wantsLogits: logitsAll || i == tokens.count - 1)
         }
         return model.forward(batch, cache: cache, workspace: workspace)
     }

@@ -231,6 +231,9 @@ struct LatencyBench: ParsableCommand {
     @Option(help: "KV cache element type: f16, bf16 or f32.")
     var kvCacheDtype = KVPrecision.float16
 
+    @Flag(help: "The pp test computes every prompt token's logits, as a speculative verification step of --n-prompt tokens does (llama.cpp's logits_all).")
+    var logitsAll = false
+
     @Flag(help: "Print one JSON object: {\"pp512\": tokens/s, \"tg128\": tokens/s, ...}.")
     var json = false
 
@@ -245,7 +248,8 @@ struct LatencyBench: ParsableCommand {
         guard depth + max(nPrompt, nGen) <= loaded.model.config.contextLength else {
             throw ValidationError("--depth plus --n-prompt or --n-gen must fit the model's context (\(loaded.model.config.contextLength) tokens)")
         }
-        let result = LatencyBenchmark(model: loaded.model, promptTokens: nPrompt, generatedTokens: nGen, depth: depth, kvCacheDtype: kvCacheDtype)
+        let result = LatencyBenchmark(model: loaded.model, promptTokens: nPrompt, generatedTokens: nGen, depth: depth, kvCacheDtype: kvCacheDtype,
+                                       logitsAll: logitsAll)
             .run(repetitions: repetitions)
         let at = depth > 0 ? " @ d\(depth)" : ""
         let threads = try modelOptions.threadCount()
