@@ -207,7 +207,8 @@ import Testing
         #expect(pg_gemm_q(Int32(type.rawValue), w, 96, 0, 1, blocks, 1, &y, 1) == -1)
     }
 
-    /// The interleaved (x8) kernels: every token-tile width (1…4 and remainders), split row ranges.
+    /// The interleaved (x8) kernels: every token-tile width (1…8 and remainders), split row ranges, and
+    /// the same bits for a token whatever tile it is in.
     @Test(arguments: [GGMLType.q4_1, .q8_0, .q4_0, .q5_0, .q5_1], [(rows: 16, k: 96, tokens: 7), (rows: 64, k: 576, tokens: 1), (rows: 24, k: 32, tokens: 10)])
     func interleavedKernelsMatchReference(type: GGMLType, shape: (rows: Int, k: Int, tokens: Int)) throws {
         var rng = SeededRandom(seed: 43)
@@ -230,6 +231,15 @@ import Testing
                 }
                 for (g, e) in zip(y, expected) {
                     #expect(abs(g - e) <= 1e-4 * max(1, abs(e)), "ISA \(level.rawValue): \(g) vs \(e)")
+                }
+                // A token's row is the same bits in any tile: computed alone it equals its row above.
+                let nb = shape.k / 32
+                for t in 0..<shape.tokens {
+                    var alone = [Float](repeating: .nan, count: shape.rows)
+                    blocks.withUnsafeBufferPointer { b in
+                        #expect(pg_gemm_q_x8(wtype, packed, Int64(shape.k), 0, Int64(shape.rows), b.baseAddress! + t * nb, 1, &alone, Int64(shape.rows)) == 0)
+                    }
+                    #expect(alone == Array(y[(t * shape.rows)..<((t + 1) * shape.rows)]), "ISA \(level.rawValue) token \(t) alone")
                 }
             }
         }
