@@ -4,14 +4,16 @@
 For each workload (a JSON Lines file of chat requests under Benchmarks/speculative/) and each
 method, Peregrine runs `bench throughput --compare-speculation` (with and without the
 method, interleaved --rounds times; greedy, EOS respected, --output-len tokens at most) at
-concurrency 1 and at --batch concurrent requests, and reports the generation throughput ratio,
-the acceptance rate and the mean acceptance length. llama.cpp (llama-cpp-python) runs the same
-chat requests at batch 1 with and without its prompt-lookup decoding (LlamaPromptLookupDecoding,
-its n-gram mode), interleaved the same way.
+concurrency 1 and at --batch concurrent requests, and reports two ratios: generated tokens per
+second over the whole run (prompt processing included) and over the decode-only steps (as
+llama-batched-bench's S_TG), with the acceptance rate and the mean acceptance length. With
+--llama-server, llama.cpp's server runs the same chat requests one at a time with and without
+its n-gram speculation (--spec-type, default ngram-simple), the two servers interleaved the same
+way; its figures are the wall time of each request and the server's own decode timings.
 
     Scripts/bench_speculative.py                                   # every workload and method
-    Scripts/bench_speculative.py --workloads code_edit chat --methods ngram suffix --rounds 3
-    Scripts/bench_speculative.py --no-llamacpp --json
+    Scripts/bench_speculative.py --workloads whole_file_edit chat --methods ngram suffix --rounds 3
+    Scripts/bench_speculative.py --llama-server PATH/llama-server --json
 """
 import argparse
 import json
@@ -20,6 +22,7 @@ import statistics
 import subprocess
 import sys
 import time
+import urllib.request
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 WORKLOADS = os.path.join(REPO, "Benchmarks", "speculative")
@@ -34,9 +37,13 @@ def default_model():
     return os.path.join(home, "models", "smollm2-135m", "SmolLM2-135M-Instruct.Q4_1.gguf")
 
 
+def requests_of(workload):
+    return [json.loads(line)["messages"] for line in open(os.path.join(WORKLOADS, workload + ".jsonl")) if line.strip()]
+
+
 def peregrine(args, workload, spec, concurrency):
     prompts = os.path.join(WORKLOADS, workload + ".jsonl")
-    count = sum(1 for _ in open(prompts))
+    count = len(requests_of(workload))
     n = count * max(1, concurrency // count) if concurrency > 1 else count
     cmd = [args.peregrine, "bench", "throughput", "--model", args.model, "--threads", str(args.threads), "--json",
            "--prompts-file", prompts, "--num-prompts", str(max(n, concurrency)), "--concurrency", str(concurrency),
@@ -46,32 +53,80 @@ def peregrine(args, workload, spec, concurrency):
     runs = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
     on = [r for r in runs if "spec_draft_tokens" in r]
     off = [r for r in runs if "spec_draft_tokens" not in r]
-    med = lambda rs: statistics.median(r["generation_tokens_per_s"] for r in rs)
-    last = on[-1]
-    return {"on": med(on), "off": med(off), "ratio": med(on) / med(off),
-            "acceptance_rate": last["spec_acceptance_rate"], "mean_acceptance_length": last["spec_mean_acceptance_length"]}
+    med = lambda rs, key: statistics.median(r[key] for r in rs)
+    drafts = sum(r["spec_draft_tokens"] for r in on)
+    accepted = sum(r["spec_accepted_tokens"] for r in on)
+    return {"on": med(on, "generation_tokens_per_s"), "off": med(off, "generation_tokens_per_s"),
+            "ratio": med(on, "generation_tokens_per_s") / med(off, "generation_tokens_per_s"),
+            "decode_on": med(on, "decode_tokens_per_s"), "decode_off": med(off, "decode_tokens_per_s"),
+            "decode_ratio": med(on, "decode_tokens_per_s") / med(off, "decode_tokens_per_s"),
+            "draft_tokens": drafts, "acceptance_rate": accepted / drafts if drafts else 0.0,
+            "mean_acceptance_length": statistics.median(r["spec_mean_acceptance_length"] for r in on)}
 
 
-def llamacpp(args, workload):
-    from llama_cpp import Llama
-    from llama_cpp.llama_speculative import LlamaPromptLookupDecoding
-    requests = [json.loads(line)["messages"] for line in open(os.path.join(WORKLOADS, workload + ".jsonl"))]
-    plain = Llama(args.model, n_threads=args.threads, n_ctx=2048, verbose=False)
-    lookup = Llama(args.model, n_threads=args.threads, n_ctx=2048, verbose=False,
-                   draft_model=LlamaPromptLookupDecoding(num_pred_tokens=5))
+class LlamaServer:
+    """One llama-server process on a free port; `chat` times one request."""
+
+    def __init__(self, binary, model, threads, port, extra):
+        self.url = "http://127.0.0.1:%d" % port
+        self.process = subprocess.Popen([binary, "-m", model, "-t", str(threads), "-tb", str(threads), "-c", "8192",
+                                         "--parallel", "1", "--port", str(port), "--no-webui"] + extra,
+                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        for _ in range(600):
+            try:
+                with urllib.request.urlopen(self.url + "/health", timeout=1) as r:
+                    if r.status == 200:
+                        return
+            except OSError:
+                time.sleep(0.1)
+        raise RuntimeError("llama-server did not start")
+
+    def chat(self, messages, max_tokens):
+        body = json.dumps({"messages": messages, "max_tokens": max_tokens, "temperature": 0, "cache_prompt": False}).encode()
+        request = urllib.request.Request(self.url + "/v1/chat/completions", data=body, headers={"Content-Type": "application/json"})
+        start = time.perf_counter()
+        with urllib.request.urlopen(request) as r:
+            reply = json.loads(r.read())
+        return time.perf_counter() - start, reply
+
+    def close(self):
+        self.process.terminate()
+        self.process.wait()
+
+
+def llama_server(args, workload):
+    requests = requests_of(workload)
+    servers = {"on": LlamaServer(args.llama_server, args.model, args.threads, 18431, args.llama_spec.split()),
+               "off": LlamaServer(args.llama_server, args.model, args.threads, 18432, [])}
     rates = {"on": [], "off": []}
-    for _ in range(args.rounds):
-        for key, llm in (("on", lookup), ("off", plain)):
-            tokens, seconds = 0, 0.0
-            for messages in requests:
-                llm.reset()
-                start = time.perf_counter()
-                r = llm.create_chat_completion(messages=messages, max_tokens=args.output_len, temperature=0)
-                seconds += time.perf_counter() - start
-                tokens += r["usage"]["completion_tokens"]
-            rates[key].append(tokens / seconds)
-    on, off = statistics.median(rates["on"]), statistics.median(rates["off"])
-    return {"on": on, "off": off, "ratio": on / off}
+    decode = {"on": [], "off": []}
+    drafted = accepted = 0
+    try:
+        for _ in range(args.rounds):
+            for key, server in servers.items():
+                tokens, seconds, decode_ms = 0, 0.0, 0.0
+                for messages in requests:
+                    elapsed, reply = server.chat(messages, args.output_len)
+                    seconds += elapsed
+                    tokens += reply["usage"]["completion_tokens"]
+                    timings = reply.get("timings", {})
+                    decode_ms += timings.get("predicted_ms", 0.0)
+                    if key == "on":
+                        drafted += timings.get("draft_n", 0)
+                        accepted += timings.get("draft_n_accepted", 0)
+                rates[key].append(tokens / seconds)
+                decode[key].append(tokens / (decode_ms / 1000) if decode_ms > 0 else float("nan"))
+    finally:
+        for server in servers.values():
+            server.close()
+    med = statistics.median
+    return {"on": med(rates["on"]), "off": med(rates["off"]), "ratio": med(rates["on"]) / med(rates["off"]),
+            "decode_on": med(decode["on"]), "decode_off": med(decode["off"]),
+            "decode_ratio": med(decode["on"]) / med(decode["off"]),
+            "draft_tokens": drafted, "acceptance_rate": accepted / drafted if drafted else 0.0}
+
+
+LINE = "%-20s %-22s c=%-3d  %7.1f -> %7.1f tok/s  x%.2f  decode %7.1f -> %7.1f  x%.2f  acceptance %3.0f%%"
 
 
 def main():
@@ -80,28 +135,29 @@ def main():
     p.add_argument("--peregrine", default=os.path.join(REPO, ".build", "release", "peregrine"))
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--rounds", type=int, default=3)
-    p.add_argument("--output-len", type=int, default=192)
+    p.add_argument("--output-len", type=int, default=1024)
     p.add_argument("--batch", type=int, default=16, help="concurrent requests of the batched runs (0 skips them)")
     p.add_argument("--workloads", nargs="*", default=sorted(f[:-6] for f in os.listdir(WORKLOADS) if f.endswith(".jsonl")))
     p.add_argument("--methods", nargs="*", default=list(METHODS))
-    p.add_argument("--no-llamacpp", action="store_true")
+    p.add_argument("--llama-server", help="llama.cpp's llama-server binary, to run its n-gram speculation side by side")
+    p.add_argument("--llama-spec", default="--spec-type ngram-simple",
+                   help="llama-server's speculation flags (default: %(default)s)")
     p.add_argument("--json", action="store_true")
     args = p.parse_args()
-    rows = []
+
+    def show(row):
+        print(json.dumps(row) if args.json else LINE % (
+            row["workload"], row["engine"] + " " + row["method"], row["concurrency"], row["off"], row["on"], row["ratio"],
+            row["decode_off"], row["decode_on"], row["decode_ratio"], 100 * row["acceptance_rate"]), flush=True)
+
     for workload in args.workloads:
         for method in args.methods:
             for concurrency in [1] + ([args.batch] if args.batch > 0 else []):
                 r = peregrine(args, workload, METHODS[method], concurrency)
-                rows.append({"engine": "peregrine", "workload": workload, "method": method, "concurrency": concurrency, **r})
-                print(json.dumps(rows[-1]) if args.json else
-                      "%-15s %-7s c=%-3d  %7.1f -> %7.1f tok/s  x%.2f  acceptance %.0f%%  mean length %.2f" % (
-                          workload, method, concurrency, r["off"], r["on"], r["ratio"], 100 * r["acceptance_rate"],
-                          r["mean_acceptance_length"]), flush=True)
-        if not args.no_llamacpp:
-            r = llamacpp(args, workload)
-            rows.append({"engine": "llama.cpp", "workload": workload, "method": "prompt lookup", "concurrency": 1, **r})
-            print(json.dumps(rows[-1]) if args.json else
-                  "%-15s llama.cpp prompt lookup c=1  %7.1f -> %7.1f tok/s  x%.2f" % (workload, r["off"], r["on"], r["ratio"]), flush=True)
+                show({"engine": "peregrine", "workload": workload, "method": method, "concurrency": concurrency, **r})
+        if args.llama_server:
+            r = llama_server(args, workload)
+            show({"engine": "llama.cpp", "workload": workload, "method": args.llama_spec.split()[-1], "concurrency": 1, **r})
 
 
 if __name__ == "__main__":

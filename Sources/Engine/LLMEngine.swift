@@ -178,8 +178,7 @@ public final class LLMEngine {
         let sampled = runner.execute(schedulerOutput)
         if let failure = runner.stepFailure { return failed + failStep(schedulerOutput, failure) }
         if let speculator {
-            speculator.recordStep(tokens: schedulerOutput.totalNumScheduledTokens,
-                                  seconds: Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9)
+            speculator.recordStep(schedulerOutput, seconds: Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9)
         }
         eplb?.endStep()
         scheduler.update(from: schedulerOutput, sampled: sampled, loadErrors: kvConnector?.takeLoadErrors() ?? [:], into: &coreOutputs)

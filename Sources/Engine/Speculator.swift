@@ -48,7 +48,11 @@ final class Speculator {
         return Speculator(config: config, proposer: proposer)
     }
 
-    func recordStep(tokens: Int, seconds: Double) { cost.record(tokens: tokens, seconds: seconds) }
+    /// Times a step for the cost model, if it only decoded (each request one known token and its drafts).
+    func recordStep(_ output: SchedulerOutput, seconds: Double) {
+        guard output.scheduled.allSatisfy({ $0.numTokens == 1 + $0.numSpecTokens }) else { return }
+        cost.record(sequences: output.scheduled.count, tokens: output.totalNumScheduledTokens, seconds: seconds)
+    }
 
     /// Hands an MTP proposer the hidden states of the positions the step computed and kept.
     func observe(_ output: SchedulerOutput, runner: ModelRunner) {

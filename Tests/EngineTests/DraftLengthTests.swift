@@ -4,25 +4,36 @@ import Testing
 /// The adaptive draft length: the step-cost line, the break-even chance it gives per batch size,
 /// and each request's length from its acceptance.
 @Suite struct DraftLengthTests {
-    /// Steps that take 4 ms plus 0.6 ms a token: b/a = 0.15, so one request breaks even at
-    /// 1.25 · 0.15 / 1.15 and sixteen at 1.25 · 2.4 / 3.4.
-    @Test func breakEvenFollowsTheFittedLine() {
+    /// One-sequence steps that take 4 ms plus 0.6 ms a token (b/a = 0.15): one request breaks
+    /// even at 1.25 · 0.15 / 1.15. Sixteen-sequence steps of 20 ms plus 1 ms a token: sixteen
+    /// break even at 1.25 · 16 / 36, not what the one-sequence line would say (1.25 · 2.4 / 3.4).
+    @Test func breakEvenFollowsTheLineOfItsBatchSize() {
         var cost = StepCostModel()
-        #expect(abs(cost.ratio - StepCostModel.defaultRatio) < 1e-12)
+        #expect(abs(cost.costShare(batch: 1) - 0.2 / 1.2) < 1e-12)
         for i in 0..<200 {
-            let n = [1, 2, 4, 6, 16, 64][i % 6]
-            cost.record(tokens: n, seconds: 0.004 + 0.0006 * Double(n))
+            let n = 1 + i % 6
+            cost.record(sequences: 1, tokens: n, seconds: 0.004 + 0.0006 * Double(n))
         }
-        #expect(abs(cost.ratio - 0.15) < 1e-6)
         #expect(abs(cost.breakEven(batch: 1) - Float(1.25 * 0.15 / 1.15)) < 1e-5)
+        // Only one class has a line: the others extend it.
         #expect(abs(cost.breakEven(batch: 16) - Float(1.25 * 2.4 / 3.4)) < 1e-5)
         #expect(cost.breakEven(batch: 64) == 1)
+        for i in 0..<200 {
+            let n = 16 + 4 * (i % 8)
+            cost.record(sequences: 16, tokens: n, seconds: 0.020 + 0.001 * Double(n))
+        }
+        #expect(abs(cost.breakEven(batch: 16) - Float(1.25 * 16 / 36)) < 1e-5)
+        #expect(abs(cost.breakEven(batch: 12) - Float(1.25 * 12 / 32)) < 1e-5)
+        #expect(abs(cost.breakEven(batch: 1) - Float(1.25 * 0.15 / 1.15)) < 1e-5)
     }
 
     @Test func oneStepSizeKeepsTheDefault() {
         var cost = StepCostModel()
-        for _ in 0..<50 { cost.record(tokens: 1, seconds: 0.004) }
-        #expect(cost.ratio == StepCostModel.defaultRatio)
+        for _ in 0..<50 { cost.record(sequences: 1, tokens: 1, seconds: 0.004) }
+        #expect(abs(cost.costShare(batch: 1) - 0.2 / 1.2) < 1e-12)
+        #expect(StepCostModel.sizeClass(1) == 0 && StepCostModel.sizeClass(2) == 1 && StepCostModel.sizeClass(4) == 2)
+        #expect(StepCostModel.sizeClass(9) == 4 && StepCostModel.sizeClass(16) == 4 && StepCostModel.sizeClass(17) == 5)
+        #expect(StepCostModel.sizeClass(64) == 6 && StepCostModel.sizeClass(65) == 7 && StepCostModel.sizeClass(1000) == 7)
     }
 
     @Test func lengthGrowsWithAcceptanceAndProbesWhenOff() {
