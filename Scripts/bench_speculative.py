@@ -4,7 +4,8 @@
 For each workload (a JSON Lines file of chat requests under Benchmarks/speculative/) and each
 method, Peregrine runs `bench throughput --compare-speculation` (with and without the
 method, interleaved --rounds times; greedy, EOS respected, --output-len tokens at most) at
-concurrency 1 and at --batch concurrent requests, and reports two ratios: generated tokens per
+each of --concurrencies (1: each request once; more: 4 x that many requests, the workload's
+requests in turn), and reports two ratios: generated tokens per
 second over the whole run (prompt processing included) and over the decode-only steps (as
 llama-batched-bench's S_TG), with the acceptance rate and the mean acceptance length. With
 --llama-server, llama.cpp's server runs the same chat requests one at a time with and without
@@ -43,10 +44,11 @@ def requests_of(workload):
 
 def peregrine(args, workload, spec, concurrency):
     prompts = os.path.join(WORKLOADS, workload + ".jsonl")
-    count = len(requests_of(workload))
-    n = count * max(1, concurrency // count) if concurrency > 1 else count
+    # Batch 1: each request once. Batched: four times the concurrency, so that the run is long
+    # enough to time and mostly at full concurrency.
+    n = len(requests_of(workload)) if concurrency == 1 else 4 * concurrency
     cmd = [args.peregrine, "bench", "throughput", "--model", args.model, "--threads", str(args.threads), "--json",
-           "--prompts-file", prompts, "--num-prompts", str(max(n, concurrency)), "--concurrency", str(concurrency),
+           "--prompts-file", prompts, "--num-prompts", str(n), "--concurrency", str(concurrency),
            "--output-len", str(args.output_len), "--respect-eos",
            "--speculative-config", json.dumps(spec), "--compare-speculation", "--rounds", str(args.rounds)]
     out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
@@ -136,7 +138,7 @@ def main():
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--output-len", type=int, default=1024)
-    p.add_argument("--batch", type=int, default=16, help="concurrent requests of the batched runs (0 skips them)")
+    p.add_argument("--concurrencies", type=int, nargs="*", default=[1, 16], help="concurrent requests of each run (default: 1 16)")
     p.add_argument("--workloads", nargs="*", default=sorted(f[:-6] for f in os.listdir(WORKLOADS) if f.endswith(".jsonl")))
     p.add_argument("--methods", nargs="*", default=list(METHODS))
     p.add_argument("--llama-server", help="llama.cpp's llama-server binary, to run its n-gram speculation side by side")
@@ -152,10 +154,10 @@ def main():
 
     for workload in args.workloads:
         for method in args.methods:
-            for concurrency in [1] + ([args.batch] if args.batch > 0 else []):
+            for concurrency in args.concurrencies:
                 r = peregrine(args, workload, METHODS[method], concurrency)
                 show({"engine": "peregrine", "workload": workload, "method": method, "concurrency": concurrency, **r})
-        if args.llama_server:
+        if args.llama_server and 1 in args.concurrencies:
             r = llama_server(args, workload)
             show({"engine": "llama.cpp", "workload": workload, "method": args.llama_spec.split()[-1], "concurrency": 1, **r})
 
