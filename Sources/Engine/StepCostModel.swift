@@ -50,7 +50,7 @@ struct StepCostModel {
     func costShare(batch: Int) -> Double {
         let home = Self.sizeClass(batch), x = Double(max(1, batch))
         for distance in 0..<fits.count {
-            for c in [home - distance, home + distance] where fits.indices.contains(c) {
+            for c in stride(from: home - distance, through: home + distance, by: max(1, 2 * distance)) where fits.indices.contains(c) {
                 guard let (a, b) = fits[c].line else { continue }
                 guard b > 0 else { return 0.01 }
                 guard a > 0 else { return 1 }
