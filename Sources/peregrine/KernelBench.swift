@@ -74,13 +74,14 @@ struct KernelBench: ParsableCommand {
             let t = time(c, pool: pool)
             let bytes = Double(c.rows * c.columns / c.type.blockSize * c.type.blockBytes)
             let gbs = bytes / t / 1e9, gflops = 2 * Double(c.rows * c.columns * c.tokens) / t / 1e9
+            // Quantized products run on the int8 step; float ones on FMAs.
+            let quantized = c.type.blockSize > 1
             rows.append(["kernel": c.name, "type": "\(c.type)", "rows": c.rows, "columns": c.columns, "tokens": c.tokens,
                          "seconds_per_call": t, "gb_per_s": gbs, "read_bandwidth_fraction": gbs * 1e9 / bandwidth,
                          "gflop_per_s": gflops, "fma_peak_fraction": gflops * 1e9 / flops,
-                         "int8_peak_fraction": (c.type.blockSize > 1 ? int8.map { gflops * 1e9 / $0 as Any } : nil) ?? NSNull()])
+                         "int8_peak_fraction": (quantized ? int8.map { gflops * 1e9 / $0 as Any } : nil) ?? NSNull()])
             if !json {
-                // Quantized products run on the int8 step; float ones on FMAs.
-                let ofInt8 = c.type.blockSize > 1 ? int8.map { String(format: "%5.0f%%", gflops * 1e11 / $0) } ?? "  n/a" : "    -"
+                let ofInt8 = quantized ? int8.map { String(format: "%5.0f%%", gflops * 1e11 / $0) } ?? "  n/a" : "    -"
                 Terminal.stdout(String(format: "%@ %5@ %7d %9.1f µs %9.1f %8.0f%% %7.1f %4.0f%% %@\n",
                                        c.name.padding(toLength: 45, withPad: " ", startingAt: 0), "\(c.type)", c.tokens, t * 1e6,
                                        gbs, gbs * 1e11 / bandwidth, gflops, gflops * 1e11 / flops, ofInt8))
