@@ -23,6 +23,11 @@ struct AttentionKernelLevelTests {
         // sides of the first run's end, and a window that starts inside block 3.
         Shape(headDim: 64, heads: 3, tokens: 4, firstContext: 62, window: 0),
         Shape(headDim: 32, heads: 2, tokens: 3, firstContext: 130, window: 80),
+        // Calls of 8 or more tokens widen each half-precision block to floats once for all of
+        // them: runs and single blocks, a window, and head sizes with a column tail (80 = 64 + 16).
+        Shape(headDim: 64, heads: 3, tokens: 9, firstContext: 58, window: 0),
+        Shape(headDim: 256, heads: 4, tokens: 8, firstContext: 121, window: 100),
+        Shape(headDim: 80, heads: 2, tokens: 12, firstContext: 40, window: 0),
     ]
 
     /// Output rows, maxima and sums of one kernel run (the state before normalizing).
