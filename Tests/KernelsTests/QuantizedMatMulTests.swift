@@ -181,12 +181,17 @@ import Testing
         let weights = w.withUnsafeBytes { Dequantize.toFloats(type, $0, count: rows * k) }
         let x = (0..<(tokens * k)).map { _ in Float.random(in: -2...2, using: &rng) }
         let (blocks, xq) = Self.quantized(x)
+        var vectorBits: [Float]?
         for level in Self.levels {
             InstructionSets.with(level) {
                 var y = [Float](repeating: .nan, count: tokens * rows)
                 let split = rows / 2 + 1
                 for (r0, r1) in [(0, split), (split, rows)] {
                     #expect(pg_gemm_q(Int32(type.rawValue), w, Int64(k), Int64(r0), Int64(r1), blocks, Int64(tokens), &y, Int64(rows)) == 0)
+                }
+                // AVX-512 pairs groups of 8 Q4_K rows in 512-bit vectors: the same bits as AVX2.
+                if level != PG_ISA_SCALAR {
+                    if let bits = vectorBits { #expect(y == bits, "ISA \(level.rawValue) \(type) against AVX2") } else { vectorBits = y }
                 }
                 for t in 0..<tokens {
                     for r in 0..<rows {
