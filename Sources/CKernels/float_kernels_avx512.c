@@ -15,7 +15,9 @@ static inline v16f widen_f16_avx512(const uint16_t *p) {
 #define PG_F(x) x##_avx512
 #define PG_FMA(a, b, c) __builtin_elementwise_fma(a, b, c)
 #define PG_LOAD_F16(p) widen_f16_avx512(p)
+#define PG_TOKEN_TILE 2
 #define PG_ACCUMULATE_CHUNKS 4
+#define PG_ACCUMULATORS 16
 #include "attention.inc"
 #include "vector_math.inc"
 
