@@ -63,11 +63,13 @@ struct KernelBench: ParsableCommand {
         let bandwidth = MachineProbe.readBandwidth(pool: pool)
         let flops = MachineProbe.fmaThroughput(pool: pool)
         let int8 = MachineProbe.int8Throughput(pool: pool), int8Wide = MachineProbe.int8Throughput(pool: pool, width: 512)
+        // The interleaved products run on 512-bit vectors where the CPU has them: the peak they answer to.
+        let int8Peak = int8Wide ?? int8
         if !json {
             Terminal.stdout(String(format: "machine (%d threads): DRAM read %.1f GB/s, FP32 FMA %.0f GFLOP/s, int8 dot %@ GOP/s on 256 bits%@\n",
                                    n, bandwidth / 1e9, flops / 1e9, int8.map { String(format: "%.0f", $0 / 1e9) } ?? "n/a",
                                    int8Wide.map { String(format: ", %.0f on 512", $0 / 1e9) } ?? ""))
-            Terminal.stdout("kernel                                        type  tokens    time/call      GB/s  %read-bw   GOP/s  %fma  %int8\n")
+            Terminal.stdout("kernel                                        type  tokens    time/call      GB/s  %read-bw   GOP/s  %fma  %int8 (of the widest)\n")
         }
         var rows: [[String: Any]] = []
         for c in Self.cases where only.map({ c.name.contains($0) || "\(c.type)".contains($0) }) ?? true {
@@ -79,9 +81,9 @@ struct KernelBench: ParsableCommand {
             rows.append(["kernel": c.name, "type": "\(c.type)", "rows": c.rows, "columns": c.columns, "tokens": c.tokens,
                          "seconds_per_call": t, "gb_per_s": gbs, "read_bandwidth_fraction": gbs * 1e9 / bandwidth,
                          "gflop_per_s": gflops, "fma_peak_fraction": gflops * 1e9 / flops,
-                         "int8_peak_fraction": (quantized ? int8.map { gflops * 1e9 / $0 as Any } : nil) ?? NSNull()])
+                         "int8_peak_fraction": (quantized ? int8Peak.map { gflops * 1e9 / $0 as Any } : nil) ?? NSNull()])
             if !json {
-                let ofInt8 = quantized ? int8.map { String(format: "%5.0f%%", gflops * 1e11 / $0) } ?? "  n/a" : "    -"
+                let ofInt8 = quantized ? int8Peak.map { String(format: "%5.0f%%", gflops * 1e11 / $0) } ?? "  n/a" : "    -"
                 Terminal.stdout(String(format: "%@ %5@ %7d %9.1f µs %9.1f %8.0f%% %7.1f %4.0f%% %@\n",
                                        c.name.padding(toLength: 45, withPad: " ", startingAt: 0), "\(c.type)", c.tokens, t * 1e6,
                                        gbs, gbs * 1e11 / bandwidth, gflops, gflops * 1e11 / flops, ofInt8))
