@@ -42,6 +42,17 @@ static pg_isa from_environment(pg_isa best) {
     return wanted < best ? wanted : best;
 }
 
+// PEREGRINE_ISA=avx512-256 keeps the AVX-512 level but the interleaved products on 256-bit vectors
+// (to compare them with the 512-bit pairs on a CPU that splits 512-bit operations, as Zen 4 does).
+int pg_paired_products(void) {
+    static int paired = -1;
+    if (paired < 0) {
+        const char *name = getenv("PEREGRINE_ISA");
+        paired = !(name && strcmp(name, "avx512-256") == 0);
+    }
+    return paired;
+}
+
 pg_isa pg_isa_active(void) {
     if (thread_level >= 0) return (pg_isa)thread_level;
     if (active < 0) active = (int)from_environment(detect());
