@@ -211,7 +211,8 @@ final class InterleavedProducts: ParallelLoop, @unchecked Sendable {
         count = ws.count
         x = q
         self.tokens = tokens
-        split = RangeSplit(groups, chunksPerThread: tokens > 1 ? 4 : 8, threads: pool.threadCount)
+        // Pairs of groups, which the 512-bit kernels take together (a lone group runs on 256 bits).
+        split = RangeSplit(groups, granularity: 2, chunksPerThread: tokens > 1 ? 4 : 8, threads: pool.threadCount)
         pool.parallelFor(split.count, self)
     }
 
