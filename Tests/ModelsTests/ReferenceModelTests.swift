@@ -222,16 +222,18 @@ import Testing
 
     /// A context cut into several attention partitions (256 tokens each) gives the same bits when
     /// its tokens come in one pass (many tiles: each work item folds its own tile's partitions)
-    /// as one token a pass (partitions in parallel, folded after), and in chunks between.
+    /// as one token a pass (partitions in parallel, folded after), and in chunks between: chunks
+    /// of 6 and 9, like verification steps, run as tiles of 8 once 4 partitions give the 2
+    /// threads enough items (past position 768), and of 4 before.
     @Test func partitionedContextsGiveTheSameBitsInEveryPass() throws {
         let path = try Self.temporaryFile(TinyModel(contextLength: 1024, seed: 31).write())
         defer { try? FileManager.default.removeItem(atPath: path) }
         let model = try ModelArchitectures.load(file: GGUFFile(path: path), pool: Self.pool)
-        let tokens = (0..<560).map { ($0 * 7919 + 3) % model.config.vocabSize }
+        let tokens = (0..<820).map { ($0 * 7919 + 3) % model.config.vocabSize }
         let oneByOne = Self.ourLogits(model, tokens: tokens, chunk: 1, blockSize: 16)
         let v = model.config.vocabSize
         #expect(oneByOne.count == tokens.count * v)
-        for chunk in [Int.max, 100] {
+        for chunk in [Int.max, 100, 9, 6] {
             let got = Self.ourLogits(model, tokens: tokens, chunk: chunk, blockSize: 16)
             let differing = (0..<tokens.count).filter { t in got[(t * v)..<((t + 1) * v)] != oneByOne[(t * v)..<((t + 1) * v)] }
             #expect(differing.isEmpty, "chunk \(chunk): rows \(differing.prefix(5))")
