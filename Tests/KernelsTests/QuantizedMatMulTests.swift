@@ -193,6 +193,25 @@ import Testing
                 if level != PG_ISA_SCALAR {
                     if let bits = vectorBits { #expect(y == bits, "ISA \(level.rawValue) \(type) against AVX2") } else { vectorBits = y }
                 }
+                // A token's row is the same bits computed alone (a decode step of one sequence)
+                // as among the others (a batch) and in any split of the rows. Q4_K breaks this
+                // (a known issue): groups of 8 rows take the x8 form for more than 4 tokens and
+                // the row tiles otherwise, which round differently.
+                let nb = k / 32
+                for t in 0..<tokens {
+                    var alone = [Float](repeating: .nan, count: rows)
+                    blocks.withUnsafeBufferPointer { b in
+                        #expect(pg_gemm_q(Int32(type.rawValue), w, Int64(k), 0, Int64(rows), b.baseAddress! + t * nb, 1, &alone, Int64(rows)) == 0)
+                    }
+                    let inBatch = Array(y[(t * rows)..<((t + 1) * rows)])
+                    if type == .q4_K {
+                        withKnownIssue("Q4_K's x8 form and row tiles round differently", isIntermittent: true) {
+                            #expect(alone == inBatch, "ISA \(level.rawValue) \(type) token \(t) alone")
+                        }
+                    } else {
+                        #expect(alone == inBatch, "ISA \(level.rawValue) \(type) token \(t) alone")
+                    }
+                }
                 for t in 0..<tokens {
                     for r in 0..<rows {
                         var e = 0.0, magnitude = 0.0
