@@ -42,7 +42,6 @@ static inline __m256i sum_u5s8_avx2(const __m256i w[8], const int8_t *xq) {
 // 16 vector registers: tiles of 4 tokens.
 #define PG_X8_TILE 4
 #include "gemm_x8.inc"
-#include "gemm_k8.inc"
 #include "gemm_f.inc"
 
 // pg_quantize_q8 (w null) or pg_quantize_q8_scaled with the same arithmetic as the scalar loop

@@ -26,7 +26,6 @@ static inline __m256i sum_u4s8_avx512(const __m256i w[8], const int8_t *xq) {
 // Two groups of 8 rows in each 512-bit vector (gemm_x16.inc).
 #define PG_X16 1
 #include "gemm_x8.inc"
-#include "gemm_k8.inc"
 #define PG_ZMM_DOT_ACC(acc, a, b) _mm512_dpbusd_epi32(acc, a, b)
 #include "int8_peak.inc"
 

@@ -170,8 +170,7 @@ import Testing
     /// ragged row counts, split row ranges, one and several tokens, against the dequantized
     /// weights times the dequantized activations. Q4_K's minimums meet the activations' stored
     /// half-precision sums, hence its relative bound.
-    /// The second split of 37 rows starts off a multiple of 8: groups of 8 from any row (the x8
-    /// form of Q4_K, for more than 4 tokens), then the leftover rows in tiles.
+    /// The second split of 37 rows starts off a multiple of 8.
     @Test(arguments: [GGMLType.q4_K, .q6_K], [(rows: 13, k: 256, tokens: 3), (rows: 5, k: 512, tokens: 1), (rows: 9, k: 768, tokens: 6),
                                               (rows: 37, k: 512, tokens: 11)])
     func kQuantKernelsMatchReference(type: GGMLType, shape: (rows: Int, k: Int, tokens: Int)) throws {
@@ -189,28 +188,20 @@ import Testing
                 for (r0, r1) in [(0, split), (split, rows)] {
                     #expect(pg_gemm_q(Int32(type.rawValue), w, Int64(k), Int64(r0), Int64(r1), blocks, Int64(tokens), &y, Int64(rows)) == 0)
                 }
-                // AVX-512 pairs groups of 8 Q4_K rows in 512-bit vectors: the same bits as AVX2.
+                // The same bits on both vector levels.
                 if level != PG_ISA_SCALAR {
                     if let bits = vectorBits { #expect(y == bits, "ISA \(level.rawValue) \(type) against AVX2") } else { vectorBits = y }
                 }
                 // A token's row is the same bits computed alone (a decode step of one sequence)
-                // as among the others (a batch) and in any split of the rows. Q4_K breaks this
-                // (a known issue): groups of 8 rows take the x8 form for more than 4 tokens and
-                // the row tiles otherwise, which round differently.
+                // as among the others (a batch) and in any split of the rows (Q4_K's former x8
+                // form for more than 4 tokens broke this).
                 let nb = k / 32
                 for t in 0..<tokens {
                     var alone = [Float](repeating: .nan, count: rows)
                     blocks.withUnsafeBufferPointer { b in
                         #expect(pg_gemm_q(Int32(type.rawValue), w, Int64(k), 0, Int64(rows), b.baseAddress! + t * nb, 1, &alone, Int64(rows)) == 0)
                     }
-                    let inBatch = Array(y[(t * rows)..<((t + 1) * rows)])
-                    if type == .q4_K {
-                        withKnownIssue("Q4_K's x8 form and row tiles round differently", isIntermittent: true) {
-                            #expect(alone == inBatch, "ISA \(level.rawValue) \(type) token \(t) alone")
-                        }
-                    } else {
-                        #expect(alone == inBatch, "ISA \(level.rawValue) \(type) token \(t) alone")
-                    }
+                    #expect(alone == Array(y[(t * rows)..<((t + 1) * rows)]), "ISA \(level.rawValue) \(type) token \(t) alone")
                 }
                 for t in 0..<tokens {
                     for r in 0..<rows {

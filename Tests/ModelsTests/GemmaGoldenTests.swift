@@ -98,6 +98,21 @@ import Tokenization
         }
     }
 
+    /// Every matrix type of the file (Q4_K, Q5_0, Q6_K, Q8_0) gives a token the same bits alone
+    /// as among others: a prompt's logits one token a pass (decode), in passes of 6 (a
+    /// verification step of 5 drafts) and in one pass (prefill) are identical, so greedy output
+    /// does not depend on batching, chunking or speculation.
+    @Test func logitsAreTheSameBitsInEveryPassSize() throws {
+        let tokens = Array(try Self.longPrompt().promptIds.prefix(24))
+        let v = Self.model.config.vocabSize
+        let oneByOne = ReferenceModelTests.ourLogits(Self.model, tokens: tokens, chunk: 1, blockSize: 16)
+        for chunk in [6, Int.max] {
+            let got = ReferenceModelTests.ourLogits(Self.model, tokens: tokens, chunk: chunk, blockSize: 16)
+            let differing = (0..<tokens.count).filter { t in got[(t * v)..<((t + 1) * v)] != oneByOne[(t * v)..<((t + 1) * v)] }
+            #expect(differing.isEmpty, "passes of \(chunk): rows \(differing.prefix(5))")
+        }
+    }
+
     /// Greedy decoding, token by token, reproduces llama.cpp up to its first near tie; the long
     /// prompt crosses the 512-token window, so the sliding layers really slide.
     @Test func greedyMatchesUpToFirstNearTie() throws {
