@@ -170,9 +170,10 @@ import Testing
     /// ragged row counts, split row ranges, one and several tokens, against the dequantized
     /// weights times the dequantized activations. Q4_K's minimums meet the activations' stored
     /// half-precision sums, hence its relative bound.
-    /// The second split of 37 rows starts off a multiple of 8.
+    /// The second split of 37 rows starts off a multiple of 8. On AVX-512 more than 4 tokens take
+    /// Q4_K's rows 16 at a time (gemm_k16.inc) and the rest in tiles, with the tiles' bits.
     @Test(arguments: [GGMLType.q4_K, .q6_K], [(rows: 13, k: 256, tokens: 3), (rows: 5, k: 512, tokens: 1), (rows: 9, k: 768, tokens: 6),
-                                              (rows: 37, k: 512, tokens: 11)])
+                                              (rows: 37, k: 512, tokens: 11), (rows: 48, k: 768, tokens: 9)])
     func kQuantKernelsMatchReference(type: GGMLType, shape: (rows: Int, k: Int, tokens: Int)) throws {
         var rng = SeededRandom(seed: 44)
         let (rows, k, tokens) = shape
