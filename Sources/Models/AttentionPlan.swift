@@ -5,7 +5,8 @@ import Kernels
 ///
 /// - Query tiles: up to ``tileTokens`` consecutive tokens of one sequence (a prefill chunk, a
 ///   verification step's drafts) share each key block's load, 8 or ``largeTileTokens`` when the
-///   pass is large enough to still give every thread many items; decode tokens are tiles of one. A query's bits do not depend on its tile.
+///   pass is large enough to still give every thread many items; decode tokens are tiles of one.
+///   A query's bits do not depend on its tile.
 /// - Partitions (flash-decoding): a context longer than ``partitionTokens`` is cut into
 ///   partitions attended separately, in parallel, and merged. The cut depends only on the
 ///   context length, never on the batch or the thread count, so a query gets the same bits in any
