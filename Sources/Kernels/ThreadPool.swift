@@ -13,6 +13,10 @@ import Darwin
 /// The calling thread takes part in every loop, so a pool of `threadCount` uses
 /// `threadCount - 1` extra threads. Loops must not be nested; loops issued from several threads
 /// at once run one after another.
+///
+/// A loop ends when its items are done, not when every worker has checked in: a worker that
+/// another process or thread has preempted (a server's output delivery, a client on the same
+/// cores) costs the loop only the item it holds, and an idle one costs nothing.
 public final class ThreadPool: @unchecked Sendable {
     /// Total threads that run a loop, the caller included.
     public let threadCount: Int
@@ -21,12 +25,17 @@ public final class ThreadPool: @unchecked Sendable {
     /// whose thunk context lives on the heap. ``ParallelLoop`` objects are handed over without.
     public private(set) var closuresHandedOff = 0
 
+    /// Bumped for every loop; workers spin or park until it moves.
     private let generation = Atomic<Int>(0)
-    private let nextIndex = Atomic<Int>(0)
-    private let finishedWorkers = Atomic<Int>(0)
+    /// The running loop's item count (high 32 bits) and next unclaimed item (low 32 bits), in
+    /// one word so that a claim is one atomic add that cannot mix two loops: a worker that
+    /// claims an item below the count holds an item of the loop that is running, and that loop
+    /// cannot end (so its body cannot change) until the item is done.
+    private let work = Atomic<Int>(0)
+    /// Items of the running loop that are done.
+    private let completed = Atomic<Int>(0)
     private let sleepers = Atomic<Int>(0)
     private let stopping = Atomic<Bool>(false)
-    private var count = 0
     /// The loop body, valid while a loop runs. Not an optional: a closure inside a generic type is
     /// stored at another abstraction, and converting to it allocates a thunk on every loop.
     private var body: (Int) -> Void = { _ in }
@@ -102,8 +111,8 @@ public final class ThreadPool: @unchecked Sendable {
         withoutActuallyEscaping(body) { escaping in
             self.body = escaping
             startLoop(n)
-            runItems(escaping)
-            waitForWorkers()
+            runItems()
+            waitForItems(n)
             self.body = { _ in }
         }
     }
@@ -131,17 +140,17 @@ public final class ThreadPool: @unchecked Sendable {
         defer { pthread_mutex_unlock(callerMutex) }
         self.loop = loop
         startLoop(n)
-        runItems { loop.run($0) }
-        waitForWorkers()
+        runItems()
+        waitForItems(n)
         self.loop = nil
     }
 
     /// Publishes a loop of `n` items to the workers (the caller holds `callerMutex`).
     private func startLoop(_ n: Int) {
-        count = n
+        precondition(n < 1 << 31, "too many items for one loop")
         callerLevel = pg_isa_thread_level()
-        nextIndex.store(0, ordering: .relaxed)
-        finishedWorkers.store(0, ordering: .relaxed)
+        completed.store(0, ordering: .relaxed)
+        work.store(n << 32, ordering: .releasing)
         generation.add(1, ordering: .sequentiallyConsistent)
         if sleepers.load(ordering: .sequentiallyConsistent) > 0 {
             pthread_mutex_lock(mutex)
@@ -150,9 +159,9 @@ public final class ThreadPool: @unchecked Sendable {
         }
     }
 
-    private func waitForWorkers() {
+    private func waitForItems(_ n: Int) {
         var spins = 0
-        while finishedWorkers.load(ordering: .acquiring) < threadCount - 1 {
+        while completed.load(ordering: .acquiring) < n {
             spins += 1
             if spins < waitSpinLimit { spinPause() } else { sched_yield() }
         }
@@ -165,11 +174,17 @@ public final class ThreadPool: @unchecked Sendable {
         parallelFor(split.count) { i in body(split.range(i)) }
     }
 
-    private func runItems(_ body: (Int) -> Void) {
+    /// Claims and runs items of the running loop until none is left. The loop's body and level
+    /// are read after each claim: a late worker may claim an item of a newer loop than the one
+    /// it woke for, and that is the loop it must run.
+    private func runItems() {
         while true {
-            let i = nextIndex.add(1, ordering: .relaxed).oldValue
-            if i >= count { return }
-            body(i)
+            let claim = work.add(1, ordering: .acquiringAndReleasing).oldValue
+            let i = claim & 0xFFFF_FFFF
+            if i >= claim >> 32 { return }
+            if pg_isa_thread_level() != callerLevel { pg_isa_set_thread_level(callerLevel) }
+            if let loop { loop.run(i) } else { body(i) }
+            completed.add(1, ordering: .releasing)
         }
     }
 
@@ -194,9 +209,7 @@ public final class ThreadPool: @unchecked Sendable {
             }
             seen = generation.load(ordering: .acquiring)
             if stopping.load(ordering: .acquiring) { return }
-            if pg_isa_thread_level() != callerLevel { pg_isa_set_thread_level(callerLevel) }
-            if let loop { runItems { loop.run($0) } } else { runItems(body) }
-            finishedWorkers.add(1, ordering: .releasing)
+            runItems()
         }
     }
 
