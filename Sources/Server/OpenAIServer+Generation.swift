@@ -62,40 +62,51 @@ extension OpenAIServer {
         }
     }
 
-    /// A non-streaming answer: collects the run while watching the connection.
+    /// A non-streaming answer: collects the run while watching the connection, on the
+    /// connection's event loop (``EventLoopTaskExecutor``).
     func collectedResponse(_ context: ServerRequestContext, run: GenerationRun, _ collect: () async throws -> JSON) async throws -> Response {
         defer { run.cancel() }
-        return Self.json(try await cancellingOnDisconnect(context) { try await collect() })
+        return try await withTaskExecutorPreference(EventLoopTaskExecutor(context.channel.eventLoop)) {
+            Self.json(try await cancellingOnDisconnect(context) { try await collect() })
+        }
     }
 
-    /// A streaming answer: `produce` writes the events; an engine error ends the stream with an
-    /// error event; a disconnect aborts the run; past `--request-timeout` the stream ends with a
+    /// A streaming answer: `produce` writes the events, on the connection's event loop
+    /// (``EventLoopTaskExecutor``); an engine error ends the stream with an error event; a
+    /// disconnect aborts the run; past `--request-timeout` the stream ends with a
     /// `request_timeout` error event.
     func eventStreamResponse(_ context: ServerRequestContext, run: GenerationRun,
                              _ produce: @escaping @Sendable (inout any ResponseBodyWriter) async throws -> Void) -> Response {
-        Response(status: .ok, headers: ServerSentEvents.headers, body: ResponseBody { writer in
-            defer { run.cancel() }
-            do {
-                try await self.cancellingOnDisconnect(context) {
-                    do {
-                        try await produce(&writer)
-                    } catch is CancellationError {
-                        throw CancellationError()
-                    } catch let error as OpenAIError {
-                        try await writer.write(ServerSentEvents.event(error.json))
-                    } catch {
-                        self.logger.warning("stream \(run.id) failed: \(error)")
-                        try await writer.write(ServerSentEvents.event(OpenAIError(status: .internalServerError, message: "\(error)",
-                                                                                  type: "server_error").json))
-                    }
-                    try await writer.write(ServerSentEvents.done)
+        let executor = EventLoopTaskExecutor(context.channel.eventLoop)
+        return Response(status: .ok, headers: ServerSentEvents.headers, body: ResponseBody { writer in
+            try await withTaskExecutorPreference(executor) { try await self.writeEvents(context, run: run, produce, to: &writer) }
+        })
+    }
+
+    private func writeEvents(_ context: ServerRequestContext, run: GenerationRun,
+                             _ produce: @Sendable (inout any ResponseBodyWriter) async throws -> Void,
+                             to writer: inout any ResponseBodyWriter) async throws {
+        defer { run.cancel() }
+        do {
+            try await self.cancellingOnDisconnect(context) {
+                do {
+                    try await produce(&writer)
+                } catch is CancellationError {
+                    throw CancellationError()
+                } catch let error as OpenAIError {
+                    try await writer.write(ServerSentEvents.event(error.json))
+                } catch {
+                    self.logger.warning("stream \(run.id) failed: \(error)")
+                    try await writer.write(ServerSentEvents.event(OpenAIError(status: .internalServerError, message: "\(error)",
+                                                                              type: "server_error").json))
                 }
-            } catch let error as OpenAIError {
-                try await writer.write(ServerSentEvents.event(error.json))
                 try await writer.write(ServerSentEvents.done)
             }
-            try await writer.finish(nil)
-        })
+        } catch let error as OpenAIError {
+            try await writer.write(ServerSentEvents.event(error.json))
+            try await writer.write(ServerSentEvents.done)
+        }
+        try await writer.finish(nil)
     }
 
     /// Token ids of a chat conversation rendered with the chat template.
