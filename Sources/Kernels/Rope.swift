@@ -1,3 +1,4 @@
+import Synchronization
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -20,36 +21,104 @@ public struct Rope: Sendable {
     /// Positions are divided by this (linear scaling); 1 when unscaled.
     public let positionScale: Float
     private let inverseFrequencies: [Float]
+    /// cos and sin of every pair at positions 0..<`table.positions`, shared by every rope of the
+    /// same parameters (a model's layers): the same values `apply` would compute, computed once.
+    private let table: RopeTable?
 
-    public init(layout: Layout, dimensions: Int, base: Float, linearScalingFactor: Float = 1) {
+    /// `tablePositions`: how many positions get a precomputed table (capped at 8 MiB of it);
+    /// later positions compute their angles on the fly, to the same bits.
+    public init(layout: Layout, dimensions: Int, base: Float, linearScalingFactor: Float = 1, tablePositions: Int = 0) {
         self.layout = layout
         self.dimensions = dimensions
         self.positionScale = 1 / linearScalingFactor
-        inverseFrequencies = (0..<dimensions / 2).map { i in
+        let inverseFrequencies = (0..<dimensions / 2).map { i in
             Float(pow(Double(base), -2 * Double(i) / Double(dimensions)))
+        }
+        self.inverseFrequencies = inverseFrequencies
+        let positions = min(tablePositions, (8 << 20) / max(1, dimensions * MemoryLayout<Float>.size))
+        table = positions > 0 ? RopeTable.shared(inverseFrequencies, positionScale: positionScale, positions: positions) : nil
+    }
+
+    /// The angles' cos (first half) and sin (second half) at `position` into `out`.
+    @inline(__always)
+    static func angles(_ inverseFrequencies: [Float], positionScale: Float, position: Int, into out: UnsafeMutablePointer<Float>) {
+        let half = inverseFrequencies.count
+        let p = Float(position) * positionScale
+        for i in 0..<half {
+            let theta = p * inverseFrequencies[i]
+            out[i] = cosf(theta)
+            out[half + i] = sinf(theta)
         }
     }
 
     /// Rotates `heads` consecutive heads of `headDim` floats each, in place, for one position.
     public func apply(_ x: UnsafeMutablePointer<Float>, heads: Int, headDim: Int, position: Int) {
         let half = dimensions / 2
-        withUnsafeTemporaryAllocation(of: Float.self, capacity: 2 * half) { table in
-            let p = Float(position) * positionScale
-            for i in 0..<half {
-                let theta = p * inverseFrequencies[i]
-                table[i] = cosf(theta)
-                table[half + i] = sinf(theta)
-            }
-            for h in 0..<heads {
-                let v = x + h * headDim
+        if let table, position < table.positions {
+            rotate(x, heads: heads, headDim: headDim, table: table.values.baseAddress! + position * 2 * half)
+            return
+        }
+        withUnsafeTemporaryAllocation(of: Float.self, capacity: 2 * half) { angles in
+            Self.angles(inverseFrequencies, positionScale: positionScale, position: position, into: angles.baseAddress!)
+            rotate(x, heads: heads, headDim: headDim, table: angles.baseAddress!)
+        }
+    }
+
+    private func rotate(_ x: UnsafeMutablePointer<Float>, heads: Int, headDim: Int, table: UnsafePointer<Float>) {
+        let half = dimensions / 2
+        for h in 0..<heads {
+            let v = x + h * headDim
+            switch layout {
+            case .interleaved:
                 for i in 0..<half {
                     let c = table[i], s = table[half + i]
-                    let (a, b) = layout == .interleaved ? (2 * i, 2 * i + 1) : (i, i + half)
-                    let x0 = v[a], x1 = v[b]
-                    v[a] = x0 * c - x1 * s
-                    v[b] = x0 * s + x1 * c
+                    let x0 = v[2 * i], x1 = v[2 * i + 1]
+                    v[2 * i] = x0 * c - x1 * s
+                    v[2 * i + 1] = x0 * s + x1 * c
+                }
+            case .neox:
+                for i in 0..<half {
+                    let c = table[i], s = table[half + i]
+                    let x0 = v[i], x1 = v[i + half]
+                    v[i] = x0 * c - x1 * s
+                    v[i + half] = x0 * s + x1 * c
                 }
             }
+        }
+    }
+}
+
+/// A rope's cos/sin table over positions, built once per set of parameters and shared.
+final class RopeTable: Sendable {
+    let positions: Int
+    nonisolated(unsafe) let values: UnsafeMutableBufferPointer<Float>
+
+    private init(_ inverseFrequencies: [Float], positionScale: Float, positions: Int) {
+        self.positions = positions
+        let width = 2 * inverseFrequencies.count
+        values = .allocate(capacity: positions * width)
+        for p in 0..<positions {
+            Rope.angles(inverseFrequencies, positionScale: positionScale, position: p, into: values.baseAddress! + p * width)
+        }
+    }
+
+    deinit { values.deallocate() }
+
+    private struct Key: Hashable {
+        var frequencies: [UInt32]
+        var scale: UInt32
+        var positions: Int
+    }
+
+    private static let cache = Mutex<[Key: RopeTable]>([:])
+
+    static func shared(_ inverseFrequencies: [Float], positionScale: Float, positions: Int) -> RopeTable {
+        let key = Key(frequencies: inverseFrequencies.map(\.bitPattern), scale: positionScale.bitPattern, positions: positions)
+        return cache.withLock { cache in
+            if let table = cache[key] { return table }
+            let table = RopeTable(inverseFrequencies, positionScale: positionScale, positions: positions)
+            cache[key] = table
+            return table
         }
     }
 }

@@ -73,7 +73,7 @@ final class DecoderLayer: @unchecked Sendable {
         attention = c.layerTypes[i]
         let base = attention == .full ? c.ropeBase : c.ropeBaseSliding
         rope = Rope(layout: c.ropeLayout, dimensions: c.ropeDimensions, base: base,
-                    linearScalingFactor: attention == .full ? c.ropeLinearScaling : 1)
+                    linearScalingFactor: attention == .full ? c.ropeLinearScaling : 1, tablePositions: min(c.contextLength, 4096))
         kvGroup = layout.groupOfLayer[i]
     }
 

@@ -66,6 +66,22 @@ struct FloatKernelTests {
         #expect(v[4] == 5 && v[5] == 6)
     }
 
+    /// A rope's shared table gives the bits its angles computed on the fly give, inside the
+    /// table and past it.
+    @Test func ropeTableGivesTheSameBits() {
+        for layout in [Rope.Layout.interleaved, .neox] {
+            let plain = Rope(layout: layout, dimensions: 64, base: 10_000, linearScalingFactor: 2)
+            let tabled = Rope(layout: layout, dimensions: 64, base: 10_000, linearScalingFactor: 2, tablePositions: 100)
+            for position in [0, 1, 57, 99, 100, 4000] {
+                var a: [Float] = (0..<192).map { sin(Float($0) * 0.37) }
+                var b = a
+                plain.apply(&a, heads: 3, headDim: 64, position: position)
+                tabled.apply(&b, heads: 3, headDim: 64, position: position)
+                #expect(a.map(\.bitPattern) == b.map(\.bitPattern), "\(layout) at \(position)")
+            }
+        }
+    }
+
     /// Paged attention with blocks out of order against a dense softmax: a generic shape, and
     /// the 64-wide heads in blocks of 16 that have their own kernel (a ragged last block whose
     /// unused slots hold NaN, which must not leak in).
