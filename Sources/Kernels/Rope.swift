@@ -21,9 +21,12 @@ public struct Rope: Sendable {
     /// Positions are divided by this (linear scaling); 1 when unscaled.
     public let positionScale: Float
     private let inverseFrequencies: [Float]
-    /// cos and sin of every pair at positions 0..<`table.positions`, shared by every rope of the
+    /// cos and sin of every pair at positions 0..<`tablePositions`, shared by every rope of the
     /// same parameters (a model's layers): the same values `apply` would compute, computed once.
-    private let table: RopeTable?
+    /// The tables live as long as the process (``RopeTable``), so a pointer is enough, and the
+    /// threads applying a rope do not contend for a reference count.
+    private nonisolated(unsafe) let table: UnsafePointer<Float>?
+    private let tablePositions: Int
 
     /// `tablePositions`: how many positions get a precomputed table (capped at 8 MiB of it);
     /// later positions compute their angles on the fly, to the same bits.
@@ -36,7 +39,8 @@ public struct Rope: Sendable {
         }
         self.inverseFrequencies = inverseFrequencies
         let positions = min(tablePositions, (8 << 20) / max(1, dimensions * MemoryLayout<Float>.size))
-        table = positions > 0 ? RopeTable.shared(inverseFrequencies, positionScale: positionScale, positions: positions) : nil
+        table = positions > 0 ? UnsafePointer(RopeTable.shared(inverseFrequencies, positionScale: positionScale, positions: positions).values.baseAddress!) : nil
+        self.tablePositions = max(0, positions)
     }
 
     /// The angles' cos (first half) and sin (second half) at `position` into `out`.
@@ -54,8 +58,8 @@ public struct Rope: Sendable {
     /// Rotates `heads` consecutive heads of `headDim` floats each, in place, for one position.
     public func apply(_ x: UnsafeMutablePointer<Float>, heads: Int, headDim: Int, position: Int) {
         let half = dimensions / 2
-        if let table, position < table.positions {
-            rotate(x, heads: heads, headDim: headDim, table: table.values.baseAddress! + position * 2 * half)
+        if let table, position < tablePositions {
+            rotate(x, heads: heads, headDim: headDim, table: table + position * 2 * half)
             return
         }
         withUnsafeTemporaryAllocation(of: Float.self, capacity: 2 * half) { angles in
@@ -88,9 +92,11 @@ public struct Rope: Sendable {
     }
 }
 
-/// A rope's cos/sin table over positions, built once per set of parameters and shared.
+/// A rope's cos/sin table over positions, built once per set of parameters and kept for the
+/// life of the process (a model's layers share one; reloading a model finds it again).
 final class RopeTable: Sendable {
     let positions: Int
+    /// Never freed: ropes hold pointers into it.
     nonisolated(unsafe) let values: UnsafeMutableBufferPointer<Float>
 
     private init(_ inverseFrequencies: [Float], positionScale: Float, positions: Int) {
@@ -101,8 +107,6 @@ final class RopeTable: Sendable {
             Rope.angles(inverseFrequencies, positionScale: positionScale, position: p, into: values.baseAddress! + p * width)
         }
     }
-
-    deinit { values.deallocate() }
 
     private struct Key: Hashable {
         var frequencies: [UInt32]
