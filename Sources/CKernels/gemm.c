@@ -34,23 +34,32 @@ static _Thread_local int thread_level = -1;
 
 pg_isa pg_isa_detected(void) { return detect(); }
 
-// PEREGRINE_ISA=scalar|avx2|avx512 caps the level (to compare the paths from the command line).
-static pg_isa from_environment(pg_isa best) {
+// PEREGRINE_ISA, read once: scalar|avx2|avx512 caps the level (to compare the paths from the
+// command line); avx512-256 keeps the AVX-512 level but the interleaved products on 256-bit
+// vectors (to compare them with the 512-bit pairs on a CPU that splits 512-bit operations, as
+// Zen 4 does).
+static struct {
+    int read;
+    pg_isa cap;
+    int paired;
+} isa_setting;
+
+static void read_isa_setting(void) {
+    if (isa_setting.read) return;
     const char *name = getenv("PEREGRINE_ISA");
-    if (!name) return best;
-    pg_isa wanted = strcmp(name, "scalar") == 0 ? PG_ISA_SCALAR : strcmp(name, "avx2") == 0 ? PG_ISA_AVX2 : best;
-    return wanted < best ? wanted : best;
+    isa_setting.cap = !name ? PG_ISA_AVX512_VNNI : strcmp(name, "scalar") == 0 ? PG_ISA_SCALAR : strcmp(name, "avx2") == 0 ? PG_ISA_AVX2 : PG_ISA_AVX512_VNNI;
+    isa_setting.paired = !(name && strcmp(name, "avx512-256") == 0);
+    isa_setting.read = 1;
 }
 
-// PEREGRINE_ISA=avx512-256 keeps the AVX-512 level but the interleaved products on 256-bit vectors
-// (to compare them with the 512-bit pairs on a CPU that splits 512-bit operations, as Zen 4 does).
+static pg_isa from_environment(pg_isa best) {
+    read_isa_setting();
+    return isa_setting.cap < best ? isa_setting.cap : best;
+}
+
 int pg_paired_products(void) {
-    static int paired = -1;
-    if (paired < 0) {
-        const char *name = getenv("PEREGRINE_ISA");
-        paired = !(name && strcmp(name, "avx512-256") == 0);
-    }
-    return paired;
+    read_isa_setting();
+    return isa_setting.paired;
 }
 
 pg_isa pg_isa_active(void) {

@@ -21,6 +21,9 @@ import Kernels
 final class AttentionPlan: ParallelLoop, @unchecked Sendable {
     static let tileTokens = 4
     static let largeTileTokens = 16
+    /// Items each thread should get for a layout to balance (its shape is chosen by this): the
+    /// tiles alone, tiles of 8, or the query heads split out.
+    static let itemsPerThread = 4
     static let partitionTokens = 256
 
     struct Tile {
@@ -79,7 +82,7 @@ final class AttentionPlan: ParallelLoop, @unchecked Sendable {
             }
             pairTotal += partitions
         }
-        foldsPerTile = tileCount * c.numKVHeads >= 4 * threads
+        foldsPerTile = tileCount * c.numKVHeads >= Self.itemsPerThread * threads
         if foldsPerTile {
             // One partition's rows at a time per item, where its output will go.
             merges = false
@@ -99,7 +102,7 @@ final class AttentionPlan: ParallelLoop, @unchecked Sendable {
         partialRows.reserve(entries * c.headDim)
         partialMaxima.reserve(entries)
         partialSums.reserve(entries)
-        headSplit = pairCount * c.numKVHeads < 4 * threads ? c.numHeads / c.numKVHeads : 1
+        headSplit = pairCount * c.numKVHeads < Self.itemsPerThread * threads ? c.numHeads / c.numKVHeads : 1
     }
 
     /// Whether token `t` follows token `t - 1` in the same sequence.
@@ -108,7 +111,7 @@ final class AttentionPlan: ParallelLoop, @unchecked Sendable {
     }
 
     /// Tokens a tile takes: ``largeTileTokens`` for large passes; 8 where tiles of 8 still give
-    /// every thread four (tile, partition) × KV head items, as a verification step of a few
+    /// every thread ``itemsPerThread`` (tile, partition) × KV head items, as a verification step of a few
     /// drafts over a long context does (one tile of them reads each key block once, against
     /// twice for tiles of 4 and 2, 1.3x the time here); else ``tileTokens``.
     private static func tileLimit(_ meta: AttentionMetadata, tokens n: Int, partitionSpan: Int, kvHeads: Int, threads: Int) -> Int {
@@ -120,7 +123,7 @@ final class AttentionPlan: ParallelLoop, @unchecked Sendable {
             items += (tokens + limit - 1) / limit * ((lastContext + partitionSpan - 1) / partitionSpan)
             runStart = t + 1
         }
-        return items * kvHeads >= 4 * threads ? limit : tileTokens
+        return items * kvHeads >= itemsPerThread * threads ? limit : tileTokens
     }
 
     // The inputs of the current layer's run, read by the workers through `run(_:)`.
