@@ -38,7 +38,7 @@ public struct Rope: Sendable {
             Float(pow(Double(base), -2 * Double(i) / Double(dimensions)))
         }
         self.inverseFrequencies = inverseFrequencies
-        let positions = min(tablePositions, (8 << 20) / max(1, dimensions * MemoryLayout<Float>.size))
+        let positions = dimensions >= 2 ? min(tablePositions, (8 << 20) / (dimensions * MemoryLayout<Float>.size)) : 0
         table = positions > 0 ? UnsafePointer(RopeTable.shared(inverseFrequencies, positionScale: positionScale, positions: positions).values.baseAddress!) : nil
         self.tablePositions = max(0, positions)
     }
