@@ -95,12 +95,10 @@ public struct Rope: Sendable {
 /// A rope's cos/sin table over positions, built once per set of parameters and kept for the
 /// life of the process (a model's layers share one; reloading a model finds it again).
 final class RopeTable: Sendable {
-    let positions: Int
     /// Never freed: ropes hold pointers into it.
     nonisolated(unsafe) let values: UnsafeMutableBufferPointer<Float>
 
     private init(_ inverseFrequencies: [Float], positionScale: Float, positions: Int) {
-        self.positions = positions
         let width = 2 * inverseFrequencies.count
         values = .allocate(capacity: positions * width)
         for p in 0..<positions {

@@ -4,7 +4,6 @@ import Models
 import SpecDecode
 import TestSupport
 import Testing
-import Tokenization
 
 /// K-quant products (Q4_K, Q6_K) take a 16-rows-a-vector form on AVX-512 for steps of more than
 /// four tokens and the row tiles for fewer; both must give a token the same bits. On Gemma 3 they
@@ -14,12 +13,11 @@ import Tokenization
 /// the greedy outputs and the chosen tokens' log-probabilities must be the same to the bit (a
 /// tiny model's argmax survives a last-bit change that a real model's, sometimes, does not).
 @Suite(.serialized) struct KQuantBatchInvarianceTests {
-    static func model(_ type: GGMLType) throws -> (any CausalLM, Tokenizer) {
+    static func model(_ type: GGMLType) throws -> any CausalLM {
         var spec = TinyModel(architecture: "llama", hidden: 256, heads: 4, kvHeads: 2, headDim: 64, layers: 2, contextLength: 4096,
                              matrixType: type, seed: 31)
         spec.feedForward = 512
-        let file = try GGUFFile(bytes: spec.write())
-        return (try ModelArchitectures.load(file: file, pool: TinyEngine.pool), try Tokenizer(metadata: file.metadata))
+        return try ModelArchitectures.load(file: GGUFFile(bytes: spec.write()), pool: TinyEngine.pool)
     }
 
     /// Prompts that repeat a short random phrase, so that n-gram lookup proposes drafts.
@@ -31,28 +29,20 @@ import Tokenization
         }
     }
 
-    static func run(_ prompts: [[Int]], _ model: any CausalLM, _ tokenizer: Tokenizer, budget: Int,
-                    speculative: SpeculativeConfig?) throws -> ([[TokenLogprobs]], EngineStats) {
-        var config = EngineConfig(scheduler: SchedulerConfig(maxNumBatchedTokens: budget, maxNumSeqs: 8), blockSize: 4,
-                                  kvCacheMemory: TinyEngine.bytes(blocks: 256, blockSize: 4, model: model))
-        config.speculative = speculative
-        let engine = try LLMEngine(model: model, tokenizer: tokenizer, config: config)
-        let params = SamplingParams(temperature: 0, maxTokens: 24, ignoreEOS: true, logprobs: 2)
-        let ids = try prompts.map { try engine.addRequest(.tokens($0), params: params) }
-        let results = engine.runToCompletion()
-        #expect(TinyEngine.allBlocksFree(engine))
-        return (ids.map { results[$0]![0].logprobs }, engine.stats)
-    }
-
     @Test(arguments: [GGMLType.q4_K, .q6_K])
     func greedyOutputsMatchRunningAlone(_ type: GGMLType) throws {
-        let (model, tokenizer) = try Self.model(type)
+        let model = try Self.model(type)
         let prompts = Self.prompts()
-        let alone = try prompts.map { try Self.run([$0], model, tokenizer, budget: 512, speculative: nil).0[0] }
+        let params = { (_: Int) in SamplingParams(temperature: 0, maxTokens: 24, ignoreEOS: true, logprobs: 2) }
+        let alone = try prompts.map {
+            try SpeculativeDecodingTests.run([$0], params: params, speculative: nil, blocks: 256, budget: 512, model: model).0[0].logprobs
+        }
         var speculative = SpeculativeConfig(method: .ngram, numSpeculativeTokens: 4)
         speculative.adaptive = false
         speculative.promptLookupMin = 1
-        let (together, stats) = try Self.run(prompts, model, tokenizer, budget: 24, speculative: speculative)
+        let (results, stats) = try SpeculativeDecodingTests.run(prompts, params: params, speculative: speculative, blocks: 256, budget: 24,
+                                                                model: model)
+        let together = results.map(\.logprobs)
         for i in prompts.indices {
             let difference = together[i].indices.first { $0 < alone[i].count && together[i][$0] != alone[i][$0] }
             #expect(together[i].count == alone[i].count && difference == nil,
