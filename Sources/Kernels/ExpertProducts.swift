@@ -26,7 +26,7 @@ public final class ExpertProducts: ParallelLoop, @unchecked Sendable {
     private var items = ScratchBuffer<Item>()
     private var count = 0, itemCount = 0
 
-    public init() {}
+    override public init() {}
 
     deinit {
         entries.free()
@@ -73,7 +73,7 @@ public final class ExpertProducts: ParallelLoop, @unchecked Sendable {
         pool.parallelFor(itemCount, self)
     }
 
-    public func run(_ index: Int) {
+    public override func run(_ index: Int) {
         let item = items[index], e = entries[Int(item.entry)]
         pg_gemm_q_x8(e.wtype, e.packed, Int64(e.columns), Int64(item.lo) * 8, Int64(item.hi) * 8, e.x, Int64(e.tokens),
                      e.output, Int64(e.rows))

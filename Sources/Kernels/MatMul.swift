@@ -193,7 +193,7 @@ final class InterleavedProducts: ParallelLoop, @unchecked Sendable {
     private var tokens = 0
     private var split = RangeSplit(0, threads: 1)
 
-    init() { entries.initialize(repeating: Entry(), count: Self.capacity) }
+    override init() { entries.initialize(repeating: Entry(), count: Self.capacity) }
 
     deinit { entries.deallocate() }
 
@@ -216,7 +216,7 @@ final class InterleavedProducts: ParallelLoop, @unchecked Sendable {
         pool.parallelFor(split.count, self)
     }
 
-    func run(_ index: Int) {
+    override func run(_ index: Int) {
         let range = split.range(index)
         var first = 0  // the first group of entry i
         for i in 0..<count {
@@ -269,7 +269,7 @@ final class FloatProducts: ParallelLoop, @unchecked Sendable {
         pool.parallelFor(split.count, self)
     }
 
-    func run(_ index: Int) {
+    override func run(_ index: Int) {
         let r = split.range(index)
         pg_gemm_f(wtype, w, Int64(k), Int64(firstRow + r.lowerBound), Int64(firstRow + r.upperBound), x, Int64(tokens), y, Int64(ldy))
     }
@@ -290,7 +290,7 @@ final class QuantizeRows: ParallelLoop, @unchecked Sendable {
         pool.parallelFor(split.count, self)
     }
 
-    func run(_ index: Int) {
+    override func run(_ index: Int) {
         for t in split.range(index) { pg_quantize_q8(x + t * k, q + t * k / 32, Int64(k)) }
     }
 }

@@ -168,7 +168,7 @@ final class AttentionPlan: ParallelLoop, @unchecked Sendable {
         self.meta = nil
     }
 
-    func run(_ index: Int) {
+    override func run(_ index: Int) {
         if merging { merge(token: index); return }
         if foldsPerTile {
             let tile = tiles.pointer[index / shape.numKVHeads], kvHead = index % shape.numKVHeads

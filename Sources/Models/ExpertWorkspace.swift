@@ -72,7 +72,7 @@ final class ExpertActivation: ParallelLoop, @unchecked Sendable {
         pool.parallelFor(split.count, self)
     }
 
-    func run(_ index: Int) {
+    override func run(_ index: Int) {
         for r in split.range(index) { row(r) }
     }
 

@@ -45,7 +45,7 @@ final class TokenSteps: ParallelLoop, @unchecked Sendable {
         self.pass = nil
     }
 
-    func run(_ index: Int) {
+    override func run(_ index: Int) {
         guard let layer, let pass else { return }
         for t in split.range(index) { layer.run(step, token: t, pass) }
     }
