@@ -8,6 +8,9 @@ public final class BlockPool {
     public let enableCaching: Bool
     let blockSize: Int
     private(set) var cachedBlocks: [CacheKey: KVCacheBlock] = [:]
+    /// One past the highest block id ever handed out: the free queue starts in id order, so the
+    /// blocks below it are the ones a step may have written (``KVCachePopulator`` maps ahead of it).
+    public private(set) var highWater = 0
 
     /// A cached block's key: the same tokens are cached once per KV cache group.
     struct CacheKey: Hashable {
@@ -52,6 +55,7 @@ public final class BlockPool {
         precondition(n <= numFreeBlocks, "asked for \(n) blocks with \(numFreeBlocks) free")
         for _ in 0..<n {
             let block = freeQueue.popFront()!
+            highWater = max(highWater, block.blockId + 1)
             evict(block)
             block.refCount = 1
             body(block)

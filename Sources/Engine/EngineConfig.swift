@@ -29,6 +29,11 @@ public struct EngineConfig: Sendable {
     /// Map the whole KV cache's memory in the background from the start (a server does): a
     /// block's first use then costs no page faults in a step. Off, pages are mapped on first use.
     public var populatesKVCache = false
+    /// Without ``populatesKVCache``: how far ahead of the blocks handed out so far the KV cache's
+    /// memory is mapped, on an otherwise idle core (``KVCachePopulator``), so that steps do not
+    /// pay a new block's page faults. The process's memory grows by at most this much beyond the
+    /// blocks it has used. 0: pages are mapped on first use.
+    public var kvPopulateAheadBytes = 64 << 20
 
     public init(scheduler: SchedulerConfig = SchedulerConfig(), blockSize: Int = 16, kvCacheMemory: Int? = nil,
                 kvCacheMemoryFraction: Double = 0.2, kvCacheDtype: KVPrecision = .float16, enablePrefixCaching: Bool = true,

@@ -29,6 +29,9 @@ public final class LLMEngine {
     private var coreOutputs: [EngineCoreOutput] = []
     /// The KV connector (`--kv-transfer-config`); nil without one.
     public let kvConnector: (any KVConnector)?
+    /// Maps the KV cache ahead of the blocks in use (nil where the whole cache is mapped, or
+    /// ``EngineConfig/kvPopulateAheadBytes`` is 0).
+    private(set) var populator: KVCachePopulator?
 
     /// - Parameter chatTemplate: Jinja source that replaces the model's own chat template.
     /// - Parameter kvConnector: a connector made by the caller, used instead of the one
@@ -102,6 +105,9 @@ public final class LLMEngine {
         } else {
             speculator = nil
         }
+        // Last: nothing after it throws, so deinit always stops its thread.
+        populator = config.populatesKVCache || config.kvPopulateAheadBytes <= 0 ? nil
+            : KVCachePopulator(cache: kvCache, aheadBlocks: max(1, config.kvPopulateAheadBytes / bytesPerBlock))
     }
 
     public var maxModelLength: Int { scheduler.maxModelLength }
@@ -109,6 +115,8 @@ public final class LLMEngine {
     /// Lets the KV connector finish what is in flight (saves reach the disk tier); call before
     /// dropping the engine. The engine stays usable.
     public func close() { kvConnector?.flush() }
+
+    deinit { populator?.stop() }
 
     /// Maps the cache's pages on a background thread, low blocks first (the pool hands them out
     /// first), a few hundred blocks at a time.
@@ -161,6 +169,7 @@ public final class LLMEngine {
     public func step() -> [RequestOutput] {
         eplb?.installIfPrepared()
         let schedulerOutput = scheduler.schedule(finishedTransfers: kvConnector?.finished() ?? KVConnectorFinished())
+        populator?.keepAhead(of: scheduler.kvCacheManager.blockPool.highWater)
         var failed: [RequestOutput] = []
         for id in schedulerOutput.failedLoadRequestIds {
             if let output = outputProcessor.abort(id) { failed.append(output) }

@@ -30,10 +30,11 @@ enum HugePages {
     @discardableResult
     static func populate(_ base: UnsafeMutableRawPointer, _ range: Range<Int>) -> Bool {
         #if os(Linux)
-        let page = 4096
-        let start = range.lowerBound / page * page
-        let end = (range.upperBound + page - 1) / page * page
-        return madvise(base + start, end - start, 23 /* MADV_POPULATE_WRITE */) == 0
+        // Whole pages around the range, by address: a small buffer is not page-aligned.
+        let page = 4096, address = Int(bitPattern: base)
+        let start = (address + range.lowerBound) / page * page
+        let end = (address + range.upperBound + page - 1) / page * page
+        return madvise(UnsafeMutableRawPointer(bitPattern: start), end - start, 23 /* MADV_POPULATE_WRITE */) == 0
         #else
         return false
         #endif
