@@ -63,14 +63,20 @@ final class AttentionPlan: ParallelLoop, @unchecked Sendable {
         tileCount = 0
         let tileLimit = Self.tileLimit(meta, tokens: n, partitionSpan: partitionSpan, kvHeads: c.numKVHeads, threads: threads)
         var pairTotal = 0, entries = 0
-        for t in 0..<n {
-            if Self.continues(meta, t) && tiles.pointer[tileCount - 1].tokens < tileLimit {
-                tiles.pointer[tileCount - 1].tokens += 1
-            } else {
-                tiles.pointer[tileCount] = Tile(firstToken: t, tokens: 1, firstContext: Int(meta.positions[t]) + 1, partitions: 1, partialBase: 0)
+        var runStart = 0
+        for end in 1...n where end == n || !Self.continues(meta, end) {
+            // A run of consecutive tokens in tiles as even as they come: 9 as 5 + 4, not 8 + 1,
+            // whose lone token would read the whole context again for itself.
+            var t = runStart
+            while t < end {
+                let tiles = (end - t + tileLimit - 1) / tileLimit, width = (end - t + tiles - 1) / tiles
+                self.tiles.pointer[tileCount] = Tile(firstToken: t, tokens: width, firstContext: Int(meta.positions[t]) + 1, partitions: 1,
+                                                     partialBase: 0)
+                for u in t..<(t + width) { tokenTile.pointer[u] = Int32(tileCount) }
                 tileCount += 1
+                t += width
             }
-            tokenTile.pointer[t] = Int32(tileCount - 1)
+            runStart = end
         }
         for i in 0..<tileCount {
             let last = tiles.pointer[i].firstContext + tiles.pointer[i].tokens - 1
@@ -110,20 +116,23 @@ final class AttentionPlan: ParallelLoop, @unchecked Sendable {
         t > 0 && meta.sequences[t] == meta.sequences[t - 1] && meta.positions[t] == meta.positions[t - 1] + 1
     }
 
-    /// Tokens a tile takes: ``largeTileTokens`` for large passes; 8 where tiles of 8 still give
-    /// every thread ``itemsPerThread`` (tile, partition) × KV head items, as a verification step of a few
-    /// drafts over a long context does (one tile of them reads each key block once, against
-    /// twice for tiles of 4 and 2, 1.3x the time here); else ``tileTokens``.
+    /// Tokens a tile takes at most: ``largeTileTokens`` for large passes, or where tiles that
+    /// large (then 8) still give every thread ``itemsPerThread`` (tile, partition) × KV head
+    /// items, as a verification step of a few drafts over a long context does (one tile of them
+    /// reads each key block once, against twice for tiles of 4 and 2, 1.3x the time here; and 9
+    /// tokens in one tile, not 8 + 1); else ``tileTokens``.
     private static func tileLimit(_ meta: AttentionMetadata, tokens n: Int, partitionSpan: Int, kvHeads: Int, threads: Int) -> Int {
         if n * kvHeads >= largeTileTokens * 8 * threads { return largeTileTokens }
-        let limit = 8
-        var items = 0, runStart = 0
-        for t in 0..<n where t == n - 1 || !continues(meta, t + 1) {
-            let tokens = t - runStart + 1, lastContext = Int(meta.positions[t]) + 1
-            items += (tokens + limit - 1) / limit * ((lastContext + partitionSpan - 1) / partitionSpan)
-            runStart = t + 1
+        for limit in [largeTileTokens, 8] {
+            var items = 0, runStart = 0
+            for t in 0..<n where t == n - 1 || !continues(meta, t + 1) {
+                let tokens = t - runStart + 1, lastContext = Int(meta.positions[t]) + 1
+                items += (tokens + limit - 1) / limit * ((lastContext + partitionSpan - 1) / partitionSpan)
+                runStart = t + 1
+            }
+            if items * kvHeads >= itemsPerThread * threads { return limit }
         }
-        return items * kvHeads >= itemsPerThread * threads ? limit : tileTokens
+        return tileTokens
     }
 
     // The inputs of the current layer's run, read by the workers through `run(_:)`.
