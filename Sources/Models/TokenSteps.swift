@@ -43,9 +43,11 @@ final class TokenSteps: ParallelLoop, @unchecked Sendable {
         self.pass = pass
         self.step = step
         // K/V go into the cache with keys transposed: a block's row of 16 slots shares cache
-        // lines across tokens. Tokens of one block on both threads made those lines bounce
-        // between the cores (the stores took 6 times as long in a 9-token verification step).
-        split = RangeSplit(n, granularity: step == .prepareQKV ? Self.tokensPerCacheBlock : 1, threads: pool.threadCount)
+        // lines across a sequence's consecutive tokens. Such tokens on both threads made those
+        // lines bounce between the cores (the stores took 6 times as long in a 9-token
+        // verification step); tokens of different sequences (batched decode) write apart.
+        let sharesBlocks = step == .prepareQKV && (1..<n).contains { pass.meta.sequences[$0] == pass.meta.sequences[$0 - 1] }
+        split = RangeSplit(n, granularity: sharesBlocks ? Self.tokensPerCacheBlock : 1, threads: pool.threadCount)
         pool.parallelFor(split.count, self)
         self.pass = nil
     }
