@@ -64,7 +64,7 @@ final class AttentionPlan: ParallelLoop, @unchecked Sendable {
         let tileLimit = Self.tileLimit(meta, tokens: n, partitionSpan: partitionSpan, kvHeads: c.numKVHeads, threads: threads)
         var pairTotal = 0, entries = 0
         var runStart = 0
-        for end in 1...n where end == n || !Self.continues(meta, end) {
+        for end in 1..<(n + 1) where end == n || !Self.continues(meta, end) {
             // A run of consecutive tokens in tiles as even as they come: 9 as 5 + 4, not 8 + 1,
             // whose lone token would read the whole context again for itself.
             var t = runStart
@@ -123,7 +123,7 @@ final class AttentionPlan: ParallelLoop, @unchecked Sendable {
     /// tokens in one tile, not 8 + 1); else ``tileTokens``.
     private static func tileLimit(_ meta: AttentionMetadata, tokens n: Int, partitionSpan: Int, kvHeads: Int, threads: Int) -> Int {
         if n * kvHeads >= largeTileTokens * 8 * threads { return largeTileTokens }
-        for limit in [largeTileTokens, 8] {
+        for limit in stride(from: largeTileTokens, through: 8, by: -8) {
             var items = 0, runStart = 0
             for t in 0..<n where t == n - 1 || !continues(meta, t + 1) {
                 let tokens = t - runStart + 1, lastContext = Int(meta.positions[t]) + 1

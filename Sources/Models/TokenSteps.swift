@@ -31,8 +31,6 @@ final class TokenSteps: ParallelLoop, @unchecked Sendable {
     private var pass: LayerPass?
     private var step = TokenStep.attentionNorm
     private var split = RangeSplit(0, threads: 1)
-    /// Tokens of consecutive slots that fill one KV block, at the usual block size.
-    private static let tokensPerCacheBlock = 16
 
     func run(_ step: TokenStep, of layer: DecoderLayer, _ pass: LayerPass, tokens n: Int, pool: ThreadPool) {
         if n < 4 {
@@ -42,12 +40,13 @@ final class TokenSteps: ParallelLoop, @unchecked Sendable {
         self.layer = layer
         self.pass = pass
         self.step = step
-        // K/V go into the cache with keys transposed: a block's row of 16 slots shares cache
-        // lines across a sequence's consecutive tokens. Such tokens on both threads made those
-        // lines bounce between the cores (the stores took 6 times as long in a 9-token
-        // verification step); tokens of different sequences (batched decode) write apart.
+        // K/V go into the cache with keys transposed: a block's row of slots shares cache lines
+        // across a sequence's consecutive tokens. Such tokens on both threads made those lines
+        // bounce between the cores (the stores took 6 times as long in a 9-token verification
+        // step), so they go in runs of a block's size; tokens of different sequences (batched
+        // decode) write apart.
         let sharesBlocks = step == .prepareQKV && (1..<n).contains { pass.meta.sequences[$0] == pass.meta.sequences[$0 - 1] }
-        split = RangeSplit(n, granularity: sharesBlocks ? Self.tokensPerCacheBlock : 1, threads: pool.threadCount)
+        split = RangeSplit(n, granularity: sharesBlocks ? pass.kv.blockSize : 1, threads: pool.threadCount)
         pool.parallelFor(split.count, self)
         self.pass = nil
     }
