@@ -29,8 +29,8 @@ public final class LLMEngine {
     private var coreOutputs: [EngineCoreOutput] = []
     /// The KV connector (`--kv-transfer-config`); nil without one.
     public let kvConnector: (any KVConnector)?
-    /// Maps the KV cache ahead of the blocks in use (nil where the whole cache is mapped, or
-    /// ``EngineConfig/kvPopulateAheadBytes`` is 0).
+    /// Maps the KV cache: all of it (``EngineConfig/populatesKVCache``) or ahead of the blocks in
+    /// use; nil where ``EngineConfig/kvPopulateAheadBytes`` is 0.
     private(set) var populator: KVCachePopulator?
 
     /// - Parameter chatTemplate: Jinja source that replaces the model's own chat template.
@@ -55,7 +55,6 @@ public final class LLMEngine {
         let maxModelLength = min(config.maxModelLength ?? c.contextLength, c.contextLength, fits)
         guard maxModelLength > 0 else { throw .kvCacheTooSmall(bytes: bytes, bytesPerBlock: bytesPerBlock) }
         let kvCache = model.makeKVCache(numBlocks: numBlocks, blockSize: config.blockSize, precision: config.kvCacheDtype)
-        if config.populatesKVCache { Self.populateInBackground(kvCache) }
         let manager = KVCacheManager(numBlocks: numBlocks, blockSize: config.blockSize, enableCaching: config.enablePrefixCaching,
                                      groups: layout.groups.map(\.attention))
         scheduler = Scheduler(config: config.scheduler, kvCacheManager: manager, maxModelLength: maxModelLength)
@@ -106,8 +105,11 @@ public final class LLMEngine {
             speculator = nil
         }
         // Last: nothing after it throws, so deinit always stops its thread.
-        populator = config.populatesKVCache || config.kvPopulateAheadBytes <= 0 ? nil
-            : KVCachePopulator(cache: kvCache, aheadBlocks: max(1, config.kvPopulateAheadBytes / bytesPerBlock))
+        if config.populatesKVCache {
+            populator = KVCachePopulator(cache: kvCache, aheadBlocks: numBlocks, onlyWhenIdle: false)
+        } else if config.kvPopulateAheadBytes > 0 {
+            populator = KVCachePopulator(cache: kvCache, aheadBlocks: max(1, config.kvPopulateAheadBytes / bytesPerBlock))
+        }
     }
 
     public var maxModelLength: Int { scheduler.maxModelLength }
@@ -118,18 +120,6 @@ public final class LLMEngine {
 
     deinit { populator?.stop() }
 
-    /// Maps the cache's pages on a background thread, low blocks first (the pool hands them out
-    /// first), a few hundred blocks at a time.
-    private static func populateInBackground(_ cache: KVCache) {
-        let thread = Thread {
-            for start in stride(from: 0, to: cache.numBlocks, by: 256) where !cache.populate(blocks: start..<min(cache.numBlocks, start + 256)) {
-                return
-            }
-        }
-        thread.qualityOfService = .background
-        thread.name = "peregrine.kv-populate"
-        thread.start()
-    }
     public var hasUnfinishedRequests: Bool { scheduler.hasUnfinishedRequests }
 
     /// Validates and queues a request; returns its id.

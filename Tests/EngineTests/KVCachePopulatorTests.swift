@@ -64,8 +64,11 @@ struct KVCachePopulatorTests {
         _ = engine.runToCompletion()
         #expect(TinyEngine.allBlocksFree(engine))
 
+        // --populate-kv-cache: the same populator maps the whole pool from the start.
         config.populatesKVCache = true
-        #expect(try LLMEngine(model: TinyEngine.model, tokenizer: TinyEngine.tokenizer, config: config).populator == nil)
+        let mapsAll = try LLMEngine(model: TinyEngine.model, tokenizer: TinyEngine.tokenizer, config: config)
+        let whole = try #require(mapsAll.populator)
+        #expect(Self.eventually { whole.mappedBlocks == mapsAll.scheduler.kvCacheManager.blockPool.blocks.count })
         config.populatesKVCache = false
         config.kvPopulateAheadBytes = 0
         #expect(try LLMEngine(model: TinyEngine.model, tokenizer: TinyEngine.tokenizer, config: config).populator == nil)
