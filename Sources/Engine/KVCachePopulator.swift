@@ -7,19 +7,17 @@ import Glibc
 #endif
 
 /// Maps the KV cache's pages a little ahead of the blocks the pool has handed out, on a thread
-/// that runs only when a core would otherwise idle; or, with `aheadBlocks` the whole pool, all of
-/// it from the start (``EngineConfig/populatesKVCache``, at normal priority).
+/// that runs only when a core would otherwise idle.
 ///
 /// A fresh pool hands out never-used blocks first, lowest ids first (``BlockPool``), so until
 /// the pool has gone round once every new block's first write faults and zeroes its pages inside
-/// a forward pass: about 2% of a freshly started server's decode at concurrency 1, and a stall of
-/// the pass's other thread while the faulting one waits. Mapping them on an idle core beforehand
+/// a forward pass (2% of a freshly started server's decode at concurrency 1, measured when the
+/// cache was on huge pages), and the pass's other thread stalls while the faulting one waits. Mapping them on an idle core beforehand
 /// removes that from the steps while the process's memory grows only by `aheadBlocks` blocks
 /// beyond what it has used.
 final class KVCachePopulator: @unchecked Sendable {
     private let cache: KVCache
     private let aheadBlocks: Int
-    private let onlyWhenIdle: Bool
     /// Blocks [0, target) should be mapped.
     private let target = Atomic<Int>(0)
     /// Blocks [0, mapped) are mapped (only the populator's thread writes it).
@@ -29,9 +27,8 @@ final class KVCachePopulator: @unchecked Sendable {
     private let finished = DispatchSemaphore(value: 0)
 
     /// Starts the populator's thread, which maps the first `aheadBlocks` blocks at once.
-    init(cache: KVCache, aheadBlocks: Int, onlyWhenIdle: Bool = true) {
+    init(cache: KVCache, aheadBlocks: Int) {
         self.cache = cache
-        self.onlyWhenIdle = onlyWhenIdle
         self.aheadBlocks = max(1, min(aheadBlocks, cache.numBlocks))
         target.store(self.aheadBlocks, ordering: .relaxed)
         let thread = Thread { [self] in run() }
@@ -62,7 +59,7 @@ final class KVCachePopulator: @unchecked Sendable {
         defer { finished.signal() }
         #if os(Linux)
         var param = sched_param()
-        if onlyWhenIdle { _ = sched_setscheduler(0, 5 /* SCHED_IDLE */, &param) }
+        _ = sched_setscheduler(0, 5 /* SCHED_IDLE */, &param)
         #endif
         let chunk = 16
         while !stopping.load(ordering: .acquiring) {

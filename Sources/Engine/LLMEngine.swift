@@ -29,8 +29,8 @@ public final class LLMEngine {
     private var coreOutputs: [EngineCoreOutput] = []
     /// The KV connector (`--kv-transfer-config`); nil without one.
     public let kvConnector: (any KVConnector)?
-    /// Maps the KV cache: all of it (``EngineConfig/populatesKVCache``) or ahead of the blocks in
-    /// use; nil where ``EngineConfig/kvPopulateAheadBytes`` is 0.
+    /// Maps the KV cache ahead of the blocks in use; nil where ``EngineConfig/kvPopulateAheadBytes``
+    /// is 0 or the whole cache was mapped at start (``EngineConfig/populatesKVCache``).
     private(set) var populator: KVCachePopulator?
 
     /// - Parameter chatTemplate: Jinja source that replaces the model's own chat template.
@@ -106,7 +106,9 @@ public final class LLMEngine {
         }
         // Last: nothing after it throws, so deinit always stops its thread.
         if config.populatesKVCache {
-            populator = KVCachePopulator(cache: kvCache, aheadBlocks: numBlocks, onlyWhenIdle: false)
+            // On every core: this VM's first touches are slow (the host backs each page).
+            let parts = ProcessInfo.processInfo.activeProcessorCount
+            DispatchQueue.concurrentPerform(iterations: parts) { kvCache.populate(blocks: numBlocks * $0 / parts..<numBlocks * ($0 + 1) / parts) }
         } else if config.kvPopulateAheadBytes > 0 {
             populator = KVCachePopulator(cache: kvCache, aheadBlocks: max(1, config.kvPopulateAheadBytes / bytesPerBlock))
         }

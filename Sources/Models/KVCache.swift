@@ -22,8 +22,8 @@ public final class KVCache: @unchecked Sendable {
         self.kvHeads = kvHeads
         self.headDim = headDim
         let perSlot = numBlocks * blockSize * kvHeads * headDim * precision.bytes
-        keys = (0..<layout.tensorsPerGroup).map { _ in HugePages.allocate(byteCount: perSlot) }
-        values = (0..<layout.tensorsPerGroup).map { _ in HugePages.allocate(byteCount: perSlot) }
+        keys = (0..<layout.tensorsPerGroup).map { _ in PageMemory.allocate(byteCount: perSlot) }
+        values = (0..<layout.tensorsPerGroup).map { _ in PageMemory.allocate(byteCount: perSlot) }
     }
 
     deinit {
@@ -40,8 +40,15 @@ public final class KVCache: @unchecked Sendable {
     public func populate(blocks: Range<Int>) -> Bool {
         let chunk = bytesPerBlockSlot
         let range = (blocks.lowerBound * chunk)..<(blocks.upperBound * chunk)
-        for tensor in keys + values where !HugePages.populate(tensor, range) { return false }
+        for tensor in keys + values where !PageMemory.populate(tensor, range) { return false }
         return true
+    }
+
+    /// Whether the pages of `blocks` are mapped in every tensor (for tests and diagnostics).
+    func isResident(blocks: Range<Int>) -> Bool {
+        let chunk = bytesPerBlockSlot
+        let range = (blocks.lowerBound * chunk)..<(blocks.upperBound * chunk)
+        return (keys + values).allSatisfy { PageMemory.isResident($0, range) }
     }
 
     /// Bytes one block id takes across all tensor slots.

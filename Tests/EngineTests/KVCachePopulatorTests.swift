@@ -1,6 +1,6 @@
 @testable import Engine
 import Foundation
-import Models
+@testable import Models
 import Testing
 
 struct KVCachePopulatorTests {
@@ -32,6 +32,7 @@ struct KVCachePopulatorTests {
         // A block in use before its pages are mapped ahead: mapping must not change its bytes.
         pattern.withUnsafeBytes { cache.writeBlock(5, from: $0.baseAddress!) }
         #expect(cache.populate(blocks: 0..<2))
+        #expect(cache.isResident(blocks: 0..<2))
         let populator = KVCachePopulator(cache: cache, aheadBlocks: 8)
         #expect(Self.eventually { populator.mappedBlocks == 8 })
         // Less than half the margin used: nothing more to map.
@@ -42,6 +43,7 @@ struct KVCachePopulatorTests {
         #expect(Self.eventually { populator.mappedBlocks == 13 })
         populator.keepAhead(of: 60)
         #expect(Self.eventually { populator.mappedBlocks == 64 })
+        #expect(cache.isResident(blocks: 0..<64))
         populator.stop()
         var read = [UInt8](repeating: 0, count: cache.bytesPerBlock)
         read.withUnsafeMutableBytes { cache.copyBlock(5, into: $0.baseAddress!) }
@@ -64,11 +66,11 @@ struct KVCachePopulatorTests {
         _ = engine.runToCompletion()
         #expect(TinyEngine.allBlocksFree(engine))
 
-        // --populate-kv-cache: the same populator maps the whole pool from the start.
+        // --populate-kv-cache: the whole pool is mapped before the engine's first step.
         config.populatesKVCache = true
         let mapsAll = try LLMEngine(model: TinyEngine.model, tokenizer: TinyEngine.tokenizer, config: config)
-        let whole = try #require(mapsAll.populator)
-        #expect(Self.eventually { whole.mappedBlocks == mapsAll.scheduler.kvCacheManager.blockPool.blocks.count })
+        #expect(mapsAll.populator == nil)
+        #expect(mapsAll.runner.kvCache.isResident(blocks: 0..<mapsAll.scheduler.kvCacheManager.blockPool.blocks.count))
         config.populatesKVCache = false
         config.kvPopulateAheadBytes = 0
         #expect(try LLMEngine(model: TinyEngine.model, tokenizer: TinyEngine.tokenizer, config: config).populator == nil)
