@@ -5,7 +5,8 @@ import NIOCore
 /// reaches the socket with one thread hop, engine thread to event loop, where on the cooperative
 /// pool it took three (to a pool thread, to the event loop for the write, and back). On a
 /// machine whose cores the forward pass keeps busy, every hop's wake-up preempts a kernel thread
-/// mid-loop, and at one stream those cost about a tenth of the decode rate.
+/// mid-loop: at one stream, going from three hops to one moved the server's generation rate
+/// from 0.87 to 0.89 of `bench latency`'s tg128.
 final class EventLoopTaskExecutor: TaskExecutor {
     let eventLoop: any EventLoop
 
