@@ -19,7 +19,7 @@ instance and instances whose routed experts run on expert worker processes, then
 
     python3 Scripts/ep_check.py [--peregrine .build/release/peregrine]
 """
-import argparse, concurrent.futures, os, re, signal, socket, subprocess, sys, tempfile, time, urllib.error, urllib.request
+import argparse, concurrent.futures, os, re, shutil, signal, socket, subprocess, sys, tempfile, time, urllib.error, urllib.request
 
 import openai
 
@@ -96,7 +96,7 @@ def main():
                                          "--html", f"{work}/report.html"], capture_output=True, text=True)
                 check(report.returncode == 0 and os.path.getsize(f"{work}/report.html") > 1000,
                       f"the live placement renders with eplb --placement ({report.stdout.strip().splitlines()[0] if report.stdout else report.stderr})")
-            procs.pop(f"ep{p}").kill()
+            procs.pop(f"ep{p}").stop()
 
         # replace_dead_ranks: a worker killed, its experts placed on the live ones.
         port = free_port()
@@ -120,7 +120,7 @@ def main():
         health = urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=5)
         check(health.status == 200 and b"degraded" in health.read(), "/health: 200 degraded while serving on the live worker")
         check(metric(port, "kv_cache_usage_perc") == 0.0, "every KV block free after the recovery")
-        procs.pop("recover").kill()
+        procs.pop("recover").stop()
 
         # Workers started by hand, attached by address.
         w_ports = [free_port(), free_port()]
@@ -163,7 +163,8 @@ def main():
         raise
     finally:
         for p in procs.values():
-            p.kill()
+            p.stop()
+        shutil.rmtree(work, ignore_errors=True)
     print("ep-check: all checks passed")
 
 

@@ -1,6 +1,6 @@
 """Helpers of the live checks that start `peregrine` processes (pd_check.py, ep_check.py): free
 ports, processes with their logs, health waits, Prometheus metrics and check lines."""
-import re, signal, socket, subprocess, sys, tempfile, time, urllib.request
+import os, re, signal, socket, subprocess, sys, tempfile, time, urllib.request
 
 
 def free_port():
@@ -23,6 +23,19 @@ class Process:
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGKILL)
             self.proc.wait()
+
+    def stop(self):
+        """Ends the process as an operator would (SIGTERM, so that it removes what it made, such
+        as expert workers' sockets; SIGKILL after 15 s) and removes its log: call it at the end,
+        after any failure has printed `tail()`."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.kill()
+        self.log.close()
+        os.unlink(self.log.name)
 
     def tail(self):
         with open(self.log.name) as f:

@@ -137,7 +137,7 @@ def main():
         raise
     finally:
         for p in procs.values():
-            p.kill()
+            p.stop()
 
 
 if __name__ == "__main__":

@@ -16,6 +16,17 @@ import Testing
         FileManager.default.temporaryDirectory.appendingPathComponent("kv-offload-\(UUID().uuidString)")
     }
 
+    /// The engines a test made (the suite runs one test at a time).
+    nonisolated(unsafe) static var opened: [LLMEngine] = []
+
+    /// Removes a test's store once its engines' saves are on disk: a save still queued would
+    /// otherwise write the directory again after it is gone.
+    static func remove(_ dir: URL) {
+        opened.forEach { $0.close() }
+        opened.removeAll()
+        try? FileManager.default.removeItem(at: dir)
+    }
+
     static func transfer(_ dir: URL, policy: String = "recompute", role: String = "kv_both", maxBytes: Int = 1 << 30,
                          loadAsync: Bool = true) throws -> KVTransferConfig {
         try KVTransferConfig(json: """
@@ -30,7 +41,9 @@ import Testing
                                   kvCacheMemory: TinyEngine.bytes(blocks: 300, blockSize: 4, model: model))
         config.kvTransfer = transfer
         config.modelIdentity = identity
-        return try LLMEngine(model: model, tokenizer: TinyEngine.tokenizer, config: config, kvConnector: connector)
+        let engine = try LLMEngine(model: model, tokenizer: TinyEngine.tokenizer, config: config, kvConnector: connector)
+        opened.append(engine)
+        return engine
     }
 
     /// Prompts of 20–60 tokens, half of them sharing a 24-token head.
@@ -52,7 +65,7 @@ import Testing
     func restartServesThePromptsFromDiskWithTheSameOutputs(architecture: String, loadAsync: Bool) throws {
         let model = TinyEngine.architectures[architecture]!
         let dir = Self.directory()
-        defer { try? FileManager.default.removeItem(at: dir) }
+        defer { Self.remove(dir) }
         let prompts = Self.prompts()
         let reference = try Self.run(prompts, Self.engine(model, transfer: nil))
 
@@ -84,7 +97,7 @@ import Testing
     @Test func siblingsWaitForOneLoadAndHitThePrefixCache() throws {
         let model = TinyEngine.model
         let dir = Self.directory()
-        defer { try? FileManager.default.removeItem(at: dir) }
+        defer { Self.remove(dir) }
         let prompt = Self.prompts(count: 1, seed: 6)[0]
         let fullBlocks = (prompt.count - 1) / 4
         let params = SamplingParams(n: 3, temperature: 0.9, seed: 5, maxTokens: 6)
@@ -107,7 +120,7 @@ import Testing
     func corruptFilesAreRecomputedAndReported(loadAsync: Bool) throws {
         let model = TinyEngine.model
         let dir = Self.directory()
-        defer { try? FileManager.default.removeItem(at: dir) }
+        defer { Self.remove(dir) }
         let prompts = Self.prompts(count: 4, seed: 5)
         let reference = try Self.run(prompts, Self.engine(model, transfer: nil))
         let first = try Self.engine(model, transfer: Self.transfer(dir))
@@ -136,7 +149,7 @@ import Testing
     func failPolicyEndsTheRequestWhoseLoadFailed(loadAsync: Bool) throws {
         let model = TinyEngine.model
         let dir = Self.directory()
-        defer { try? FileManager.default.removeItem(at: dir) }
+        defer { Self.remove(dir) }
         let prompt = Self.prompts(count: 1, seed: 8)
         let first = try Self.engine(model, transfer: Self.transfer(dir))
         _ = try Self.run(prompt, first)
@@ -158,7 +171,7 @@ import Testing
     @Test func anotherModelsBlocksAreNotLoaded() throws {
         let model = TinyEngine.model
         let dir = Self.directory()
-        defer { try? FileManager.default.removeItem(at: dir) }
+        defer { Self.remove(dir) }
         let prompts = Self.prompts(count: 3, seed: 12)
         let reference = try Self.run(prompts, Self.engine(model, transfer: nil))
         let first = try Self.engine(model, transfer: Self.transfer(dir), identity: "tiny-a")
@@ -215,7 +228,7 @@ import Testing
     @Test func waitingForRemoteKVsHoldsBlocksButNoBudgetAndAbortsWaitForTheLoad() throws {
         let model = TinyEngine.model
         let dir = Self.directory()
-        defer { try? FileManager.default.removeItem(at: dir) }
+        defer { Self.remove(dir) }
         let prompts = Self.prompts(count: 2, seed: 31)
         let reference = try Self.run(prompts, Self.engine(model, transfer: nil))
         let first = try Self.engine(model, transfer: Self.transfer(dir))

