@@ -28,9 +28,11 @@ public struct EngineConfig: Sendable {
     public var modelIdentity: String?
     /// Map the whole KV cache's memory while the engine starts, before its first step (as
     /// llama.cpp clears its KV buffer at start): a block's first use then costs no page faults in
-    /// a step, and the pool counts in full in the process's memory from the start. Mapping runs
-    /// at about 0.5 s a GiB on these VMs; in the background it would take the cores from the
-    /// first requests instead. Off, pages are mapped ahead of use (``kvPopulateAheadBytes``).
+    /// a step, and the pool counts in full in the process's memory from the start. Mapping 4.2 GiB
+    /// took 0.9-5.5 s on these VMs, whose first touches of memory are slow; in the background it
+    /// took the cores from the first requests instead (a server at concurrency 1 ran at a third
+    /// of its speed for the first seconds). Off, pages are mapped ahead of use
+    /// (``kvPopulateAheadBytes``).
     public var populatesKVCache = false
     /// Without ``populatesKVCache``: how far ahead of the blocks handed out so far the KV cache's
     /// memory is mapped, on an otherwise idle core (``KVCachePopulator``), so that steps do not

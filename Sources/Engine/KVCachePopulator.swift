@@ -12,9 +12,9 @@ import Glibc
 /// A fresh pool hands out never-used blocks first, lowest ids first (``BlockPool``), so until
 /// the pool has gone round once every new block's first write faults and zeroes its pages inside
 /// a forward pass (2% of a freshly started server's decode at concurrency 1, measured when the
-/// cache was on huge pages), and the pass's other thread stalls while the faulting one waits. Mapping them on an idle core beforehand
-/// removes that from the steps while the process's memory grows only by `aheadBlocks` blocks
-/// beyond what it has used.
+/// cache was on huge pages), and the pass's other thread stalls while the faulting one waits.
+/// Mapping them on an idle core beforehand removes that from the steps while the process's
+/// memory grows only by `aheadBlocks` blocks beyond what it has used.
 final class KVCachePopulator: @unchecked Sendable {
     private let cache: KVCache
     private let aheadBlocks: Int

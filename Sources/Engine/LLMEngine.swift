@@ -106,9 +106,11 @@ public final class LLMEngine {
         }
         // Last: nothing after it throws, so deinit always stops its thread.
         if config.populatesKVCache {
-            // On every core: this VM's first touches are slow (the host backs each page).
+            // On every core: first touches of memory are slow on these VMs (the host backs each page).
             let parts = ProcessInfo.processInfo.activeProcessorCount
-            DispatchQueue.concurrentPerform(iterations: parts) { kvCache.populate(blocks: numBlocks * $0 / parts..<numBlocks * ($0 + 1) / parts) }
+            DispatchQueue.concurrentPerform(iterations: parts) { part in
+                kvCache.populate(blocks: numBlocks * part / parts..<numBlocks * (part + 1) / parts)
+            }
         } else if config.kvPopulateAheadBytes > 0 {
             populator = KVCachePopulator(cache: kvCache, aheadBlocks: max(1, config.kvPopulateAheadBytes / bytesPerBlock))
         }

@@ -20,7 +20,7 @@ struct EngineOptions: ParsableArguments {
     @Flag(help: "Turn prefix caching off.")
     var noPrefixCaching = false
 
-    @Flag(help: "Map the KV cache's memory at start, before serving (about 0.5 s a GiB; it then counts in full in the process's memory), so that no step pays page faults for a block's first use.")
+    @Flag(help: "Map the KV cache's memory at start, before serving (seconds for a pool of a few GiB; it then counts in full in the process's memory), so that no step pays page faults for a block's first use.")
     var populateKvCache = false
 
     @Option(help: "Token budget of one engine step.")
