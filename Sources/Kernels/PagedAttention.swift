@@ -145,7 +145,7 @@ func attend<E: KVElement>(_ e: E.Type, _ q: AttentionQueries, _ kvHead: Int, _ l
     let d = layer.headDim
     for t in 0..<q.tokens {
         for h in 0..<q.heads {
-            (acc.output + t * acc.tokenStride + h * d).initialize(repeating: 0, count: d)
+            zero(acc.output + t * acc.tokenStride + h * d, d)
             acc.maxima[t * q.heads + h] = -.infinity
             acc.sums[t * q.heads + h] = 0
         }
@@ -164,6 +164,21 @@ func attend<E: KVElement>(_ e: E.Type, _ q: AttentionQueries, _ kvHead: Int, _ l
         pg_attend16(&args)
     } else {
         attendAnyShape(e, q, kvHead, layer, blockTable, start..<end, scale, acc)
+    }
+}
+
+/// Zeroes `count` floats with vector stores: a row is a few hundred bytes, and `memset` calls for
+/// a step's thousands of rows were 1% of a verification step.
+@inline(__always)
+func zero(_ row: UnsafeMutablePointer<Float>, _ count: Int) {
+    var i = 0
+    while i + 16 <= count {
+        UnsafeMutableRawPointer(row + i).storeBytes(of: SIMD16<Float>(), as: SIMD16<Float>.self)
+        i += 16
+    }
+    while i < count {
+        row[i] = 0
+        i += 1
     }
 }
 
