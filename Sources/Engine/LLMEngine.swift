@@ -106,11 +106,8 @@ public final class LLMEngine {
         }
         // Last: nothing after it throws, so deinit always stops its thread.
         if config.populatesKVCache {
-            // On every core: first touches of memory are slow on these VMs (the host backs each page).
-            let parts = ProcessInfo.processInfo.activeProcessorCount
-            DispatchQueue.concurrentPerform(iterations: parts) { part in
-                kvCache.populate(blocks: numBlocks * part / parts..<numBlocks * (part + 1) / parts)
-            }
+            // On the engine's threads: first touches of memory are slow on these VMs (the host backs each page).
+            model.pool.parallelRanges(numBlocks, chunksPerThread: 1) { kvCache.populate(blocks: $0) }
         } else if config.kvPopulateAheadBytes > 0 {
             populator = KVCachePopulator(cache: kvCache, aheadBlocks: max(1, config.kvPopulateAheadBytes / bytesPerBlock))
         }

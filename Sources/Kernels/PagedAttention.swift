@@ -131,7 +131,7 @@ public func foldAttention(row: UnsafePointer<Float>, max m: Float, sum s: Float,
 public func mergeAttention(rows: UnsafePointer<Float>, maxima: UnsafePointer<Float>, sums: UnsafePointer<Float>,
                            parts: Int, rowStride: Int, scalarStride: Int, headDim d: Int, into out: UnsafeMutablePointer<Float>) {
     var state = AttentionFold()
-    out.initialize(repeating: 0, count: d)
+    zero(out, d)
     for p in 0..<parts {
         foldAttention(row: rows + p * rowStride, max: maxima[p * scalarStride], sum: sums[p * scalarStride], into: out, state: &state,
                       headDim: d)

@@ -144,6 +144,19 @@ struct AttentionMetadata {
     let blockTables: UnsafeBufferPointer<Int32>
     let stride: Int
     let groups: Int
+    /// Whether some sequence has consecutive tokens here (a prompt chunk, a verification step's
+    /// drafts), not one token each (batched decode): found once per pass.
+    let hasSequenceRuns: Bool
+
+    init(positions: UnsafeBufferPointer<Int32>, sequences: UnsafeBufferPointer<Int32>, blockTables: UnsafeBufferPointer<Int32>,
+         stride: Int, groups: Int) {
+        self.positions = positions
+        self.sequences = sequences
+        self.blockTables = blockTables
+        self.stride = stride
+        self.groups = groups
+        hasSequenceRuns = sequences.indices.dropFirst().contains { sequences[$0] == sequences[$0 - 1] }
+    }
 
     /// The block table, in KV cache group `group`, of token `t`'s sequence.
     func blockTable(ofToken t: Int, group: Int) -> UnsafePointer<Int32> {

@@ -45,7 +45,7 @@ final class TokenSteps: ParallelLoop, @unchecked Sendable {
         // bounce between the cores (the stores took 6 times as long in a 9-token verification
         // step), so they go in runs of a block's size; tokens of different sequences (batched
         // decode) write apart.
-        let sharesBlocks = step == .prepareQKV && (1..<n).contains { pass.meta.sequences[$0] == pass.meta.sequences[$0 - 1] }
+        let sharesBlocks = step == .prepareQKV && pass.meta.hasSequenceRuns
         split = RangeSplit(n, granularity: sharesBlocks ? pass.kv.blockSize : 1, threads: pool.threadCount)
         pool.parallelFor(split.count, self)
         self.pass = nil

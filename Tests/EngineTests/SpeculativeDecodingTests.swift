@@ -18,12 +18,17 @@ import Testing
     /// `model` written to a file of this process's that is removed when the process exits.
     static func temporaryModel(_ name: String, _ model: TinyModel) -> String {
         let path = temporaryModelPath(name)
-        FileManager.default.createFile(atPath: path, contents: Data(model.write()))
+        _ = FileManager.default.createFile(atPath: path, contents: Data(model.write()))
+        _ = removedAtExit
+        return path
+    }
+
+    /// Registers, once, the removal of both models' files when the process exits.
+    static let removedAtExit: Void = {
         atexit {
             for name in ["draft", "self-draft"] { unlink(SpeculativeDecodingTests.temporaryModelPath(name)) }
         }
-        return path
-    }
+    }()
 
     static func temporaryModelPath(_ name: String) -> String {
         FileManager.default.temporaryDirectory.appendingPathComponent("peregrine-\(name)-\(getpid()).gguf").path
