@@ -12,7 +12,9 @@ public final class ExpertWorkerProcesses: @unchecked Sendable {
     /// Starts `count` workers of `executable` for the model at `modelPath`, each with `threads`
     /// threads (pinned to no core: use `taskset` on the front to pin the whole group).
     public init(count: Int, executable: URL, modelPath: String, threads: Int) throws {
-        directory = FileManager.default.temporaryDirectory.appendingPathComponent("peregrine-ep-\(getpid())-\(UInt32.random(in: 0...UInt32.max))")
+        let parent = FileManager.default.temporaryDirectory
+        StaleWorkerDirectories.remove(in: parent)
+        directory = parent.appendingPathComponent("\(StaleWorkerDirectories.prefix)\(getpid())-\(UInt32.random(in: 0...UInt32.max))")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         var addresses: [TransportAddress] = []
         var processes: [Process] = []
