@@ -6,8 +6,11 @@ import Darwin
 #endif
 
 /// The socket directories (`peregrine-ep-<pid>-<random>`) of fronts that are gone. A front
-/// removes its own when it stops, but one killed outright (SIGKILL, a crash) cannot; its
-/// workers leave with the link. The next front removes such directories as it starts.
+/// removes its own when it stops, and its workers remove theirs when the link ends, but a front
+/// killed together with its workers (SIGKILL to the group, a crash) leaves it. The next front
+/// removes such directories as it starts. Whether a front is gone is judged by its process id in
+/// this process's namespace: fronts in other pid namespaces that share the temporary folder should
+/// each get their own (`TMPDIR`).
 enum StaleWorkerDirectories {
     static let prefix = "peregrine-ep-"
 
