@@ -128,7 +128,7 @@ def llama_server(args, workload):
             "draft_tokens": drafted, "acceptance_rate": accepted / drafted if drafted else 0.0}
 
 
-LINE = "%-20s %-22s c=%-3d  %7.1f -> %7.1f tok/s  x%.2f  decode %7.1f -> %7.1f  x%.2f  acceptance %3.0f%%"
+LINE = "%-20s %-22s c=%-3d  %7.1f -> %7.1f tok/s  x%.2f  decode %7.1f -> %7.1f  x%.2f  acceptance %3.0f%%  mean length %s"
 
 
 def main():
@@ -150,7 +150,8 @@ def main():
     def show(row):
         print(json.dumps(row) if args.json else LINE % (
             row["workload"], row["engine"] + " " + row["method"], row["concurrency"], row["off"], row["on"], row["ratio"],
-            row["decode_off"], row["decode_on"], row["decode_ratio"], 100 * row["acceptance_rate"]), flush=True)
+            row["decode_off"], row["decode_on"], row["decode_ratio"], 100 * row["acceptance_rate"],
+            "%.2f" % row["mean_acceptance_length"] if "mean_acceptance_length" in row else "-"), flush=True)
 
     for workload in args.workloads:
         for method in args.methods:
