@@ -5,13 +5,17 @@
 /// ones, so they finish nearly together with few claims; equal ranges leave the last thread
 /// with up to a whole range to run alone.
 public struct GuidedSplit: Sendable {
+    /// Most ranges a split holds.
     public static let capacity = 128
+    /// The length of the range that was cut.
     public let total: Int
+    /// Ranges in the split.
     public private(set) var count = 0
     private let granularity: Int
     /// End of range i, in units.
     private var ends = InlineArray<128, Int32>(repeating: 0)
 
+    /// Cuts `0..<total` for `threads` threads; every range but the last is whole `granularity` units.
     public init(_ total: Int, granularity: Int = 1, threads: Int, smallestPerThread: Int = 16) {
         self.total = max(0, total)
         self.granularity = max(1, granularity)
@@ -33,6 +37,7 @@ public struct GuidedSplit: Sendable {
         return true
     }
 
+    /// Range `i` (0 ≤ i < ``count``), in order.
     public func range(_ i: Int) -> Range<Int> {
         let lo = i == 0 ? 0 : Int(ends[i - 1]) * granularity
         return lo..<min(total, Int(ends[i]) * granularity)
