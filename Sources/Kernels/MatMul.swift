@@ -191,7 +191,7 @@ final class InterleavedProducts: ParallelLoop, @unchecked Sendable {
     private var count = 0
     private var x = UnsafePointer<pg_block_q8>(bitPattern: 64)!
     private var tokens = 0
-    private var split = GuidedSplit(0, threads: 1)
+    private let split = GuidedSplit()
 
     override init() { entries.initialize(repeating: Entry(), count: Self.capacity) }
 
@@ -214,7 +214,7 @@ final class InterleavedProducts: ParallelLoop, @unchecked Sendable {
         // Pairs of groups, which the 512-bit kernels take together (a lone group runs on 256 bits),
         // in shrinking ranges: with equal ones (8 a thread), one thread still ran the last range
         // alone, and the threads of a decode step waited on each other for about 1 µs a product.
-        split = GuidedSplit(groups, granularity: 2, threads: pool.threadCount)
+        split.cut(groups, granularity: 2, threads: pool.threadCount)
         pool.parallelFor(split.count, self)
     }
 
