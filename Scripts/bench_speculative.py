@@ -29,7 +29,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 WORKLOADS = os.path.join(REPO, "Benchmarks", "speculative")
 METHODS = {
     "ngram": {"method": "ngram", "num_speculative_tokens": 5},
-    "suffix": {"method": "suffix", "num_speculative_tokens": 8},
+    "suffix": {"method": "suffix", "num_speculative_tokens": 16},
 }
 
 

@@ -193,6 +193,17 @@ struct SuffixReference {
         #expect(suffix.minTokenProbability == 0.2 && suffix.maxDraftTokens == 16)
     }
 
+    /// The default threshold (0.7) drafts through a continuation the context always took and stops
+    /// at one it took two times in three, where 0.1 (vLLM's) drafts on.
+    @Test func defaultConfigDraftsOnlyConfidentTokens() {
+        let suffix = SuffixProposer(config: SpeculativeConfig(method: .suffix))
+        #expect(suffix.minTokenProbability == 0.7)
+        // After [1, 2]: 3 every time, then 4 twice and 5 once.
+        let tokens = [1, 2, 3, 4, 9, 1, 2, 3, 4, 8, 1, 2, 3, 5, 7, 1, 2]
+        #expect(draft(suffix, tokens, prompt: tokens.count) == [3])
+        #expect(draft(proposer(minProbability: 0.1), tokens, prompt: tokens.count).starts(with: [3, 4]))
+    }
+
     @Test func incrementalIndexingMatchesTheReference() {
         var random = SeededRandom(seed: 7)
         for _ in 0..<300 {
