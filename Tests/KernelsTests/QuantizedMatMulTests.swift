@@ -229,7 +229,8 @@ import Testing
     @Test(arguments: [GGMLType.q4_1, .q8_0, .q4_0, .q5_0, .q5_1],
           [(rows: 16, k: 96, tokens: 7), (rows: 64, k: 576, tokens: 1), (rows: 24, k: 32, tokens: 10),
            (rows: 40, k: 64, tokens: 9), (rows: 48, k: 96, tokens: 8), (rows: 48, k: 64, tokens: 13),
-           (rows: 32, k: 64, tokens: 16), (rows: 40, k: 64, tokens: 17)])
+           (rows: 32, k: 64, tokens: 16), (rows: 40, k: 64, tokens: 17), (rows: 48, k: 96, tokens: 32),
+           (rows: 40, k: 64, tokens: 33)])
     func interleavedKernelsMatchReference(type: GGMLType, shape: (rows: Int, k: Int, tokens: Int)) throws {
         var rng = SeededRandom(seed: 43)
         let w = Self.randomWeights(type, rows: shape.rows, columns: shape.k, rng: &rng)
