@@ -42,9 +42,6 @@ static inline __m256i sum_u5s8_avx2(const __m256i w[8], const int8_t *xq) {
 #define PG_SUM_U5S8(w, xq) sum_u5s8_avx2(w, xq)
 // 16 vector registers: tiles of 4 tokens.
 #define PG_X8_TILE 4
-// Two tiles read the weights directly; more unpack them first.
-#define PG_X8_DIRECT_MAX 8
-#define PG_X8_DIRECT_MAX_Q4_1 PG_X8_DIRECT_MAX
 #include "gemm_x8.inc"
 #include "gemm_f.inc"
 

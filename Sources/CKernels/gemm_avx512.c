@@ -26,12 +26,6 @@ static inline __m256i sum_u4s8_avx512(const __m256i w[8], const int8_t *xq) {
 // 32 vector registers hold a tile of 8 tokens' accumulators beside a block's 8 weight vectors:
 // a verification step of up to 7 drafts unpacks each group once.
 #define PG_X8_TILE 8
-// Up to two tiles read the weights directly (a 9-16 token verification step: 3-7% faster than
-// unpacking them first, measured at a depth of 800). Q4_1's tiles take 16 tokens, so its two
-// reach 32: a 16-sequence step with a few drafts, or a 16-draft verification, no longer drops to
-// the unpacking path at 17 tokens (pp17-pp28 2-14% faster, best-of, 3 interleaved rounds each).
-#define PG_X8_DIRECT_MAX 16
-#define PG_X8_DIRECT_MAX_Q4_1 32
 #include "gemm_x8.inc"
 #include "gemm_k16.inc"
 #define PG_ZMM_DOT_ACC(acc, a, b) _mm512_dpbusd_epi32(acc, a, b)

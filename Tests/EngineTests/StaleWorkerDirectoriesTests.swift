@@ -31,7 +31,7 @@ import Testing
         for name in [stale, live, "peregrine-ep-notapid-19", "something-else"] {
             try FileManager.default.createDirectory(at: parent.appendingPathComponent(name), withIntermediateDirectories: true)
         }
-        FileManager.default.createFile(atPath: parent.appendingPathComponent(stale).appendingPathComponent("rank0.sock").path, contents: Data())
+        _ = FileManager.default.createFile(atPath: parent.appendingPathComponent(stale).appendingPathComponent("rank0.sock").path, contents: Data())
         #expect(StaleWorkerDirectories.remove(in: parent) == [stale])
         let left = try FileManager.default.contentsOfDirectory(atPath: parent.path).sorted()
         #expect(left == [live, "peregrine-ep-notapid-19", "something-else"].sorted())
