@@ -54,10 +54,10 @@ struct ThroughputBench: ParsableCommand {
     @Option(help: "Seed of the synthetic prompts.")
     var seed: UInt64 = 0
 
-    @Flag(help: "Run with prefix caching on and off, interleaved, and report the ratio.")
+    @Flag(help: "Run with prefix caching on and off, interleaved (at --concurrency 1, request by request), and report the ratio.")
     var comparePrefixCaching = false
 
-    @Option(help: "Rounds per configuration with --compare-prefix-caching.")
+    @Option(help: "Rounds per configuration with --compare-prefix-caching or --compare-speculation.")
     var rounds = 3
 
     @Option(help: ArgumentHelp(
@@ -68,7 +68,7 @@ struct ThroughputBench: ParsableCommand {
     @Flag(help: "Stop at EOS (default: generate --output-len tokens).")
     var respectEos = false
 
-    @Flag(help: "Run with and without --speculative-config, interleaved --rounds times, and report the ratio.")
+    @Flag(help: "Run with and without --speculative-config, interleaved --rounds times (at --concurrency 1, request by request), and report the ratio.")
     var compareSpeculation = false
 
     @Flag(help: "Print one JSON object per run.")
@@ -86,16 +86,18 @@ struct ThroughputBench: ParsableCommand {
         let loaded = try LoadedModel(modelOptions, showProgress: !json, expertParallel: expertParallelOptions)
         let prompts = try promptsFile.map(BenchPrompts.load) ?? makePrompts(vocabSize: loaded.model.config.vocabSize).map(PromptInput.tokens)
         let compares = comparePrefixCaching || compareSpeculation
-        let settings = compares ? Array(repeating: [true, false], count: rounds).flatMap { $0 } : [true]
         var byMode: [Bool: [Report]] = [:]
-        for on in settings {
-            var config = try engineOptions.config(loaded: loaded)
-            if comparePrefixCaching { config.enablePrefixCaching = on }
-            if compareSpeculation && !on { config.speculative = nil }
-            let engine = try LLMEngine(model: loaded.model, tokenizer: loaded.tokenizer, config: config)
-            let report = try run(engine, prompts: prompts)
-            byMode[on, default: []].append(report)
-            print(report, caching: config.enablePrefixCaching)
+        if compares && concurrency == 1 {
+            byMode = try runPaired(loaded, prompts: prompts)
+        } else {
+            for on in compares ? Array(repeating: [true, false], count: rounds).flatMap({ $0 }) : [true] {
+                let engine = try makeEngine(loaded, on: on)
+                var timing = Timing()
+                try drive(engine, prompts: prompts, requests: 0..<numPrompts, into: &timing)
+                let report = Report(engine, timing, requests: numPrompts)
+                byMode[on, default: []].append(report)
+                print(report, caching: engine.config.enablePrefixCaching)
+            }
         }
         if compares, let on = byMode[true], let off = byMode[false] {
             let median = { (r: [Report]) in r.map(\.generationTokensPerSecond).sorted()[r.count / 2] }
@@ -103,6 +105,47 @@ struct ThroughputBench: ParsableCommand {
             let what = comparePrefixCaching ? "prefix caching" : "speculation"
             Terminal.stdout(String(format: "%@ on/off, median generation throughput: %.3f (%+.1f%%)\n", what, ratio, (ratio - 1) * 100))
         }
+    }
+
+    /// An engine with the compared feature on or off.
+    private func makeEngine(_ loaded: LoadedModel, on: Bool) throws -> LLMEngine {
+        var config = try engineOptions.config(loaded: loaded)
+        if comparePrefixCaching { config.enablePrefixCaching = on }
+        if compareSpeculation && !on { config.speculative = nil }
+        return try LLMEngine(model: loaded.model, tokenizer: loaded.tokenizer, config: config)
+    }
+
+    /// A comparison at concurrency 1: each round makes a fresh engine of each configuration and
+    /// runs every request on both, one right after the other (which goes first alternates), so
+    /// that the two see the machine in the same state. Whole runs in turn saw it drift apart: on
+    /// a VM whose speed moves 10-25% within minutes, one configuration's median could move the
+    /// ratio by 0.3.
+    private func runPaired(_ loaded: LoadedModel, prompts: [PromptInput]) throws -> [Bool: [Report]] {
+        var byMode: [Bool: [Report]] = [:]
+        for _ in 0..<rounds {
+            let engines = [true: try makeEngine(loaded, on: true), false: try makeEngine(loaded, on: false)]
+            var timings = [true: Timing(), false: Timing()]
+            for i in 0..<numPrompts {
+                for on in i % 2 == 0 ? [true, false] : [false, true] {
+                    try drive(engines[on]!, prompts: prompts, requests: i..<(i + 1), into: &timings[on]!)
+                }
+            }
+            for on in [true, false] {
+                let report = Report(engines[on]!, timings[on]!, requests: numPrompts)
+                byMode[on, default: []].append(report)
+                print(report, caching: engines[on]!.config.enablePrefixCaching)
+            }
+        }
+        return byMode
+    }
+
+    /// Wall time and decode-only steps of the requests an engine has run.
+    struct Timing {
+        var seconds = 0.0
+        var decodeSeconds = 0.0
+        var decodeTokens = 0
+        var ttft: [Double] = []
+        var tpot: [Double] = []
     }
 
     struct Report {
@@ -120,6 +163,21 @@ struct ThroughputBench: ParsableCommand {
 
         var generationTokensPerSecond: Double { Double(generatedTokens) / seconds }
 
+        /// The figures of everything `engine` has run, in `timing`.
+        init(_ engine: LLMEngine, _ timing: Timing, requests: Int) {
+            let stats = engine.stats
+            seconds = timing.seconds
+            self.requests = requests
+            promptTokens = stats.promptTokens
+            generatedTokens = stats.generationTokens
+            ttft = timing.ttft
+            tpot = timing.tpot
+            hitRate = stats.prefixCache.hitRate
+            preemptions = stats.numPreemptions
+            decodeTokensPerSecond = timing.decodeSeconds > 0 ? Double(timing.decodeTokens) / timing.decodeSeconds : .nan
+            specDecode = stats.specDecode
+        }
+
         static func percentile(_ values: [Double], _ p: Double) -> Double {
             guard !values.isEmpty else { return .nan }
             let sorted = values.sorted()
@@ -134,15 +192,15 @@ struct ThroughputBench: ParsableCommand {
         return (0..<numPrompts).map { _ in shared + (0..<(inputLen - shared.count)).map { _ in token() } }
     }
 
-    private func run(_ engine: LLMEngine, prompts: [PromptInput]) throws -> Report {
+    /// Runs requests `requests` (prompts in turn) to the end, at most `--concurrency` in flight,
+    /// adding their times to `timing`.
+    private func drive(_ engine: LLMEngine, prompts: [PromptInput], requests: Range<Int>, into timing: inout Timing) throws {
         let params = SamplingParams(temperature: 0, maxTokens: outputLen, ignoreEOS: !respectEos)
         let limit = concurrency ?? prompts.count
-        var next = 0, inFlight = 0
-        var ttft: [Double] = [], tpot: [Double] = []
-        var decodeSeconds = 0.0, decodeTokens = 0
+        var next = requests.lowerBound, inFlight = 0
         let start = Date()
-        while next < numPrompts || engine.hasUnfinishedRequests {
-            while inFlight < limit && next < numPrompts {
+        while next < requests.upperBound || engine.hasUnfinishedRequests {
+            while inFlight < limit && next < requests.upperBound {
                 try engine.addRequest(prompts[next % prompts.count], params: params)
                 next += 1
                 inFlight += 1
@@ -151,23 +209,18 @@ struct ThroughputBench: ParsableCommand {
             let outputs = engine.step()
             let after = engine.stats
             if after.prefilledTokens == before.prefilledTokens {  // a step of decodes only
-                decodeSeconds += Double(DispatchTime.now().uptimeNanoseconds - stepStart) / 1e9
-                decodeTokens += after.generationTokens - before.generationTokens
+                timing.decodeSeconds += Double(DispatchTime.now().uptimeNanoseconds - stepStart) / 1e9
+                timing.decodeTokens += after.generationTokens - before.generationTokens
             }
             for output in outputs where output.finished {
                 inFlight -= 1
                 if let m = output.metrics {
-                    if let t = m.ttft { ttft.append(t) }
-                    if let t = m.tpot { tpot.append(t) }
+                    if let t = m.ttft { timing.ttft.append(t) }
+                    if let t = m.tpot { timing.tpot.append(t) }
                 }
             }
         }
-        let seconds = Date().timeIntervalSince(start)
-        let stats = engine.stats
-        return Report(seconds: seconds, requests: numPrompts, promptTokens: stats.promptTokens,
-                      generatedTokens: stats.generationTokens, ttft: ttft, tpot: tpot,
-                      hitRate: stats.prefixCache.hitRate, preemptions: stats.numPreemptions,
-                      decodeTokensPerSecond: decodeSeconds > 0 ? Double(decodeTokens) / decodeSeconds : .nan, specDecode: stats.specDecode)
+        timing.seconds += Date().timeIntervalSince(start)
     }
 
     private func print(_ r: Report, caching: Bool) {
