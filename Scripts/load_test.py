@@ -11,12 +11,19 @@ into objects, and an asyncio client took about 0.25 ms of CPU a token.
 
     Scripts/serve_check.sh Scripts/load_test.py --concurrency 1 8 32
     python3 Scripts/load_test.py --base-url http://127.0.0.1:8080 --model x --concurrency 1 8 32   # any server
+    Scripts/serve_check.sh Scripts/load_test.py --against-tg128 12   # concurrency 1 against `bench latency`
+
+--against-tg128 ROUNDS compares concurrency 1 with the same binary's `bench latency` tg128 (the
+server idle meanwhile): each round runs --requests-per-client requests, then tg128, so that both
+see the machine in the same state; on a VM whose speed drifts 10-25% within a minute, a whole
+load run and a whole bench run in turn gave ratios from 0.71 to 1.05.
 """
 import argparse
 import json
 import random
 import socket
 import statistics
+import subprocess
 import threading
 import time
 from urllib.parse import urlsplit
@@ -112,6 +119,27 @@ def run_level(args, concurrency):
             f"{1000 * statistics.median(ttfts):.0f} | {1000 * percentile(ttfts, 0.99):.0f} | {tpot} |")
 
 
+def against_tg128(args):
+    """Rounds of concurrency-1 requests, each followed by `bench latency` tg128 of args.peregrine."""
+    rng = random.Random(7)
+    n = args.output_len
+    print(f"| round | generation tokens/s (concurrency 1, {args.requests_per_client} requests) | tg{n} (bench latency) | ratio |")
+    print("|---:|---:|---:|---:|")
+    ratios = []
+    for r in range(args.against_tg128):
+        start, tokens = time.perf_counter(), 0
+        for _ in range(args.requests_per_client):
+            tokens += one_request(args, rng)[1]
+        served = tokens / (time.perf_counter() - start)
+        out = subprocess.run([args.peregrine, "bench", "latency", "-p", "0", "-n", str(n), "-r", "2", "--json"],
+                             check=True, capture_output=True, text=True).stdout
+        tg = json.loads(out.strip().splitlines()[-1])[f"tg{n}"]
+        ratios.append(served / tg)
+        print(f"| {r + 1} | {served:.1f} | {tg:.1f} | {served / tg:.3f} |", flush=True)
+    print(f"median ratio {statistics.median(ratios):.3f} over {len(ratios)} rounds "
+          f"({sum(x >= 0.9 for x in ratios)} at or above 0.9)")
+
+
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("--base-url", required=True)
@@ -124,8 +152,14 @@ def main():
     p.add_argument("--requests-per-client", type=int, default=3)
     p.add_argument("--min-requests", type=int, default=8)
     p.add_argument("--label", default="peregrine serve")
+    p.add_argument("--against-tg128", type=int, metavar="ROUNDS",
+                   help="rounds of concurrency 1 against --peregrine's `bench latency` tg(--output-len), in turn")
     args = p.parse_args()
     one_request(args, random.Random(0))  # warm-up
+    if args.against_tg128:
+        if not args.peregrine:
+            p.error("--against-tg128 needs --peregrine")
+        return against_tg128(args)
     print(f"{args.label}: streaming chat, {args.output_len} generated tokens per request (EOS ignored), "
           f"temperature {args.temperature}")
     print("| concurrency | requests | requests/s | generation tokens/s | TTFT p50 (ms) | TTFT p99 (ms) | TPOT p50 (ms) |")
