@@ -4,8 +4,9 @@ import Kernels
 /// planned once per pass.
 ///
 /// - Query tiles: up to ``tileTokens`` consecutive tokens of one sequence (a prefill chunk, a
-///   verification step's drafts) share each key block's load, 8 or ``largeTileTokens`` when the
-///   pass is large enough to still give every thread many items; decode tokens are tiles of one.
+///   verification step's drafts) share each key block's load, 8 to ``draftTileTokens`` (large
+///   passes: ``largeTileTokens``) when the pass still gives every thread many items; decode
+///   tokens are tiles of one.
 ///   A query's bits do not depend on its tile.
 /// - Partitions (flash-decoding): a context longer than ``partitionTokens`` is cut into
 ///   partitions attended separately, in parallel, and merged. The cut depends only on the
@@ -22,8 +23,13 @@ import Kernels
 final class AttentionPlan: ParallelLoop, @unchecked Sendable {
     static let tileTokens = 4
     static let largeTileTokens = 16
+    /// The widest tile of a small pass: a verification step of up to 31 drafts over a long
+    /// context widens each key and value block once, not once per tile of 16 (17-token steps at
+    /// depth 800: attention's perf samples 6% lower against the products'; 6-10% faster at
+    /// depth 2,000). Large passes keep 16 (prefill was no faster with 32).
+    static let draftTileTokens = 32
     /// Items each thread should get for a layout to balance (its shape is chosen by this): the
-    /// tiles alone, or tiles of 8 or 16.
+    /// tiles alone, or tiles of 8 to 32.
     static let itemsPerThread = 4
     static let partitionTokens = 256
 
@@ -130,14 +136,14 @@ final class AttentionPlan: ParallelLoop, @unchecked Sendable {
         t > 0 && meta.sequences[t] == meta.sequences[t - 1] && meta.positions[t] == meta.positions[t - 1] + 1
     }
 
-    /// Tokens a tile takes at most: ``largeTileTokens`` for large passes, or where tiles that
-    /// large (then 8) still give every thread ``itemsPerThread`` (tile, partition) × KV head
+    /// Tokens a tile takes at most: ``largeTileTokens`` for large passes, or the widest of
+    /// ``draftTileTokens``, …, 16, 8 that still gives every thread ``itemsPerThread`` (tile, partition) × KV head
     /// items, as a verification step of a few drafts over a long context does (one tile of them
     /// reads each key block once, against twice for tiles of 4 and 2, 1.3x the time here; and 9
     /// tokens in one tile, not 8 + 1); else ``tileTokens``.
     private static func tileLimit(_ meta: AttentionMetadata, tokens n: Int, partitionSpan: Int, kvHeads: Int, threads: Int) -> Int {
         if n * kvHeads >= largeTileTokens * 8 * threads { return largeTileTokens }
-        for limit in stride(from: largeTileTokens, through: 8, by: -8) {
+        for limit in stride(from: draftTileTokens, through: 8, by: -8) {
             var items = 0, runStart = 0
             for t in 0..<n where t == n - 1 || !continues(meta, t + 1) {
                 let tokens = t - runStart + 1, lastContext = Int(meta.positions[t]) + 1

@@ -28,6 +28,8 @@ struct AttentionKernelLevelTests {
         Shape(headDim: 64, heads: 3, tokens: 9, firstContext: 58, window: 0),
         Shape(headDim: 256, heads: 4, tokens: 8, firstContext: 121, window: 100),
         Shape(headDim: 80, heads: 2, tokens: 12, firstContext: 40, window: 0),
+        // A verification step of 19 drafts in one tile (AttentionPlan.draftTileTokens).
+        Shape(headDim: 64, heads: 3, tokens: 20, firstContext: 100, window: 0),
         // AVX-512 takes two tokens' heads over a run together (8 rows for 4 heads; 6 heads go as
         // 4 + 2), and an odd token alone.
         Shape(headDim: 64, heads: 4, tokens: 5, firstContext: 130, window: 0),
