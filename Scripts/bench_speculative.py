@@ -5,8 +5,8 @@ For each workload (a JSON Lines file of chat requests under Benchmarks/speculati
 method, Peregrine runs `bench throughput --compare-speculation` (with and without the
 method, interleaved --rounds times; greedy, EOS respected, --output-len tokens at most) at
 each of --concurrencies (1: each request once, on both engines one right after the other;
-more: 4 x that many requests, the workload's requests in turn), and reports two ratios: generated tokens per
-second over the whole run (prompt processing included) and over the decode-only steps (as
+more: 4 x that many requests, the workload's requests in turn), and reports two ratios:
+generated tokens per second over the whole run (prompt processing included) and over the decode-only steps (as
 llama-batched-bench's S_TG), with the acceptance rate and the mean acceptance length. With
 --llama-server, llama.cpp's server runs the same chat requests one at a time with and without
 its n-gram speculation (--spec-type, default ngram-simple), the two servers interleaved the same

@@ -137,10 +137,10 @@ final class AttentionPlan: ParallelLoop, @unchecked Sendable {
     }
 
     /// Tokens a tile takes at most: ``largeTileTokens`` for large passes, or the widest of
-    /// ``draftTileTokens``, …, 16, 8 that still gives every thread ``itemsPerThread`` (tile, partition) × KV head
-    /// items, as a verification step of a few drafts over a long context does (one tile of them
-    /// reads each key block once, against twice for tiles of 4 and 2, 1.3x the time here; and 9
-    /// tokens in one tile, not 8 + 1); else ``tileTokens``.
+    /// ``draftTileTokens``, …, 16, 8 that still gives every thread ``itemsPerThread``
+    /// (tile, partition) × KV head items, as a verification step of a few drafts over a long
+    /// context does (one tile of them reads each key block once, against twice for tiles of 4
+    /// and 2, 1.3x the time here; and 9 tokens in one tile, not 8 + 1); else ``tileTokens``.
     private static func tileLimit(_ meta: AttentionMetadata, tokens n: Int, partitionSpan: Int, kvHeads: Int, threads: Int) -> Int {
         if n * kvHeads >= largeTileTokens * 8 * threads { return largeTileTokens }
         for limit in stride(from: draftTileTokens, through: 8, by: -8) {

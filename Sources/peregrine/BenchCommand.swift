@@ -122,18 +122,19 @@ struct ThroughputBench: ParsableCommand {
     /// ratio by 0.3.
     private func runPaired(_ loaded: LoadedModel, prompts: [PromptInput]) throws -> [Bool: [Report]] {
         var byMode: [Bool: [Report]] = [:]
+        let modes = [true, false]
         for _ in 0..<rounds {
-            let engines = [true: try makeEngine(loaded, on: true), false: try makeEngine(loaded, on: false)]
-            var timings = [true: Timing(), false: Timing()]
+            let engines = try modes.map { try makeEngine(loaded, on: $0) }
+            var timings = [Timing](repeating: Timing(), count: modes.count)
             for i in 0..<numPrompts {
-                for on in i % 2 == 0 ? [true, false] : [false, true] {
-                    try drive(engines[on]!, prompts: prompts, requests: i..<(i + 1), into: &timings[on]!)
+                for k in i % 2 == 0 ? [0, 1] : [1, 0] {
+                    try drive(engines[k], prompts: prompts, requests: i..<(i + 1), into: &timings[k])
                 }
             }
-            for on in [true, false] {
-                let report = Report(engines[on]!, timings[on]!, requests: numPrompts)
+            for (k, on) in modes.enumerated() {
+                let report = Report(engines[k], timings[k], requests: numPrompts)
                 byMode[on, default: []].append(report)
-                print(report, caching: engines[on]!.config.enablePrefixCaching)
+                print(report, caching: engines[k].config.enablePrefixCaching)
             }
         }
         return byMode
